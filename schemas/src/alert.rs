@@ -1,0 +1,67 @@
+//! Alerts: state changes raised by the processors, read by the sinks and the notifier.
+
+use serde::{Deserialize, Serialize};
+
+use crate::beats::Region;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "INFO",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertState {
+    Open,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "OPEN",
+            AlertState::Resolved => "RESOLVED",
+        }
+    }
+}
+
+/// A change of an alert's state; mirrors `avro/alerts/alert.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable id of one alert episode of (installation, node, rule, subject).
+    pub alert_id: String,
+    pub installation_id: String,
+    pub node_id: String,
+    pub region: Region,
+    pub rule_id: String,
+    pub rule_version: i32,
+    /// What the alert is about within the node, e.g. `disk C:`.
+    pub subject: String,
+    pub severity: Severity,
+    pub state: AlertState,
+    /// One sentence a support engineer can act on.
+    pub summary: String,
+    pub observed_value: f64,
+    pub threshold: f64,
+    /// The beat that carried the evidence.
+    pub beat_id: String,
+    /// `sent_at` of that beat, UTC ms.
+    pub event_at: i64,
+    /// When the processor decided, UTC ms.
+    pub raised_at: i64,
+}
+
+pub(crate) const ALERT_SCHEMA_SOURCE: &str = include_str!("../avro/alerts/alert.avsc");

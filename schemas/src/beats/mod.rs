@@ -1,0 +1,157 @@
+//! Beats: what a UCX Suite server sends, one category per schema (section 10 of the terms).
+
+mod hardware_info;
+mod processes;
+mod ucx_suite;
+
+pub use hardware_info::{Disk, HardwareInfoDisks};
+pub use processes::{ProcessesRunningProcesses, RunningProcess};
+pub use ucx_suite::UcxSuiteAcd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::validation::{Validate, Violations};
+
+/// Data-centre region of a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Region {
+    EU,
+    US,
+    ME,
+}
+
+impl Region {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::EU => "EU",
+            Region::US => "US",
+            Region::ME => "ME",
+        }
+    }
+}
+
+/// Who sent a beat and when; the same record leads every beat schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// UUID chosen by the server; a retried beat keeps it, so it is the dedup key.
+    pub beat_id: String,
+    pub installation_id: String,
+    pub node_id: String,
+    pub region: Region,
+    /// When the server took the measurement, UTC milliseconds.
+    pub sent_at: i64,
+    /// When the gateway accepted the beat, UTC milliseconds.
+    pub received_at: i64,
+    /// The server's own IP as seen by the gateway: the only address the terms allow.
+    pub source_ip: Option<String>,
+}
+
+/// One beat: the envelope and the category's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Beat {
+    pub envelope: Envelope,
+    pub payload: BeatPayload,
+}
+
+impl Beat {
+    pub fn category(&self) -> Category {
+        self.payload.category()
+    }
+}
+
+/// Declares every beat category once: its wire id (`<beat>.<category>` of the seed table), its
+/// data type and its Avro schema file. Everything that must list all categories is generated
+/// from here, so adding a category is one line.
+macro_rules! beat_categories {
+    ($( $variant:ident => $id:literal, $data:ty; )+) => {
+        /// A beat category: the `category` field of the wire format.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Category {
+            $( #[serde(rename = $id)] $variant, )+
+        }
+
+        impl Category {
+            pub const ALL: &'static [Category] = &[$( Category::$variant, )+];
+
+            /// The wire id, e.g. `hardware_info.disks`.
+            pub fn id(self) -> &'static str {
+                match self { $( Category::$variant => $id, )+ }
+            }
+
+            /// The current Avro schema (JSON text) of this category.
+            pub fn schema_source(self) -> &'static str {
+                match self {
+                    $( Category::$variant => include_str!(concat!("../../avro/beats/", $id, ".avsc")), )+
+                }
+            }
+        }
+
+        /// The category-specific part of a beat; serializes as the wire format's `data` object.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum BeatPayload {
+            $( $variant($data), )+
+        }
+
+        impl BeatPayload {
+            pub fn category(&self) -> Category {
+                match self { $( BeatPayload::$variant(_) => Category::$variant, )+ }
+            }
+
+            /// Reads the `data` object of a wire beat of the given category.
+            pub(crate) fn from_json(
+                category: Category,
+                data: serde_json::Value,
+            ) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
+                match category {
+                    $( Category::$variant => serde_path_to_error::deserialize(data).map(BeatPayload::$variant), )+
+                }
+            }
+
+            pub(crate) fn write_avro(
+                &self,
+                envelope: &Envelope,
+                schema: &apache_avro::Schema,
+                out: &mut Vec<u8>,
+            ) -> Result<(), apache_avro::Error> {
+                match self {
+                    $( BeatPayload::$variant(data) => {
+                        apache_avro::write_avro_datum_ref(schema, &AvroBeat { envelope, data }, out)?;
+                    } )+
+                }
+                Ok(())
+            }
+
+            pub(crate) fn from_avro(
+                category: Category,
+                value: &apache_avro::types::Value,
+            ) -> Result<Beat, apache_avro::Error> {
+                match category {
+                    $( Category::$variant => {
+                        let record: AvroBeat<Envelope, $data> = apache_avro::from_value(value)?;
+                        Ok(Beat { envelope: record.envelope, payload: BeatPayload::$variant(record.data) })
+                    } )+
+                }
+            }
+        }
+
+        impl Validate for BeatPayload {
+            fn validate(&self, violations: &mut Violations) {
+                match self { $( BeatPayload::$variant(data) => data.validate(violations), )+ }
+            }
+        }
+    };
+}
+
+beat_categories! {
+    HardwareInfoDisks => "hardware_info.disks", HardwareInfoDisks;
+    ProcessesRunningProcesses => "processes.running_processes", ProcessesRunningProcesses;
+    UcxSuiteAcd => "ucx_suite.acd", UcxSuiteAcd;
+}
+
+/// The Avro record layout of every beat: `{envelope, data}`.
+#[derive(Serialize, Deserialize)]
+struct AvroBeat<E, D> {
+    envelope: E,
+    data: D,
+}

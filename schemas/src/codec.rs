@@ -1,0 +1,162 @@
+//! Avro single-object encoding of beats and alerts: `C3 01`, the writer schema's 8-byte Rabin
+//! fingerprint, then the Avro datum. The fingerprint tells a reader which schema version wrote
+//! the record, so records from older writers resolve against the current schema.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::Schema;
+
+use crate::alert::{Alert, ALERT_SCHEMA_SOURCE};
+use crate::beats::{Beat, Category};
+
+const MAGIC: [u8; 2] = [0xC3, 0x01];
+const HEADER_LEN: usize = MAGIC.len() + 8;
+
+type Fingerprint = [u8; 8];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("not an Avro single-object record (expected C3 01 and an 8-byte fingerprint)")]
+    NotSingleObject,
+    #[error("unknown writer schema fingerprint {0}: written by a newer or foreign producer")]
+    UnknownSchema(String),
+    #[error("record is a {found}, expected {expected}")]
+    WrongKind { expected: &'static str, found: String },
+    #[error("avro: {0}")]
+    Avro(#[from] Box<apache_avro::Error>),
+}
+
+impl From<apache_avro::Error> for CodecError {
+    fn from(error: apache_avro::Error) -> Self {
+        CodecError::Avro(Box::new(error))
+    }
+}
+
+/// What a fingerprint identifies.
+#[derive(Clone, Copy)]
+enum Kind {
+    Beat(Category),
+    Alert,
+}
+
+struct KnownSchema {
+    kind: Kind,
+    schema: Schema,
+}
+
+struct Catalog {
+    by_fingerprint: HashMap<Fingerprint, KnownSchema>,
+    current_beats: HashMap<Category, (Schema, Fingerprint)>,
+    current_alert: (Schema, Fingerprint),
+}
+
+fn fingerprint(schema: &Schema) -> Fingerprint {
+    let bytes = schema.fingerprint::<Rabin>().bytes;
+    bytes.try_into().expect("rabin fingerprints are 8 bytes")
+}
+
+fn parse_embedded(name: &str, source: &str) -> Schema {
+    // The schemas are compiled in; a parse failure is a bug caught by the unit tests.
+    Schema::parse_str(source).unwrap_or_else(|error| panic!("schema {name} does not parse: {error}"))
+}
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let mut by_fingerprint = HashMap::new();
+        let mut current_beats = HashMap::new();
+        for &category in Category::ALL {
+            let schema = parse_embedded(category.id(), category.schema_source());
+            let print = fingerprint(&schema);
+            by_fingerprint.insert(
+                print,
+                KnownSchema {
+                    kind: Kind::Beat(category),
+                    schema: schema.clone(),
+                },
+            );
+            current_beats.insert(category, (schema, print));
+        }
+        let alert_schema = parse_embedded("alert", ALERT_SCHEMA_SOURCE);
+        let alert_print = fingerprint(&alert_schema);
+        by_fingerprint.insert(
+            alert_print,
+            KnownSchema {
+                kind: Kind::Alert,
+                schema: alert_schema.clone(),
+            },
+        );
+        Catalog {
+            by_fingerprint,
+            current_beats,
+            current_alert: (alert_schema, alert_print),
+        }
+    })
+}
+
+fn start_record(print: &Fingerprint) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(print);
+    out
+}
+
+fn read_header(bytes: &[u8]) -> Result<(&'static KnownSchema, &[u8]), CodecError> {
+    if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
+        return Err(CodecError::NotSingleObject);
+    }
+    let print: Fingerprint = bytes[2..HEADER_LEN].try_into().expect("8 bytes");
+    let known = catalog()
+        .by_fingerprint
+        .get(&print)
+        .ok_or_else(|| CodecError::UnknownSchema(hex(&print)))?;
+    Ok((known, &bytes[HEADER_LEN..]))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Encodes a beat with its category's current schema.
+pub fn encode_beat(beat: &Beat) -> Result<Vec<u8>, CodecError> {
+    let (schema, print) = &catalog().current_beats[&beat.category()];
+    let mut out = start_record(print);
+    beat.payload.write_avro(&beat.envelope, schema, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a beat written with any known version of its category's schema.
+pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
+    let (known, mut datum) = read_header(bytes)?;
+    let Kind::Beat(category) = known.kind else {
+        return Err(CodecError::WrongKind {
+            expected: "beat",
+            found: "alert".into(),
+        });
+    };
+    let (reader_schema, _) = &catalog().current_beats[&category];
+    let value = apache_avro::from_avro_datum(&known.schema, &mut datum, Some(reader_schema))?;
+    Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
+}
+
+pub fn encode_alert(alert: &Alert) -> Result<Vec<u8>, CodecError> {
+    let (schema, print) = &catalog().current_alert;
+    let mut out = start_record(print);
+    apache_avro::write_avro_datum_ref(schema, alert, &mut out)?;
+    Ok(out)
+}
+
+pub fn decode_alert(bytes: &[u8]) -> Result<Alert, CodecError> {
+    let (known, mut datum) = read_header(bytes)?;
+    if let Kind::Beat(category) = known.kind {
+        return Err(CodecError::WrongKind {
+            expected: "alert",
+            found: format!("{} beat", category.id()),
+        });
+    }
+    let (reader_schema, _) = &catalog().current_alert;
+    let value = apache_avro::from_avro_datum(&known.schema, &mut datum, Some(reader_schema))?;
+    Ok(apache_avro::from_value(&value)?)
+}

@@ -1,0 +1,18 @@
+//! The data contract between UCX Suite servers, the pipeline stages and the dashboards.
+//!
+//! The Avro schemas under `schemas/avro/` are the source of truth; the Rust types here mirror
+//! them. On Kafka every record is Avro *single-object encoded* (magic `C3 01`, the writer
+//! schema's 8-byte Rabin fingerprint, then the datum), so a reader always knows which schema
+//! version wrote a record and resolves it against its own. See `schemas/README.md`.
+
+pub mod alert;
+pub mod beats;
+mod codec;
+pub mod validation;
+pub mod wire;
+
+pub use alert::{Alert, AlertState, Severity};
+pub use beats::{Beat, BeatPayload, Category, Envelope, Region};
+pub use codec::{decode_alert, decode_beat, encode_alert, encode_beat, CodecError};
+pub use validation::{Violation, Violations};
+pub use wire::{parse_beat_json, WireError};

@@ -1,0 +1,149 @@
+//! The JSON wire format UCX Suite servers post: one beat is
+//! `{"beat_id", "installation_id", "node_id", "region", "sent_at", "category", "data"}`, where
+//! `sent_at` is RFC 3339 text or epoch milliseconds and `data` is the category's object.
+//! Fields the gateway sets (`received_at`, `source_ip`) are ignored when a client sends them.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::beats::{Beat, BeatPayload, Category, Envelope, Region};
+use crate::validation::{validate_beat, Violation};
+
+/// Why a posted beat was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The body is not JSON, or a field has the wrong type or is missing.
+    #[error("{message}")]
+    Malformed { path: Option<String>, message: String },
+    /// The beat parses but holds impossible values.
+    #[error("invalid beat: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Violation>),
+}
+
+#[derive(Deserialize)]
+struct WireBeat {
+    beat_id: String,
+    installation_id: String,
+    node_id: String,
+    region: Region,
+    sent_at: WireTimestamp,
+    category: Category,
+    data: serde_json::Value,
+}
+
+/// Parses and validates one JSON beat received at `received_at_ms`.
+pub fn parse_beat_json(body: &[u8], received_at_ms: i64) -> Result<Beat, WireError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let wire: WireBeat = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| malformed(None, error))?;
+    deserializer
+        .end()
+        .map_err(|error| WireError::Malformed {
+            path: None,
+            message: format!("invalid JSON: {error}"),
+        })?;
+    let payload = BeatPayload::from_json(wire.category, wire.data)
+        .map_err(|error| malformed(Some("data"), error))?;
+    let beat = Beat {
+        envelope: Envelope {
+            beat_id: wire.beat_id,
+            installation_id: wire.installation_id,
+            node_id: wire.node_id,
+            region: wire.region,
+            sent_at: wire.sent_at.0,
+            received_at: received_at_ms,
+            source_ip: None,
+        },
+        payload,
+    };
+    validate_beat(&beat, received_at_ms).map_err(WireError::Invalid)?;
+    Ok(beat)
+}
+
+fn malformed(prefix: Option<&str>, error: serde_path_to_error::Error<serde_json::Error>) -> WireError {
+    let inner_path = error.path().to_string();
+    let path = match (prefix, inner_path.as_str()) {
+        (None, ".") => None,
+        (None, inner) => Some(inner.to_string()),
+        (Some(prefix), ".") => Some(prefix.to_string()),
+        (Some(prefix), inner) => Some(format!("{prefix}.{inner}")),
+    };
+    let inner = error.into_inner();
+    let message = match (&path, inner.classify()) {
+        (_, serde_json::error::Category::Syntax | serde_json::error::Category::Eof) => {
+            format!("invalid JSON: {inner}")
+        }
+        (Some(path), _) => format!("field `{path}`: {inner}"),
+        (None, _) => inner.to_string(),
+    };
+    WireError::Malformed { path, message }
+}
+
+/// The wire form of a beat, as a server would post it.
+#[derive(Serialize)]
+struct WireBeatOut<'a> {
+    beat_id: &'a str,
+    installation_id: &'a str,
+    node_id: &'a str,
+    region: Region,
+    sent_at: i64,
+    category: Category,
+    data: &'a BeatPayload,
+}
+
+impl Beat {
+    /// The JSON a server posts for this beat (gateway-set fields left out).
+    pub fn to_wire_json(&self) -> serde_json::Value {
+        let envelope = &self.envelope;
+        serde_json::to_value(WireBeatOut {
+            beat_id: &envelope.beat_id,
+            installation_id: &envelope.installation_id,
+            node_id: &envelope.node_id,
+            region: envelope.region,
+            sent_at: envelope.sent_at,
+            category: self.category(),
+            data: &self.payload,
+        })
+        .expect("a beat always serializes to JSON")
+    }
+}
+
+/// `sent_at` on the wire: RFC 3339 text (`2026-11-23T10:00:00Z`) or epoch milliseconds.
+struct WireTimestamp(i64);
+
+impl<'de> Deserialize<'de> for WireTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WireTimestampVisitor)
+    }
+}
+
+struct WireTimestampVisitor;
+
+impl Visitor<'_> for WireTimestampVisitor {
+    type Value = WireTimestamp;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an RFC 3339 timestamp such as \"2026-11-23T10:00:00Z\" or epoch milliseconds")
+    }
+
+    fn visit_i64<E: de::Error>(self, millis: i64) -> Result<WireTimestamp, E> {
+        Ok(WireTimestamp(millis))
+    }
+
+    fn visit_u64<E: de::Error>(self, millis: u64) -> Result<WireTimestamp, E> {
+        i64::try_from(millis)
+            .map(WireTimestamp)
+            .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(millis), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<WireTimestamp, E> {
+        let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(text), &self))?;
+        let millis = parsed.unix_timestamp_nanos() / 1_000_000;
+        i64::try_from(millis)
+            .map(WireTimestamp)
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(text), &self))
+    }
+}

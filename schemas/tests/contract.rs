@@ -1,0 +1,143 @@
+//! The contract's promises: every example beat round-trips JSON → Rust → Avro → Rust, every
+//! category has a schema and an example, and bad beats are refused with a usable message.
+
+use std::path::PathBuf;
+
+use ucx_schemas::{
+    decode_alert, decode_beat, encode_alert, encode_beat, parse_beat_json, Alert, AlertState,
+    Category, Region, Severity, WireError,
+};
+
+/// 2026-11-23T10:05:00Z: shortly after the examples' `sent_at`.
+const NOW_MS: i64 = 1_795_428_300_000;
+
+fn example_path(category: Category) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(format!("{}.json", category.id()))
+}
+
+fn example(category: Category) -> Vec<u8> {
+    std::fs::read(example_path(category)).expect("every category has an example")
+}
+
+#[test]
+fn every_example_round_trips_through_avro() {
+    for &category in Category::ALL {
+        let beat = parse_beat_json(&example(category), NOW_MS)
+            .unwrap_or_else(|error| panic!("example {} is refused: {error}", category.id()));
+        assert_eq!(beat.category(), category);
+        assert_eq!(beat.envelope.received_at, NOW_MS);
+        let bytes = encode_beat(&beat).expect("encodes");
+        assert_eq!(&bytes[..2], &[0xC3, 0x01], "single-object magic");
+        let decoded = decode_beat(&bytes).expect("decodes");
+        assert_eq!(decoded, beat, "{} changed through avro", category.id());
+    }
+}
+
+#[test]
+fn wire_json_written_by_the_types_parses_back_to_the_same_beat() {
+    for &category in Category::ALL {
+        let beat = parse_beat_json(&example(category), NOW_MS).unwrap();
+        let reposted = serde_json::to_vec(&beat.to_wire_json()).unwrap();
+        assert_eq!(parse_beat_json(&reposted, NOW_MS).unwrap(), beat);
+    }
+}
+
+#[test]
+fn rfc3339_and_epoch_millis_mean_the_same_instant() {
+    let text = br#"{"beat_id":"9a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d","installation_id":"i","node_id":"n","region":"US","sent_at":"2026-11-23T10:00:00.250+01:00","category":"ucx_suite.acd","data":{"fifo_queued_calls":0,"camp_on_queued_calls":0,"active_consultation_calls":0}}"#;
+    let beat = parse_beat_json(text, NOW_MS).unwrap();
+    assert_eq!(beat.envelope.sent_at, 1_795_428_000_000 - 3_600_000 + 250);
+}
+
+fn refusal(body: &str) -> WireError {
+    parse_beat_json(body.as_bytes(), NOW_MS).expect_err("must be refused")
+}
+
+fn acd_with(data: &str) -> String {
+    format!(
+        r#"{{"beat_id":"9a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d","installation_id":"i","node_id":"n","region":"EU","sent_at":1795428000000,"category":"ucx_suite.acd","data":{data}}}"#
+    )
+}
+
+#[test]
+fn malformed_json_is_refused_as_invalid_json() {
+    let error = refusal("{\"beat_id\": ");
+    assert!(error.to_string().starts_with("invalid JSON"), "{error}");
+}
+
+#[test]
+fn unknown_category_names_the_known_ones() {
+    let error = refusal(&acd_with("{}").replace("ucx_suite.acd", "ucx_suite.teleport"));
+    let message = error.to_string();
+    assert!(message.contains("field `category`"), "{message}");
+    assert!(message.contains("ucx_suite.teleport"), "{message}");
+    assert!(message.contains("hardware_info.disks"), "{message}");
+}
+
+#[test]
+fn wrong_type_and_missing_field_carry_the_path() {
+    let message = refusal(&acd_with(
+        r#"{"fifo_queued_calls":"four","camp_on_queued_calls":0,"active_consultation_calls":0}"#,
+    ))
+    .to_string();
+    assert!(message.contains("data.fifo_queued_calls"), "{message}");
+    let message = refusal(&acd_with(r#"{"fifo_queued_calls":1,"camp_on_queued_calls":0}"#)).to_string();
+    assert!(message.contains("active_consultation_calls"), "{message}");
+}
+
+#[test]
+fn impossible_values_are_listed_with_path_expected_and_found() {
+    let body = r#"{"beat_id":"not-a-uuid","installation_id":"i","node_id":"n","region":"EU","sent_at":1795428000000,"category":"hardware_info.disks","data":{"disks":[{"name":"C:","model":"m","size_bytes":100,"free_bytes":200},{"name":"D:","model":"m","size_bytes":-1,"free_bytes":0}]}}"#;
+    let WireError::Invalid(violations) = refusal(body) else {
+        panic!("expected violations")
+    };
+    let paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(paths, ["beat_id", "data.disks[0].free_bytes", "data.disks[1].size_bytes"]);
+    assert_eq!(violations[1].expected, "at most size_bytes (100)");
+    assert_eq!(violations[1].found, "200");
+}
+
+#[test]
+fn future_and_stale_timestamps_are_refused() {
+    let future = acd_with(r#"{"fifo_queued_calls":0,"camp_on_queued_calls":0,"active_consultation_calls":0}"#)
+        .replace("1795428000000", &(NOW_MS + 3_600_000).to_string());
+    assert!(refusal(&future).to_string().contains("sent_at"));
+    let stale = future.replace(&(NOW_MS + 3_600_000).to_string(), "1000");
+    assert!(refusal(&stale).to_string().contains("within the last 7 days"));
+}
+
+#[test]
+fn cpu_above_100_percent_is_refused() {
+    let body = String::from_utf8(example(Category::ProcessesRunningProcesses))
+        .unwrap()
+        .replace("12.5", "180.0");
+    let message = refusal(&body).to_string();
+    assert!(message.contains("data.processes[0].cpu_percent"), "{message}");
+}
+
+#[test]
+fn alerts_round_trip_and_are_not_mistaken_for_beats() {
+    let alert = Alert {
+        alert_id: "a1".into(),
+        installation_id: "inst".into(),
+        node_id: "node-1".into(),
+        region: Region::ME,
+        rule_id: "disk_free_low".into(),
+        rule_version: 1,
+        subject: "disk C:".into(),
+        severity: Severity::Critical,
+        state: AlertState::Open,
+        summary: "disk C: has 3.0% free".into(),
+        observed_value: 3.0,
+        threshold: 5.0,
+        beat_id: "b1".into(),
+        event_at: NOW_MS,
+        raised_at: NOW_MS + 5,
+    };
+    let bytes = encode_alert(&alert).unwrap();
+    assert_eq!(decode_alert(&bytes).unwrap(), alert);
+    assert!(decode_beat(&bytes).is_err());
+    assert!(decode_beat(b"{\"json\": true}").is_err());
+}
