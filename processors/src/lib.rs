@@ -1,1 +1,118 @@
-pub fn x(){}
+//! Processors: read beats, evaluate the rules, and publish alert state changes to the alerts
+//! topic. Offsets are committed only after the alerts a beat caused were acknowledged.
+
+mod alert_book;
+pub mod config;
+mod metrics;
+pub mod rules;
+
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, OwnedHeaders};
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+use ucx_common::kafka::{self, DeadLetters};
+use ucx_schemas::{decode_beat, encode_alert, Alert};
+
+use alert_book::AlertBook;
+pub use config::{ProcessorConfig, ProcessorSettings};
+use metrics::ProcessorMetrics;
+use rules::disk_free::DiskFreeRule;
+
+const STAGE: &str = "processors";
+
+/// Runs the processors until `shutdown` is cancelled; `ops_listener` serves `/metrics`.
+pub async fn run(
+    config: ProcessorConfig,
+    ops_listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let kafka_settings = &config.kafka;
+    kafka::ensure_topics(
+        kafka_settings,
+        &[
+            &kafka_settings.beats_topic,
+            &kafka_settings.alerts_topic,
+            &kafka_settings.dead_letter_topic,
+        ],
+    )
+    .await?;
+    let registry = prometheus::Registry::new();
+    let metrics = ProcessorMetrics::new(&registry);
+    tracing::info!(address = %ops_listener.local_addr()?, "processors ops endpoint listening");
+    let ops = tokio::spawn(ucx_common::ops::serve(
+        ops_listener,
+        ucx_common::ops::router(registry),
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    let consumer = kafka::consumer(kafka_settings, &config.processors.group_id)?;
+    kafka::subscribe(&consumer, &[&kafka_settings.beats_topic])?;
+    let producer = kafka::producer(kafka_settings)?;
+    let dead_letters = DeadLetters::new(producer.clone(), &kafka_settings.dead_letter_topic);
+    let rule = DiskFreeRule::new(
+        config.processors.disk_free_warning_percent,
+        config.processors.disk_free_critical_percent,
+    );
+    let mut book = AlertBook::default();
+
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            received = consumer.recv() => match received {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "kafka consume error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+        };
+        metrics.beats_received.inc();
+        let alerts = match decode_beat(message.payload().unwrap_or_default()) {
+            Ok(beat) => book.apply(&beat, rule.evaluate(&beat)),
+            Err(error) => {
+                metrics.dead_letters.inc();
+                dead_letters.send(STAGE, &message, &error.to_string()).await;
+                Vec::new()
+            }
+        };
+        for alert in &alerts {
+            publish_alert(&producer, &kafka_settings.alerts_topic, alert, &shutdown).await?;
+            metrics.record(alert);
+        }
+        commit(&consumer, &message);
+    }
+    tracing::info!("processors stopped");
+    ops.await??;
+    Ok(())
+}
+
+/// Publishes an alert, retrying while the broker is away: the beat's offset is not committed
+/// until its alerts are acknowledged, so a crash here re-evaluates the beat instead of losing it.
+async fn publish_alert(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    alert: &Alert,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let record = encode_alert(alert)?;
+    loop {
+        let headers = OwnedHeaders::new().insert(kafka::header("ucx-rule", &alert.rule_id));
+        match kafka::produce(producer, topic, &alert.installation_id, &record, headers).await {
+            Ok(_) => return Ok(()),
+            Err(error) if !shutdown.is_cancelled() => {
+                tracing::warn!(%error, alert_id = %alert.alert_id, "alert produce failed, retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => anyhow::bail!("shutting down with an unpublished alert: {error}"),
+        }
+    }
+}
+
+fn commit(consumer: &rdkafka::consumer::StreamConsumer, message: &BorrowedMessage<'_>) {
+    if let Err(error) = consumer.commit_message(message, CommitMode::Async) {
+        tracing::warn!(%error, "offset commit failed; the beat may be evaluated again");
+    }
+}

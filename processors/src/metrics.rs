@@ -1,0 +1,60 @@
+//! The processors' Prometheus metrics.
+
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use ucx_common::ops::register;
+use ucx_schemas::{Alert, AlertState};
+
+pub struct ProcessorMetrics {
+    pub beats_received: IntCounter,
+    pub dead_letters: IntCounter,
+    alerts_raised: IntCounterVec,
+    alerts_resolved: IntCounterVec,
+}
+
+impl ProcessorMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        ProcessorMetrics {
+            beats_received: register(
+                registry,
+                IntCounter::new("processor_beats_received_total", "Beats read from the beats topic").unwrap(),
+            ),
+            dead_letters: register(
+                registry,
+                IntCounter::new(
+                    "processor_dead_letters_total",
+                    "Records that could not be decoded, sent to the dead-letter topic",
+                )
+                .unwrap(),
+            ),
+            alerts_raised: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new("processor_alerts_raised_total", "Alerts opened or escalated"),
+                    &["rule", "severity"],
+                )
+                .unwrap(),
+            ),
+            alerts_resolved: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new("processor_alerts_resolved_total", "Alerts resolved"),
+                    &["rule"],
+                )
+                .unwrap(),
+            ),
+        }
+    }
+
+    pub fn record(&self, alert: &Alert) {
+        match alert.state {
+            AlertState::Open => self
+                .alerts_raised
+                .with_label_values(&[alert.rule_id.as_str(), alert.severity.as_str()])
+                .inc(),
+            AlertState::Resolved => self
+                .alerts_resolved
+                .with_label_values(&[alert.rule_id.as_str()])
+                .inc(),
+        }
+    }
+}
