@@ -1,0 +1,92 @@
+//! Versioned schema migrations, applied in order at start-up. Each is recorded in
+//! `schema_migrations` once applied; every statement is idempotent (`IF NOT EXISTS`), so two
+//! sinks starting together, or a crash half-way, do no harm.
+
+use clickhouse::Client;
+use ucx_common::config::ClickHouseSettings;
+
+struct Migration {
+    version: u32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "beats_and_alerts",
+    sql: include_str!("../../migrations/0001_beats_and_alerts.sql"),
+}];
+
+/// Creates the database if needed and applies the migrations it lacks; returns how many ran.
+pub async fn apply(settings: &ClickHouseSettings) -> Result<usize, clickhouse::error::Error> {
+    ucx_common::clickhouse::ensure_database(settings).await?;
+    let client = ucx_common::clickhouse::client(settings);
+    client
+        .query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version UInt32, name String, applied_at DateTime('UTC')) \
+             ENGINE = MergeTree() ORDER BY version",
+        )
+        .execute()
+        .await?;
+    let applied: Vec<u32> = client
+        .query("SELECT version FROM schema_migrations")
+        .fetch_all()
+        .await?;
+    let mut count = 0;
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        run_migration(&client, migration).await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+async fn run_migration(client: &Client, migration: &Migration) -> Result<(), clickhouse::error::Error> {
+    tracing::info!(version = migration.version, name = migration.name, "applying migration");
+    // ClickHouse 18.16 takes one statement per request.
+    for statement in statements(migration.sql) {
+        client.query(&statement).execute().await?;
+    }
+    client
+        .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
+        .bind(migration.version)
+        .bind(migration.name)
+        .execute()
+        .await
+}
+
+/// The statements of a migration file: `;`-terminated, `--` comment lines dropped.
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_without_gaps() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1, "{}", migration.name);
+        }
+    }
+
+    #[test]
+    fn every_statement_creates_a_table_if_missing() {
+        let statements = statements(MIGRATIONS[0].sql);
+        assert_eq!(statements.len(), 4);
+        for statement in statements {
+            assert!(statement.starts_with("CREATE TABLE IF NOT EXISTS"), "{statement}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Beats and alerts from Kafka into ClickHouse:
+//! - `migrations`: the versioned table definitions, applied at start-up;
+//! - `rows`: how a beat or an alert becomes table rows;
+//! - `batch`: rows collected per table with the offsets they came from;
+//! - `writer`: inserts a batch, retrying each table until it is in;
+//! - `sink`: the consume → batch → insert → commit loop.
+
+pub mod batch;
+pub mod migrations;
+pub mod rows;
+pub mod sink;
+pub mod writer;

@@ -1,0 +1,163 @@
+//! The ClickHouse sink's main loop: consume beats and alerts, collect rows until the batch is
+//! full or old enough, write it, and only then commit the offsets. A crash between the insert
+//! and the commit redelivers the batch; ReplacingMergeTree keys make the copies invisible to
+//! `FINAL` queries.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Message;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use ucx_common::kafka::{self, DeadLetters};
+
+use super::batch::Batch;
+use super::migrations;
+use super::rows::{add_alert, add_beat};
+use super::writer::{Interrupted, Writer};
+use crate::config::SinkConfig;
+use crate::metrics::SinkMetrics;
+
+const STAGE: &str = "sinks.clickhouse";
+
+/// Runs the ClickHouse sink until `shutdown` is cancelled; `ops_listener` serves `/metrics`.
+pub async fn run(
+    config: SinkConfig,
+    ops_listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let kafka_settings = &config.kafka;
+    let applied = migrations::apply(&config.clickhouse).await.map_err(|error| {
+        anyhow::anyhow!("applying migrations to {} failed: {error}", config.clickhouse.url)
+    })?;
+    tracing::info!(applied, database = %config.clickhouse.database, "clickhouse schema up to date");
+    kafka::ensure_topics(
+        kafka_settings,
+        &[
+            &kafka_settings.beats_topic,
+            &kafka_settings.alerts_topic,
+            &kafka_settings.dead_letter_topic,
+        ],
+    )
+    .await?;
+
+    let registry = prometheus::Registry::new();
+    let metrics = SinkMetrics::new(&registry);
+    tracing::info!(address = %ops_listener.local_addr()?, "sinks ops endpoint listening");
+    let ops = tokio::spawn(ucx_common::ops::serve(
+        ops_listener,
+        ucx_common::ops::router(registry),
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    let consumer = kafka::consumer(kafka_settings, &config.sinks.group_id)?;
+    kafka::subscribe(
+        &consumer,
+        &[&kafka_settings.beats_topic, &kafka_settings.alerts_topic],
+    )?;
+    let dead_letters = DeadLetters::new(kafka::producer(kafka_settings)?, &kafka_settings.dead_letter_topic);
+    let writer = Writer::new(
+        ucx_common::clickhouse::client(&config.clickhouse),
+        Duration::from_millis(config.sinks.retry_backoff_max_ms),
+    );
+    let batch_timeout = Duration::from_millis(config.sinks.batch_timeout_ms);
+    let mut batch = Batch::default();
+
+    loop {
+        let flush_at = batch
+            .first_record_at()
+            .map(|first| Instant::from_std(first) + batch_timeout);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = sleep_until(flush_at), if flush_at.is_some() => {
+                if flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err() {
+                    break;
+                }
+            }
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    take(&message, &mut batch, &dead_letters, &metrics, kafka_settings).await;
+                    if batch.row_count() >= config.sinks.batch_max_rows
+                        && flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "kafka consume error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+    }
+    // Write what was collected so a clean stop leaves no lag; if ClickHouse is away the records
+    // stay uncommitted and are read again after the restart.
+    let last_flush = CancellationToken::new();
+    let deadline = last_flush.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        deadline.cancel();
+    });
+    if let Err(error) = flush(&mut batch, &writer, &consumer, &metrics, &last_flush).await {
+        tracing::warn!(%error, "final batch not written; it will be read again after a restart");
+    }
+    tracing::info!("clickhouse sink stopped");
+    ops.await??;
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Turns one record into rows of the batch, or into a dead letter when it can't be.
+async fn take(
+    message: &BorrowedMessage<'_>,
+    batch: &mut Batch,
+    dead_letters: &DeadLetters,
+    metrics: &SinkMetrics,
+    kafka_settings: &ucx_common::config::KafkaSettings,
+) {
+    let topic = message.topic();
+    metrics.records_received.with_label_values(&[topic]).inc();
+    let payload = message.payload().unwrap_or_default();
+    let outcome = if topic == kafka_settings.alerts_topic {
+        ucx_schemas::decode_alert(payload)
+            .map_err(|error| error.to_string())
+            .and_then(|alert| add_alert(&alert, batch).map_err(|error| error.to_string()))
+    } else {
+        ucx_schemas::decode_beat(payload)
+            .map_err(|error| error.to_string())
+            .and_then(|beat| add_beat(&beat, batch).map_err(|error| error.to_string()))
+    };
+    if let Err(reason) = outcome {
+        tracing::warn!(topic, partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");
+        metrics.dead_letters.with_label_values(&[topic]).inc();
+        dead_letters.send(STAGE, message, &reason).await;
+    }
+    batch.track(topic, message.partition(), message.offset());
+}
+
+async fn flush(
+    batch: &mut Batch,
+    writer: &Writer,
+    consumer: &StreamConsumer,
+    metrics: &SinkMetrics,
+    shutdown: &CancellationToken,
+) -> Result<(), Interrupted> {
+    if batch.first_record_at().is_none() {
+        return Ok(());
+    }
+    writer.write(batch, metrics, shutdown).await?;
+    // A failed commit (e.g. the partition moved to another sink in a rebalance) only means the
+    // rows will be written again, which the table keys make invisible.
+    if let Err(error) = consumer.commit(&batch.offsets(), CommitMode::Sync) {
+        tracing::warn!(%error, "offset commit failed after a written batch");
+    }
+    *batch = Batch::default();
+    Ok(())
+}

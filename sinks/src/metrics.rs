@@ -1,0 +1,77 @@
+//! The sinks' Prometheus metrics.
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use ucx_common::ops::register;
+
+pub struct SinkMetrics {
+    pub records_received: IntCounterVec,
+    pub rows_written: IntCounterVec,
+    pub insert_failures: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub batch_duration: Histogram,
+    pub batch_rows: Histogram,
+}
+
+impl SinkMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        SinkMetrics {
+            records_received: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new("sink_records_received_total", "Kafka records read, by topic"),
+                    &["topic"],
+                )
+                .unwrap(),
+            ),
+            rows_written: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new("sink_clickhouse_rows_written_total", "Rows inserted, by table"),
+                    &["table"],
+                )
+                .unwrap(),
+            ),
+            insert_failures: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sink_clickhouse_insert_failures_total",
+                        "Failed insert attempts (each is retried), by table",
+                    ),
+                    &["table"],
+                )
+                .unwrap(),
+            ),
+            dead_letters: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sink_dead_letters_total",
+                        "Records sent to the dead-letter topic, by source topic",
+                    ),
+                    &["topic"],
+                )
+                .unwrap(),
+            ),
+            batch_duration: register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "sink_clickhouse_batch_duration_seconds",
+                        "Time to write one batch to every table, retries included",
+                    )
+                    .buckets(prometheus::exponential_buckets(0.005, 2.0, 14).unwrap()),
+                )
+                .unwrap(),
+            ),
+            batch_rows: register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new("sink_clickhouse_batch_rows", "Rows per written batch")
+                        .buckets(prometheus::exponential_buckets(1.0, 4.0, 10).unwrap()),
+                )
+                .unwrap(),
+            ),
+        }
+    }
+}
