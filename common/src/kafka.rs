@@ -1,7 +1,8 @@
 //! The one way the pipeline talks to Kafka: clients built from `[kafka]`, topics created by
 //! the project, records produced with broker acknowledgement, dead letters with their reason.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -18,23 +19,31 @@ use crate::config::KafkaSettings;
 fn base_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &settings.brokers);
+    config
+}
+
+/// The operator's `client_options` go last so they can override any default set here.
+fn with_client_options(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
     for (key, value) in &settings.client_options {
         config.set(key, value);
     }
     config
 }
 
-/// An idempotent producer that waits for all in-sync replicas (`acks=all`), with a bounded
+/// A raw idempotent producer that waits for all in-sync replicas (`acks=all`), with a bounded
 /// queue and delivery timeout so that callers learn of a slow or absent broker.
-pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
     let mut config = base_config(settings);
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
         .set("queue.buffering.max.messages", settings.max_in_flight_records.to_string())
-        .set("linger.ms", "5");
-    config.create()
+        .set("linger.ms", "5")
+        // Queued records are timed out by the broker's thread, which sleeps through reconnect
+        // backoff (10 s by default): a short backoff keeps failures within the delivery timeout.
+        .set("reconnect.backoff.max.ms", "1000");
+    with_client_options(config, settings).create()
 }
 
 /// A consumer in `group_id` that starts from the earliest record and commits only what the
@@ -46,12 +55,13 @@ pub fn consumer(settings: &KafkaSettings, group_id: &str) -> Result<StreamConsum
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
-    config.create()
+    with_client_options(config, settings).create()
 }
 
 /// Creates the pipeline's topics if they are missing; existing topics are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(settings).create()?;
+    let admin: AdminClient<DefaultClientContext> =
+        with_client_options(base_config(settings), settings).create()?;
     let new_topics: Vec<NewTopic> = topics
         .iter()
         .map(|name| {
@@ -83,40 +93,98 @@ pub struct Acknowledged {
     pub offset: i64,
 }
 
-/// Produces one record and waits for the broker's acknowledgement. Fails at once when the
-/// producer's queue is full (backpressure) and after `delivery_timeout_ms` when the broker
-/// does not acknowledge; a record that failed is never delivered later.
-pub async fn produce(
-    producer: &FutureProducer,
-    topic: &str,
-    key: &str,
-    payload: &[u8],
-    headers: OwnedHeaders,
-) -> Result<Acknowledged, KafkaError> {
-    let record = FutureRecord::to(topic)
-        .key(key)
-        .payload(payload)
-        .headers(headers);
-    producer
-        .send(record, Timeout::After(Duration::ZERO))
-        .await
-        .map(|delivery| Acknowledged {
-            partition: delivery.partition,
-            offset: delivery.offset,
+/// The pipeline's producer: idempotent, `acks=all`, and self-healing. An idempotent producer
+/// can get stuck on a broker that lost its producer state (librdkafka bumps the epoch and the
+/// broker keeps answering UNKNOWN_PRODUCER_ID); when nothing has been acknowledged for twice
+/// the delivery timeout, the next failure replaces the client with a fresh one.
+pub struct Producer {
+    settings: KafkaSettings,
+    current: RwLock<Arc<FutureProducer>>,
+    health: Mutex<ProducerHealth>,
+}
+
+struct ProducerHealth {
+    last_acknowledged: Instant,
+    last_replaced: Instant,
+}
+
+impl Producer {
+    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        Ok(Producer {
+            settings: settings.clone(),
+            current: RwLock::new(Arc::new(producer(settings)?)),
+            health: Mutex::new(ProducerHealth {
+                last_acknowledged: Instant::now(),
+                last_replaced: Instant::now(),
+            }),
         })
-        .map_err(|(error, _)| error)
+    }
+
+    /// Produces one record and waits for the broker's acknowledgement. Fails at once when the
+    /// queue is full (backpressure) and after `delivery_timeout_ms` when the broker does not
+    /// acknowledge; a record that failed is not delivered later.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<Acknowledged, KafkaError> {
+        let producer = self.current.read().expect("producer lock").clone();
+        let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+        let result = producer
+            .send(record, Timeout::After(Duration::ZERO))
+            .await
+            .map(|delivery| Acknowledged {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            })
+            .map_err(|(error, _)| error);
+        match &result {
+            Ok(_) => self.health.lock().expect("health lock").last_acknowledged = Instant::now(),
+            Err(_) => self.replace_if_stuck(),
+        }
+        result
+    }
+
+    fn replace_if_stuck(&self) {
+        let delivery_timeout = Duration::from_millis(self.settings.delivery_timeout_ms);
+        let mut health = self.health.lock().expect("health lock");
+        let stuck = health.last_acknowledged.elapsed() > 2 * delivery_timeout
+            && health.last_replaced.elapsed() > delivery_timeout;
+        if !stuck {
+            return;
+        }
+        match producer(&self.settings) {
+            Ok(fresh) => {
+                tracing::warn!(
+                    seconds_without_ack = health.last_acknowledged.elapsed().as_secs(),
+                    "replacing the kafka producer"
+                );
+                *self.current.write().expect("producer lock") = Arc::new(fresh);
+                health.last_replaced = Instant::now();
+            }
+            Err(error) => tracing::error!(%error, "creating a replacement kafka producer failed"),
+        }
+    }
+
+    /// Waits up to `timeout` for records still queued (at shutdown).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        use rdkafka::producer::Producer as _;
+        self.current.read().expect("producer lock").flush(timeout)
+    }
 }
 
 /// Sends records that cannot be processed to the dead-letter topic, with the reason and their
 /// origin in headers, so nothing is dropped silently.
 #[derive(Clone)]
 pub struct DeadLetters {
-    producer: FutureProducer,
+    producer: Arc<Producer>,
     topic: String,
 }
 
 impl DeadLetters {
-    pub fn new(producer: FutureProducer, topic: impl Into<String>) -> Self {
+    pub fn new(producer: Arc<Producer>, topic: impl Into<String>) -> Self {
         DeadLetters {
             producer,
             topic: topic.into(),
@@ -137,13 +205,9 @@ impl DeadLetters {
         let key = message.key().unwrap_or_default();
         let payload = message.payload().unwrap_or_default();
         loop {
-            let record = FutureRecord::to(&self.topic)
-                .key(key)
-                .payload(payload)
-                .headers(headers.clone());
-            match self.producer.send(record, Timeout::Never).await {
+            match self.producer.produce(&self.topic, key, payload, headers.clone()).await {
                 Ok(_) => return,
-                Err((error, _)) => {
+                Err(error) => {
                     tracing::warn!(%error, topic = %self.topic, "dead-letter produce failed, retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use rdkafka::message::OwnedHeaders;
 use serde::Serialize;
-use ucx_common::kafka::{header as kafka_header, produce};
+use ucx_common::kafka::header as kafka_header;
 use ucx_schemas::{encode_beat, parse_beat_json, WireError};
 
 use crate::error::IngestError;
@@ -66,14 +66,15 @@ async fn accept_beat(
     let record = encode_beat(&beat).map_err(|error| IngestError::Internal(error.to_string()))?;
     let category = beat.category().id();
     let record_headers = OwnedHeaders::new().insert(kafka_header("ucx-category", category));
-    produce(
-        &state.producer,
-        &state.beats_topic,
-        &beat.envelope.installation_id,
-        &record,
-        record_headers,
-    )
-    .await
+    state
+        .producer
+        .produce(
+            &state.beats_topic,
+            beat.envelope.installation_id.as_bytes(),
+            &record,
+            record_headers,
+        )
+        .await
     .map_err(|error| {
         tracing::warn!(%error, installation_id = %beat.envelope.installation_id, "beat not acknowledged by the broker");
         IngestError::BrokerUnavailable {

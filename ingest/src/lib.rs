@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use axum::Router;
-use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
@@ -23,7 +22,7 @@ use metrics::IngestMetrics;
 
 /// What every request handler shares.
 struct AppState {
-    producer: FutureProducer,
+    producer: Arc<ucx_common::kafka::Producer>,
     beats_topic: String,
     retry_after_seconds: u32,
     max_body_bytes: usize,
@@ -42,7 +41,7 @@ pub async fn run(
     if let Err(error) = ucx_common::kafka::ensure_topics(kafka, &[&kafka.beats_topic]).await {
         tracing::warn!(%error, "could not ensure the beats topic exists; continuing");
     }
-    let producer = ucx_common::kafka::producer(kafka)?;
+    let producer = Arc::new(ucx_common::kafka::Producer::new(kafka)?);
     let registry = prometheus::Registry::new();
     let state = Arc::new(AppState {
         producer: producer.clone(),

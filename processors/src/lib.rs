@@ -6,6 +6,7 @@ pub mod config;
 mod metrics;
 pub mod rules;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -49,7 +50,7 @@ pub async fn run(
 
     let consumer = kafka::consumer(kafka_settings, &config.processors.group_id)?;
     kafka::subscribe(&consumer, &[&kafka_settings.beats_topic])?;
-    let producer = kafka::producer(kafka_settings)?;
+    let producer = Arc::new(kafka::Producer::new(kafka_settings)?);
     let dead_letters = DeadLetters::new(producer.clone(), &kafka_settings.dead_letter_topic);
     let rule = DiskFreeRule::new(
         config.processors.disk_free_warning_percent,
@@ -92,7 +93,7 @@ pub async fn run(
 /// Publishes an alert, retrying while the broker is away: the beat's offset is not committed
 /// until its alerts are acknowledged, so a crash here re-evaluates the beat instead of losing it.
 async fn publish_alert(
-    producer: &rdkafka::producer::FutureProducer,
+    producer: &kafka::Producer,
     topic: &str,
     alert: &Alert,
     shutdown: &CancellationToken,
@@ -100,7 +101,7 @@ async fn publish_alert(
     let record = encode_alert(alert)?;
     loop {
         let headers = OwnedHeaders::new().insert(kafka::header("ucx-rule", &alert.rule_id));
-        match kafka::produce(producer, topic, &alert.installation_id, &record, headers).await {
+        match producer.produce(topic, alert.installation_id.as_bytes(), &record, headers).await {
             Ok(_) => return Ok(()),
             Err(error) if !shutdown.is_cancelled() => {
                 tracing::warn!(%error, alert_id = %alert.alert_id, "alert produce failed, retrying");

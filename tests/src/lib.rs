@@ -1,1 +1,328 @@
-pub fn x(){}
+//! Harness for end-to-end tests: the real broker and ClickHouse that `scripts/test.sh` started
+//! (found through the `UCX_…` variables it exports), the pipeline's stages run in-process on
+//! loopback ports, and unique topics and databases per test so tests run in parallel.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use ucx_common::config::{ClickHouseSettings, KafkaSettings};
+use ucx_schemas::Category;
+
+/// The services the test script started.
+pub struct Services {
+    pub brokers: String,
+    pub clickhouse_url: String,
+    pub tansu_bin: PathBuf,
+    pub promtool: PathBuf,
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts the broker and ClickHouse")
+    })
+}
+
+impl Services {
+    pub fn from_env() -> Self {
+        Services {
+            brokers: required_env("UCX_KAFKA__BROKERS"),
+            clickhouse_url: required_env("UCX_CLICKHOUSE__URL"),
+            tansu_bin: required_env("UCX_TANSU_BIN").into(),
+            promtool: required_env("UCX_PROMTOOL").into(),
+        }
+    }
+
+    /// Kafka settings with topics of their own.
+    pub fn kafka(&self, test: &str) -> KafkaSettings {
+        kafka_settings(&self.brokers, test)
+    }
+
+    /// ClickHouse settings with a database of its own.
+    pub fn clickhouse(&self, test: &str) -> ClickHouseSettings {
+        ClickHouseSettings {
+            url: self.clickhouse_url.clone(),
+            database: unique(test).replace(['-', '.'], "_"),
+            ..ClickHouseSettings::default()
+        }
+    }
+}
+
+pub fn kafka_settings(brokers: &str, test: &str) -> KafkaSettings {
+    let prefix = unique(test);
+    KafkaSettings {
+        brokers: brokers.to_string(),
+        beats_topic: format!("{prefix}.beats"),
+        alerts_topic: format!("{prefix}.alerts"),
+        dead_letter_topic: format!("{prefix}.dead-letters"),
+        topic_partitions: 3,
+        ..KafkaSettings::default()
+    }
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = ucx_common::now_ms() % 100_000_000;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{millis}-{count}", std::process::id())
+}
+
+async fn loopback_listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// A stage running in-process; stopped (gracefully) on drop of the pipeline or by `stop`.
+pub struct Stage {
+    pub url: String,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Stage {
+    /// Stops the stage the way SIGTERM does and returns how its `run` ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.take().expect("running").await?
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn start_gateway(config: ucx_ingest::IngestConfig) -> Stage {
+    let (listener, url) = loopback_listener().await;
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(ucx_ingest::run(config, listener, shutdown.clone()));
+    Stage { url, shutdown, handle: Some(handle) }
+}
+
+pub async fn start_processors(config: ucx_processors::ProcessorConfig) -> Stage {
+    let (listener, url) = loopback_listener().await;
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(ucx_processors::run(config, listener, shutdown.clone()));
+    Stage { url, shutdown, handle: Some(handle) }
+}
+
+pub async fn start_sinks(config: ucx_sinks::SinkConfig) -> Stage {
+    let (listener, url) = loopback_listener().await;
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(ucx_sinks::run(config, listener, shutdown.clone()));
+    Stage { url, shutdown, handle: Some(handle) }
+}
+
+/// The whole pipeline on its own topics and database.
+pub struct Pipeline {
+    pub kafka: KafkaSettings,
+    pub clickhouse: ClickHouseSettings,
+    pub gateway: Stage,
+    pub processors: Stage,
+    pub sinks: Stage,
+}
+
+pub async fn start_pipeline(services: &Services, test: &str) -> Pipeline {
+    let kafka = services.kafka(test);
+    let clickhouse = services.clickhouse(test);
+    let mut sink_config = ucx_sinks::SinkConfig {
+        kafka: kafka.clone(),
+        clickhouse: clickhouse.clone(),
+        ..Default::default()
+    };
+    sink_config.sinks.batch_timeout_ms = 200;
+    sink_config.sinks.group_id = unique("sinks");
+    let mut processor_config = ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    processor_config.processors.group_id = unique("processors");
+    let gateway_config = ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    // The sinks create the database and topics; start them first.
+    let sinks = start_sinks(sink_config).await;
+    wait_until("the sink's tables exist", Duration::from_secs(30), || async {
+        query(&clickhouse, "EXISTS TABLE alerts").await.is_ok_and(|answer| answer.trim() == "1")
+    })
+    .await;
+    let processors = start_processors(processor_config).await;
+    let gateway = start_gateway(gateway_config).await;
+    Pipeline { kafka, clickhouse, gateway, processors, sinks }
+}
+
+/// Polls `condition` every 50 ms until it holds; panics after `timeout` naming `what`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs one SQL statement over HTTP and returns the TSV answer.
+pub async fn query(clickhouse: &ClickHouseSettings, sql: &str) -> anyhow::Result<String> {
+    let response = reqwest::Client::new()
+        .post(&clickhouse.url)
+        .query(&[("database", clickhouse.database.as_str())])
+        .body(sql.to_string())
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status.is_success(), "clickhouse answered {status}: {text}");
+    Ok(text)
+}
+
+/// The example beat of `category` (schemas/examples), as a fresh beat of `installation_id`
+/// sent now.
+pub fn example_beat(category: Category, installation_id: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas/examples")
+        .join(format!("{}.json", category.id()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut beat: serde_json::Value = serde_json::from_str(&text).unwrap();
+    beat["beat_id"] = uuid::Uuid::new_v4().to_string().into();
+    beat["installation_id"] = installation_id.into();
+    beat["sent_at"] = ucx_common::now_ms().into();
+    beat
+}
+
+/// Posts a JSON body to the gateway's beats endpoint.
+pub async fn post_beat(gateway: &str, body: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{gateway}/v1/beats"))
+        .json(body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+/// Reads every record of `topic` from the beginning until `expected` arrived or `timeout`
+/// passed; assigns partitions directly, so no consumer-group join is needed.
+pub fn read_topic(brokers: &str, topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("topic metadata");
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        assignment
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            records.push(message.detach());
+        }
+    }
+    records
+}
+
+/// The UTF-8 value of a record's header.
+pub fn header_of(message: &OwnedMessage, key: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == key)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+/// A broker of the test's own (the same tansu binary), for tests that stop and restart it.
+pub struct OwnBroker {
+    tansu_bin: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    pub async fn start(tansu_bin: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut broker = OwnBroker { tansu_bin: tansu_bin.to_path_buf(), port, child: None };
+        broker.restart().await;
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker (again) on the same port; its memory storage starts empty.
+    pub async fn restart(&mut self) {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(&self.tansu_bin)
+            .args(["broker", "--silent", "--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        self.child = Some(child);
+        let address = format!("127.0.0.1:{}", self.port);
+        wait_until("the test broker's port", Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(&address).await.is_ok()
+        })
+        .await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Lints a Prometheus text exposition with `promtool check metrics`; returns its complaints.
+pub fn promtool_check(promtool: &std::path::Path, exposition: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running promtool");
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}

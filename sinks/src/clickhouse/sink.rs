@@ -56,7 +56,10 @@ pub async fn run(
         &consumer,
         &[&kafka_settings.beats_topic, &kafka_settings.alerts_topic],
     )?;
-    let dead_letters = DeadLetters::new(kafka::producer(kafka_settings)?, &kafka_settings.dead_letter_topic);
+    let dead_letters = DeadLetters::new(
+        std::sync::Arc::new(kafka::Producer::new(kafka_settings)?),
+        &kafka_settings.dead_letter_topic,
+    );
     let writer = Writer::new(
         ucx_common::clickhouse::client(&config.clickhouse),
         Duration::from_millis(config.sinks.retry_backoff_max_ms),
