@@ -19,9 +19,14 @@ pub fn server_client(settings: &ClickHouseSettings) -> clickhouse::Client {
 }
 
 /// Creates the configured database if it does not exist.
-pub async fn ensure_database(settings: &ClickHouseSettings) -> Result<(), clickhouse::error::Error> {
+pub async fn ensure_database(
+    settings: &ClickHouseSettings,
+) -> Result<(), clickhouse::error::Error> {
     server_client(settings)
-        .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", settings.database))
+        .query(&format!(
+            "CREATE DATABASE IF NOT EXISTS `{}`",
+            settings.database
+        ))
         .execute()
         .await
 }

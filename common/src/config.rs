@@ -86,6 +86,7 @@ impl Default for ClickHouseSettings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own large error
 mod tests {
     use super::*;
 
@@ -98,7 +99,10 @@ mod tests {
     #[test]
     fn file_values_are_overridden_by_the_environment() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("ucx.toml", "[kafka]\nbrokers = \"file:9092\"\nbeats_topic = \"b\"\n")?;
+            jail.create_file(
+                "ucx.toml",
+                "[kafka]\nbrokers = \"file:9092\"\nbeats_topic = \"b\"\n",
+            )?;
             jail.set_env("UCX_KAFKA__BROKERS", "env:9092");
             let config: StageConfig = load(Some(Path::new("ucx.toml"))).unwrap();
             assert_eq!(config.kafka.brokers, "env:9092");

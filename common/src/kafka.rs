@@ -37,8 +37,14 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
-        .set("queue.buffering.max.messages", settings.max_in_flight_records.to_string())
+        .set(
+            "message.timeout.ms",
+            settings.delivery_timeout_ms.to_string(),
+        )
+        .set(
+            "queue.buffering.max.messages",
+            settings.max_in_flight_records.to_string(),
+        )
         .set("linger.ms", "5")
         // Queued records are timed out by the broker's thread, which sleeps through reconnect
         // backoff (10 s by default): a short backoff keeps failures within the delivery timeout.
@@ -131,7 +137,10 @@ impl Producer {
         headers: OwnedHeaders,
     ) -> Result<Acknowledged, KafkaError> {
         let producer = self.current.read().expect("producer lock").clone();
-        let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
         let result = producer
             .send(record, Timeout::After(Duration::ZERO))
             .await
@@ -205,7 +214,11 @@ impl DeadLetters {
         let key = message.key().unwrap_or_default();
         let payload = message.payload().unwrap_or_default();
         loop {
-            match self.producer.produce(&self.topic, key, payload, headers.clone()).await {
+            match self
+                .producer
+                .produce(&self.topic, key, payload, headers.clone())
+                .await
+            {
                 Ok(_) => return,
                 Err(error) => {
                     tracing::warn!(%error, topic = %self.topic, "dead-letter produce failed, retrying");

@@ -47,7 +47,10 @@ pub async fn serve(
 
 /// Registers a collector, panicking on a duplicate name: that is a programming error found by
 /// the first test that builds the metrics.
-pub fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
     registry
         .register(Box::new(collector.clone()))
         .expect("metric names are unique");

@@ -34,9 +34,17 @@ pub async fn post_beat(
     let outcome = accept_beat(&state, peer, &headers, body).await;
     timer.observe_duration();
     match &outcome {
-        Ok((category, _)) => state.metrics.beats_accepted.with_label_values(&[category]).inc(),
+        Ok((category, _)) => state
+            .metrics
+            .beats_accepted
+            .with_label_values(&[category])
+            .inc(),
         Err(error) => {
-            state.metrics.beats_rejected.with_label_values(&[error.reason()]).inc();
+            state
+                .metrics
+                .beats_rejected
+                .with_label_values(&[error.reason()])
+                .inc();
             tracing::debug!(reason = error.reason(), %peer, "beat refused");
         }
     }

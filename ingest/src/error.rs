@@ -58,7 +58,9 @@ impl IntoResponse for IngestError {
                 format!("could not read the request body: {reason}"),
                 no_violations,
             ),
-            IngestError::Malformed(message) => (StatusCode::BAD_REQUEST, message.clone(), no_violations),
+            IngestError::Malformed(message) => {
+                (StatusCode::BAD_REQUEST, message.clone(), no_violations)
+            }
             IngestError::Invalid(violations) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("the beat has {} invalid field(s)", violations.len()),

@@ -44,7 +44,8 @@ impl IngestMetrics {
                         "Time from request to answer, including the broker acknowledgement",
                     )
                     .buckets(vec![
-                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
                     ]),
                 )
                 .unwrap(),

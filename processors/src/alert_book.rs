@@ -33,12 +33,24 @@ impl AlertBook {
             let change = match (finding.severity, self.open.get(&key)) {
                 (Some(severity), None) => {
                     let alert_id = alert_id(&key, &beat.envelope.beat_id);
-                    self.open.insert(key, OpenAlert { alert_id: alert_id.clone(), severity });
+                    self.open.insert(
+                        key,
+                        OpenAlert {
+                            alert_id: alert_id.clone(),
+                            severity,
+                        },
+                    );
                     Some((alert_id, severity, AlertState::Open))
                 }
                 (Some(severity), Some(open)) if open.severity != severity => {
                     let alert_id = open.alert_id.clone();
-                    self.open.insert(key, OpenAlert { alert_id: alert_id.clone(), severity });
+                    self.open.insert(
+                        key,
+                        OpenAlert {
+                            alert_id: alert_id.clone(),
+                            severity,
+                        },
+                    );
                     Some((alert_id, severity, AlertState::Open))
                 }
                 (None, Some(_)) => {
@@ -62,7 +74,13 @@ fn alert_id(key: &AlertKey, opening_beat_id: &str) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }
 
-fn to_alert(beat: &Beat, finding: Finding, alert_id: String, severity: Severity, state: AlertState) -> Alert {
+fn to_alert(
+    beat: &Beat,
+    finding: Finding,
+    alert_id: String,
+    severity: Severity,
+    state: AlertState,
+) -> Alert {
     let envelope = &beat.envelope;
     Alert {
         alert_id,
@@ -103,7 +121,12 @@ mod tests {
                 source_ip: None,
             },
             payload: BeatPayload::HardwareInfoDisks(HardwareInfoDisks {
-                disks: vec![Disk { name: "C:".into(), model: "m".into(), size_bytes: 100, free_bytes: free }],
+                disks: vec![Disk {
+                    name: "C:".into(),
+                    model: "m".into(),
+                    size_bytes: 100,
+                    free_bytes: free,
+                }],
             }),
         }
     }
@@ -111,17 +134,29 @@ mod tests {
     fn states(book: &mut AlertBook, beat_id: &str, free: i64) -> Vec<(AlertState, Severity)> {
         let beat = beat(beat_id, free);
         let findings = DiskFreeRule::new(15.0, 5.0).evaluate(&beat);
-        book.apply(&beat, findings).iter().map(|a| (a.state, a.severity)).collect()
+        book.apply(&beat, findings)
+            .iter()
+            .map(|a| (a.state, a.severity))
+            .collect()
     }
 
     #[test]
     fn opens_once_escalates_and_resolves() {
         let mut book = AlertBook::default();
         assert_eq!(states(&mut book, "1", 50), []);
-        assert_eq!(states(&mut book, "2", 10), [(AlertState::Open, Severity::Warning)]);
+        assert_eq!(
+            states(&mut book, "2", 10),
+            [(AlertState::Open, Severity::Warning)]
+        );
         assert_eq!(states(&mut book, "3", 9), [], "still warning: no repeat");
-        assert_eq!(states(&mut book, "4", 3), [(AlertState::Open, Severity::Critical)]);
-        assert_eq!(states(&mut book, "5", 60), [(AlertState::Resolved, Severity::Critical)]);
+        assert_eq!(
+            states(&mut book, "4", 3),
+            [(AlertState::Open, Severity::Critical)]
+        );
+        assert_eq!(
+            states(&mut book, "5", 60),
+            [(AlertState::Resolved, Severity::Critical)]
+        );
         assert_eq!(states(&mut book, "6", 60), []);
     }
 

@@ -101,7 +101,10 @@ async fn publish_alert(
     let record = encode_alert(alert)?;
     loop {
         let headers = OwnedHeaders::new().insert(kafka::header("ucx-rule", &alert.rule_id));
-        match producer.produce(topic, alert.installation_id.as_bytes(), &record, headers).await {
+        match producer
+            .produce(topic, alert.installation_id.as_bytes(), &record, headers)
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(error) if !shutdown.is_cancelled() => {
                 tracing::warn!(%error, alert_id = %alert.alert_id, "alert produce failed, retrying");

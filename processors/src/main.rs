@@ -19,6 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let config: ProcessorConfig = ucx_common::config::load(args.config.as_deref())?;
     let listener = tokio::net::TcpListener::bind(&config.processors.listen)
         .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.processors.listen))?;
+        .map_err(|error| {
+            anyhow::anyhow!("cannot listen on {}: {error}", config.processors.listen)
+        })?;
     ucx_processors::run(config, listener, ucx_common::shutdown::on_signal()).await
 }

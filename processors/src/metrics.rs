@@ -16,7 +16,11 @@ impl ProcessorMetrics {
         ProcessorMetrics {
             beats_received: register(
                 registry,
-                IntCounter::new("processor_beats_received_total", "Beats read from the beats topic").unwrap(),
+                IntCounter::new(
+                    "processor_beats_received_total",
+                    "Beats read from the beats topic",
+                )
+                .unwrap(),
             ),
             dead_letters: register(
                 registry,
@@ -29,7 +33,10 @@ impl ProcessorMetrics {
             alerts_raised: register(
                 registry,
                 IntCounterVec::new(
-                    Opts::new("processor_alerts_raised_total", "Alerts opened or escalated"),
+                    Opts::new(
+                        "processor_alerts_raised_total",
+                        "Alerts opened or escalated",
+                    ),
                     &["rule", "severity"],
                 )
                 .unwrap(),

@@ -23,7 +23,10 @@ pub enum CodecError {
     #[error("unknown writer schema fingerprint {0}: written by a newer or foreign producer")]
     UnknownSchema(String),
     #[error("record is a {found}, expected {expected}")]
-    WrongKind { expected: &'static str, found: String },
+    WrongKind {
+        expected: &'static str,
+        found: String,
+    },
     #[error("avro: {0}")]
     Avro(#[from] Box<apache_avro::Error>),
 }
@@ -59,7 +62,8 @@ fn fingerprint(schema: &Schema) -> Fingerprint {
 
 fn parse_embedded(name: &str, source: &str) -> Schema {
     // The schemas are compiled in; a parse failure is a bug caught by the unit tests.
-    Schema::parse_str(source).unwrap_or_else(|error| panic!("schema {name} does not parse: {error}"))
+    Schema::parse_str(source)
+        .unwrap_or_else(|error| panic!("schema {name} does not parse: {error}"))
 }
 
 fn catalog() -> &'static Catalog {

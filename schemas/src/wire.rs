@@ -16,7 +16,10 @@ use crate::validation::{validate_beat, Violation};
 pub enum WireError {
     /// The body is not JSON, or a field has the wrong type or is missing.
     #[error("{message}")]
-    Malformed { path: Option<String>, message: String },
+    Malformed {
+        path: Option<String>,
+        message: String,
+    },
     /// The beat parses but holds impossible values.
     #[error("invalid beat: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Violation>),
@@ -38,12 +41,10 @@ pub fn parse_beat_json(body: &[u8], received_at_ms: i64) -> Result<Beat, WireErr
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let wire: WireBeat = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| malformed(None, error))?;
-    deserializer
-        .end()
-        .map_err(|error| WireError::Malformed {
-            path: None,
-            message: format!("invalid JSON: {error}"),
-        })?;
+    deserializer.end().map_err(|error| WireError::Malformed {
+        path: None,
+        message: format!("invalid JSON: {error}"),
+    })?;
     let payload = BeatPayload::from_json(wire.category, wire.data)
         .map_err(|error| malformed(Some("data"), error))?;
     let beat = Beat {
@@ -62,7 +63,10 @@ pub fn parse_beat_json(body: &[u8], received_at_ms: i64) -> Result<Beat, WireErr
     Ok(beat)
 }
 
-fn malformed(prefix: Option<&str>, error: serde_path_to_error::Error<serde_json::Error>) -> WireError {
+fn malformed(
+    prefix: Option<&str>,
+    error: serde_path_to_error::Error<serde_json::Error>,
+) -> WireError {
     let inner_path = error.path().to_string();
     let path = match (prefix, inner_path.as_str()) {
         (None, ".") => None,
@@ -139,8 +143,9 @@ impl Visitor<'_> for WireTimestampVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<WireTimestamp, E> {
-        let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| E::invalid_value(de::Unexpected::Str(text), &self))?;
+        let parsed =
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(text), &self))?;
         let millis = parsed.unix_timestamp_nanos() / 1_000_000;
         i64::try_from(millis)
             .map(WireTimestamp)

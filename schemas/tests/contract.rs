@@ -83,7 +83,10 @@ fn wrong_type_and_missing_field_carry_the_path() {
     ))
     .to_string();
     assert!(message.contains("data.fifo_queued_calls"), "{message}");
-    let message = refusal(&acd_with(r#"{"fifo_queued_calls":1,"camp_on_queued_calls":0}"#)).to_string();
+    let message = refusal(&acd_with(
+        r#"{"fifo_queued_calls":1,"camp_on_queued_calls":0}"#,
+    ))
+    .to_string();
     assert!(message.contains("active_consultation_calls"), "{message}");
 }
 
@@ -94,18 +97,29 @@ fn impossible_values_are_listed_with_path_expected_and_found() {
         panic!("expected violations")
     };
     let paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
-    assert_eq!(paths, ["beat_id", "data.disks[0].free_bytes", "data.disks[1].size_bytes"]);
+    assert_eq!(
+        paths,
+        [
+            "beat_id",
+            "data.disks[0].free_bytes",
+            "data.disks[1].size_bytes"
+        ]
+    );
     assert_eq!(violations[1].expected, "at most size_bytes (100)");
     assert_eq!(violations[1].found, "200");
 }
 
 #[test]
 fn future_and_stale_timestamps_are_refused() {
-    let future = acd_with(r#"{"fifo_queued_calls":0,"camp_on_queued_calls":0,"active_consultation_calls":0}"#)
-        .replace("1795428000000", &(NOW_MS + 3_600_000).to_string());
+    let future = acd_with(
+        r#"{"fifo_queued_calls":0,"camp_on_queued_calls":0,"active_consultation_calls":0}"#,
+    )
+    .replace("1795428000000", &(NOW_MS + 3_600_000).to_string());
     assert!(refusal(&future).to_string().contains("sent_at"));
     let stale = future.replace(&(NOW_MS + 3_600_000).to_string(), "1000");
-    assert!(refusal(&stale).to_string().contains("within the last 7 days"));
+    assert!(refusal(&stale)
+        .to_string()
+        .contains("within the last 7 days"));
 }
 
 #[test]
@@ -114,7 +128,10 @@ fn cpu_above_100_percent_is_refused() {
         .unwrap()
         .replace("12.5", "180.0");
     let message = refusal(&body).to_string();
-    assert!(message.contains("data.processes[0].cpu_percent"), "{message}");
+    assert!(
+        message.contains("data.processes[0].cpu_percent"),
+        "{message}"
+    );
 }
 
 #[test]

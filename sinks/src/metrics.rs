@@ -18,7 +18,10 @@ impl SinkMetrics {
             records_received: register(
                 registry,
                 IntCounterVec::new(
-                    Opts::new("sink_records_received_total", "Kafka records read, by topic"),
+                    Opts::new(
+                        "sink_records_received_total",
+                        "Kafka records read, by topic",
+                    ),
                     &["topic"],
                 )
                 .unwrap(),
@@ -26,7 +29,10 @@ impl SinkMetrics {
             rows_written: register(
                 registry,
                 IntCounterVec::new(
-                    Opts::new("sink_clickhouse_rows_written_total", "Rows inserted, by table"),
+                    Opts::new(
+                        "sink_clickhouse_rows_written_total",
+                        "Rows inserted, by table",
+                    ),
                     &["table"],
                 )
                 .unwrap(),

@@ -76,7 +76,9 @@ pub fn unique(prefix: &str) -> String {
 }
 
 async fn loopback_listener() -> (TcpListener, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a loopback port");
     let url = format!("http://{}", listener.local_addr().unwrap());
     (listener, url)
 }
@@ -106,21 +108,33 @@ pub async fn start_gateway(config: ucx_ingest::IngestConfig) -> Stage {
     let (listener, url) = loopback_listener().await;
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(ucx_ingest::run(config, listener, shutdown.clone()));
-    Stage { url, shutdown, handle: Some(handle) }
+    Stage {
+        url,
+        shutdown,
+        handle: Some(handle),
+    }
 }
 
 pub async fn start_processors(config: ucx_processors::ProcessorConfig) -> Stage {
     let (listener, url) = loopback_listener().await;
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(ucx_processors::run(config, listener, shutdown.clone()));
-    Stage { url, shutdown, handle: Some(handle) }
+    Stage {
+        url,
+        shutdown,
+        handle: Some(handle),
+    }
 }
 
 pub async fn start_sinks(config: ucx_sinks::SinkConfig) -> Stage {
     let (listener, url) = loopback_listener().await;
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(ucx_sinks::run(config, listener, shutdown.clone()));
-    Stage { url, shutdown, handle: Some(handle) }
+    Stage {
+        url,
+        shutdown,
+        handle: Some(handle),
+    }
 }
 
 /// The whole pipeline on its own topics and database.
@@ -153,13 +167,25 @@ pub async fn start_pipeline(services: &Services, test: &str) -> Pipeline {
     };
     // The sinks create the database and topics; start them first.
     let sinks = start_sinks(sink_config).await;
-    wait_until("the sink's tables exist", Duration::from_secs(30), || async {
-        query(&clickhouse, "EXISTS TABLE alerts").await.is_ok_and(|answer| answer.trim() == "1")
-    })
+    wait_until(
+        "the sink's tables exist",
+        Duration::from_secs(30),
+        || async {
+            query(&clickhouse, "EXISTS TABLE alerts")
+                .await
+                .is_ok_and(|answer| answer.trim() == "1")
+        },
+    )
     .await;
     let processors = start_processors(processor_config).await;
     let gateway = start_gateway(gateway_config).await;
-    Pipeline { kafka, clickhouse, gateway, processors, sinks }
+    Pipeline {
+        kafka,
+        clickhouse,
+        gateway,
+        processors,
+        sinks,
+    }
 }
 
 /// Polls `condition` every 50 ms until it holds; panics after `timeout` naming `what`.
@@ -170,7 +196,10 @@ where
 {
     let deadline = Instant::now() + timeout;
     while !condition().await {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -215,7 +244,12 @@ pub async fn post_beat(gateway: &str, body: &serde_json::Value) -> reqwest::Resp
 
 /// Reads every record of `topic` from the beginning until `expected` arrived or `timeout`
 /// passed; assigns partitions directly, so no consumer-group join is needed.
-pub fn read_topic(brokers: &str, topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -262,8 +296,16 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     pub async fn start(tansu_bin: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut broker = OwnBroker { tansu_bin: tansu_bin.to_path_buf(), port, child: None };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut broker = OwnBroker {
+            tansu_bin: tansu_bin.to_path_buf(),
+            port,
+            child: None,
+        };
         broker.restart().await;
         broker
     }
@@ -276,7 +318,14 @@ impl OwnBroker {
     pub async fn restart(&mut self) {
         let listener = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.tansu_bin)
-            .args(["broker", "--silent", "--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args([
+                "broker",
+                "--silent",
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -284,9 +333,11 @@ impl OwnBroker {
             .expect("starting tansu");
         self.child = Some(child);
         let address = format!("127.0.0.1:{}", self.port);
-        wait_until("the test broker's port", Duration::from_secs(10), || async {
-            tokio::net::TcpStream::connect(&address).await.is_ok()
-        })
+        wait_until(
+            "the test broker's port",
+            Duration::from_secs(10),
+            || async { tokio::net::TcpStream::connect(&address).await.is_ok() },
+        )
         .await;
     }
 
@@ -314,7 +365,12 @@ pub fn promtool_check(promtool: &std::path::Path, exposition: &str) -> Result<()
         .stderr(Stdio::piped())
         .spawn()
         .expect("running promtool");
-    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     if output.status.success() {
         Ok(())

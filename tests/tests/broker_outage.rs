@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use ucx_e2e::{example_beat, kafka_settings, post_beat, read_topic, start_gateway, OwnBroker, Services};
+use ucx_e2e::{
+    example_beat, kafka_settings, post_beat, read_topic, start_gateway, OwnBroker, Services,
+};
 use ucx_schemas::{decode_beat, Category};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,7 +14,10 @@ async fn a_beat_posted_while_the_broker_is_down_gets_503_and_succeeds_after_rest
     let mut broker = OwnBroker::start(&services.tansu_bin).await;
     let mut kafka = kafka_settings(&broker.brokers(), "outage");
     kafka.delivery_timeout_ms = 3_000;
-    let mut config = ucx_ingest::IngestConfig { kafka: kafka.clone(), ..Default::default() };
+    let mut config = ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
     config.ingest.retry_after_seconds = 7;
     let gateway = start_gateway(config).await;
 
@@ -28,12 +33,17 @@ async fn a_beat_posted_while_the_broker_is_down_gets_503_and_succeeds_after_rest
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("retry"), "{body}");
     let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(6), "503 after {waited:?}: not within the 3 s delivery timeout");
+    assert!(
+        waited < Duration::from_secs(6),
+        "503 after {waited:?}: not within the 3 s delivery timeout"
+    );
 
     // The broker comes back empty (memory storage); the topic is created again as the
     // pipeline's stages do at start-up.
     broker.restart().await;
-    ucx_common::kafka::ensure_topics(&kafka, &[&kafka.beats_topic]).await.unwrap();
+    ucx_common::kafka::ensure_topics(&kafka, &[&kafka.beats_topic])
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status = post_beat(&gateway.url, &beat).await.status();
@@ -41,15 +51,28 @@ async fn a_beat_posted_while_the_broker_is_down_gets_503_and_succeeds_after_rest
             break;
         }
         assert_eq!(status, 503, "only 503 while the producer reconnects");
-        assert!(Instant::now() < deadline, "the gateway did not recover within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not recover within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     // Exactly one copy: the refused attempt was not delivered late behind the 503.
-    let records = read_topic(&kafka.brokers, &kafka.beats_topic, 2, Duration::from_secs(5));
+    let records = read_topic(
+        &kafka.brokers,
+        &kafka.beats_topic,
+        2,
+        Duration::from_secs(5),
+    );
     let ids: Vec<String> = records
         .iter()
-        .map(|record| decode_beat(rdkafka::Message::payload(record).unwrap()).unwrap().envelope.beat_id)
+        .map(|record| {
+            decode_beat(rdkafka::Message::payload(record).unwrap())
+                .unwrap()
+                .envelope
+                .beat_id
+        })
         .collect();
     assert_eq!(ids, [beat["beat_id"].as_str().unwrap()]);
 }

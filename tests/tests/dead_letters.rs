@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use rdkafka::message::OwnedHeaders;
-use ucx_e2e::{example_beat, header_of, post_beat, query, read_topic, start_pipeline, wait_until, Services};
+use ucx_e2e::{
+    example_beat, header_of, post_beat, query, read_topic, start_pipeline, wait_until, Services,
+};
 use ucx_schemas::Category;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,29 +17,73 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
 
     let producer = ucx_common::kafka::Producer::new(kafka).unwrap();
     let poison = producer
-        .produce(&kafka.beats_topic, b"inst-dlq", b"{\"not\": \"avro\"}", OwnedHeaders::new())
+        .produce(
+            &kafka.beats_topic,
+            b"inst-dlq",
+            b"{\"not\": \"avro\"}",
+            OwnedHeaders::new(),
+        )
         .await
         .unwrap();
 
     let beat = example_beat(Category::UcxSuiteAcd, "inst-dlq");
     assert_eq!(post_beat(&pipeline.gateway.url, &beat).await.status(), 202);
-    wait_until("the good beat after the poison one", Duration::from_secs(60), || async {
-        query(&pipeline.clickhouse, "SELECT count() FROM ucx_acd").await.is_ok_and(|n| n.trim() == "1")
-    })
+    wait_until(
+        "the good beat after the poison one",
+        Duration::from_secs(60),
+        || async {
+            query(&pipeline.clickhouse, "SELECT count() FROM ucx_acd")
+                .await
+                .is_ok_and(|n| n.trim() == "1")
+        },
+    )
     .await;
 
     // Both consumers of the beats topic (sink and processors) dead-letter it, each once.
-    let letters = read_topic(&kafka.brokers, &kafka.dead_letter_topic, 3, Duration::from_secs(10));
-    let mut stages: Vec<String> = letters.iter().map(|l| header_of(l, "ucx-dlq-stage").unwrap()).collect();
+    let letters = read_topic(
+        &kafka.brokers,
+        &kafka.dead_letter_topic,
+        3,
+        Duration::from_secs(10),
+    );
+    let mut stages: Vec<String> = letters
+        .iter()
+        .map(|l| header_of(l, "ucx-dlq-stage").unwrap())
+        .collect();
     stages.sort();
     assert_eq!(stages, ["processors", "sinks.clickhouse"]);
     for letter in &letters {
-        assert_eq!(rdkafka::Message::payload(letter).unwrap(), b"{\"not\": \"avro\"}");
-        assert!(header_of(letter, "ucx-dlq-reason").unwrap().contains("not an Avro single-object record"));
-        assert_eq!(header_of(letter, "ucx-dlq-source-topic").unwrap(), kafka.beats_topic);
-        assert_eq!(header_of(letter, "ucx-dlq-source-partition").unwrap(), poison.partition.to_string());
-        assert_eq!(header_of(letter, "ucx-dlq-source-offset").unwrap(), poison.offset.to_string());
+        assert_eq!(
+            rdkafka::Message::payload(letter).unwrap(),
+            b"{\"not\": \"avro\"}"
+        );
+        assert!(header_of(letter, "ucx-dlq-reason")
+            .unwrap()
+            .contains("not an Avro single-object record"));
+        assert_eq!(
+            header_of(letter, "ucx-dlq-source-topic").unwrap(),
+            kafka.beats_topic
+        );
+        assert_eq!(
+            header_of(letter, "ucx-dlq-source-partition").unwrap(),
+            poison.partition.to_string()
+        );
+        assert_eq!(
+            header_of(letter, "ucx-dlq-source-offset").unwrap(),
+            poison.offset.to_string()
+        );
     }
-    let metrics = reqwest::get(format!("{}/metrics", pipeline.sinks.url)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(&format!("sink_dead_letters_total{{topic=\"{}\"}} 1", kafka.beats_topic)), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", pipeline.sinks.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "sink_dead_letters_total{{topic=\"{}\"}} 1",
+            kafka.beats_topic
+        )),
+        "{metrics}"
+    );
 }

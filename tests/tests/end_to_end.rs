@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use ucx_e2e::{example_beat, post_beat, query, read_topic, start_pipeline, wait_until, Pipeline, Services};
+use ucx_e2e::{
+    example_beat, post_beat, query, read_topic, start_pipeline, wait_until, Pipeline, Services,
+};
 use ucx_schemas::{decode_alert, AlertState, Category, Severity};
 
 const ROWS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,7 +22,13 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     for &category in Category::ALL {
         let beat = example_beat(category, installation);
         let response = post_beat(gateway, &beat).await;
-        assert_eq!(response.status(), 202, "{}: {}", category.id(), response.text().await.unwrap());
+        assert_eq!(
+            response.status(),
+            202,
+            "{}: {}",
+            category.id(),
+            response.text().await.unwrap()
+        );
         let answer: serde_json::Value = response.json().await.unwrap();
         assert_eq!(answer["beat_id"], beat["beat_id"]);
         beat_ids.push(beat["beat_id"].as_str().unwrap().to_string());
@@ -60,14 +68,25 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     )
     .await
     .unwrap();
-    assert_eq!(processes, "sqlservr.exe\t2147483648\t1210\t88\t12.5\nApolloService.exe\t536870912\t930\t41\t3\n");
-    let acd = query(clickhouse, "SELECT fifo_queued_calls, camp_on_queued_calls, active_consultation_calls FROM ucx_acd")
-        .await
-        .unwrap();
+    assert_eq!(
+        processes,
+        "sqlservr.exe\t2147483648\t1210\t88\t12.5\nApolloService.exe\t536870912\t930\t41\t3\n"
+    );
+    let acd = query(
+        clickhouse,
+        "SELECT fifo_queued_calls, camp_on_queued_calls, active_consultation_calls FROM ucx_acd",
+    )
+    .await
+    .unwrap();
     assert_eq!(acd, "4\t1\t2\n");
 
     // The example's D: has 5 % free: below the 15 % warning threshold, above 5 % critical.
-    let alerts = read_topic(&pipeline.kafka.brokers, &pipeline.kafka.alerts_topic, 1, ROWS_TIMEOUT);
+    let alerts = read_topic(
+        &pipeline.kafka.brokers,
+        &pipeline.kafka.alerts_topic,
+        1,
+        ROWS_TIMEOUT,
+    );
     assert_eq!(alerts.len(), 1, "one alert on the alerts topic");
     let alert = decode_alert(rdkafka::Message::payload(&alerts[0]).unwrap()).unwrap();
     assert_eq!(alert.installation_id, installation);
@@ -76,27 +95,55 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     assert_eq!(alert.severity, Severity::Warning);
     assert_eq!(alert.state, AlertState::Open);
     assert_eq!(alert.beat_id, beat_ids[0]);
-    assert!((alert.observed_value - 5.0).abs() < 1e-9, "{}", alert.observed_value);
+    assert!(
+        (alert.observed_value - 5.0).abs() < 1e-9,
+        "{}",
+        alert.observed_value
+    );
 
     wait_until("the alert's row in clickhouse", ROWS_TIMEOUT, || async {
-        query(clickhouse, "SELECT count() FROM alerts").await.is_ok_and(|n| n.trim() == "1")
+        query(clickhouse, "SELECT count() FROM alerts")
+            .await
+            .is_ok_and(|n| n.trim() == "1")
     })
     .await;
-    let alert_row = query(clickhouse, "SELECT alert_id, rule_id, subject, severity, state FROM alerts").await.unwrap();
-    assert_eq!(alert_row, format!("{}\tdisk_free_low\tdisk D:\tWARNING\tOPEN\n", alert.alert_id));
+    let alert_row = query(
+        clickhouse,
+        "SELECT alert_id, rule_id, subject, severity, state FROM alerts",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        alert_row,
+        format!(
+            "{}\tdisk_free_low\tdisk D:\tWARNING\tOPEN\n",
+            alert.alert_id
+        )
+    );
 
     // The disk recovers: the alert resolves, under the same id.
     let mut recovered = example_beat(Category::HardwareInfoDisks, installation);
     recovered["data"]["disks"][1]["free_bytes"] = serde_json::json!(107374182400_i64);
     assert_eq!(post_beat(gateway, &recovered).await.status(), 202);
-    let alerts = read_topic(&pipeline.kafka.brokers, &pipeline.kafka.alerts_topic, 2, ROWS_TIMEOUT);
+    let alerts = read_topic(
+        &pipeline.kafka.brokers,
+        &pipeline.kafka.alerts_topic,
+        2,
+        ROWS_TIMEOUT,
+    );
     assert_eq!(alerts.len(), 2);
     let resolution = decode_alert(rdkafka::Message::payload(&alerts[1]).unwrap()).unwrap();
-    assert_eq!((resolution.alert_id.as_str(), resolution.state), (alert.alert_id.as_str(), AlertState::Resolved));
+    assert_eq!(
+        (resolution.alert_id.as_str(), resolution.state),
+        (alert.alert_id.as_str(), AlertState::Resolved)
+    );
 
     // One beat's latency from POST to queryable row (sink batches time out after 200 ms here).
     let beat = example_beat(Category::UcxSuiteAcd, installation);
-    let sql = format!("SELECT count() FROM ucx_acd WHERE beat_id = toUUID('{}')", beat["beat_id"].as_str().unwrap());
+    let sql = format!(
+        "SELECT count() FROM ucx_acd WHERE beat_id = toUUID('{}')",
+        beat["beat_id"].as_str().unwrap()
+    );
     let posted = Instant::now();
     assert_eq!(post_beat(gateway, &beat).await.status(), 202);
     let acknowledged = posted.elapsed();
@@ -112,19 +159,46 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
 
     // Every service's /metrics is valid Prometheus text and counts what happened.
     for stage in [&pipeline.gateway, &pipeline.processors, &pipeline.sinks] {
-        let exposition = reqwest::get(format!("{}/metrics", stage.url)).await.unwrap().text().await.unwrap();
-        ucx_e2e::promtool_check(&services.promtool, &exposition)
-            .unwrap_or_else(|complaints| panic!("promtool rejects {}/metrics:\n{complaints}", stage.url));
+        let exposition = reqwest::get(format!("{}/metrics", stage.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        ucx_e2e::promtool_check(&services.promtool, &exposition).unwrap_or_else(|complaints| {
+            panic!("promtool rejects {}/metrics:\n{complaints}", stage.url)
+        });
         let health = reqwest::get(format!("{}/health", stage.url)).await.unwrap();
         assert_eq!(health.status(), 200);
     }
-    let gateway_metrics = reqwest::get(format!("{gateway}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(gateway_metrics.contains("ingest_beats_accepted_total{category=\"hardware_info.disks\"} 2"), "{gateway_metrics}");
-    let sink_metrics = reqwest::get(format!("{}/metrics", pipeline.sinks.url)).await.unwrap().text().await.unwrap();
-    assert!(sink_metrics.contains("sink_clickhouse_rows_written_total{table=\"alerts\"} 2"), "{sink_metrics}");
+    let gateway_metrics = reqwest::get(format!("{gateway}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        gateway_metrics.contains("ingest_beats_accepted_total{category=\"hardware_info.disks\"} 2"),
+        "{gateway_metrics}"
+    );
+    let sink_metrics = reqwest::get(format!("{}/metrics", pipeline.sinks.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sink_metrics.contains("sink_clickhouse_rows_written_total{table=\"alerts\"} 2"),
+        "{sink_metrics}"
+    );
 
     // A clean stop of every stage.
-    let Pipeline { gateway, processors, sinks, .. } = pipeline;
+    let Pipeline {
+        gateway,
+        processors,
+        sinks,
+        ..
+    } = pipeline;
     gateway.stop().await.expect("gateway stops cleanly");
     processors.stop().await.expect("processors stop cleanly");
     sinks.stop().await.expect("sinks stop cleanly");

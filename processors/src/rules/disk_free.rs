@@ -95,7 +95,10 @@ mod tests {
     fn severity_follows_the_thresholds_per_disk() {
         let findings = DiskFreeRule::new(15.0, 5.0).evaluate(&disks_beat(&[50, 10, 2]));
         let severities: Vec<_> = findings.iter().map(|f| f.severity).collect();
-        assert_eq!(severities, [None, Some(Severity::Warning), Some(Severity::Critical)]);
+        assert_eq!(
+            severities,
+            [None, Some(Severity::Warning), Some(Severity::Critical)]
+        );
         assert_eq!(findings[2].subject, "disk E:");
         assert_eq!(findings[2].observed_value, 2.0);
         assert_eq!(findings[2].threshold, 5.0);

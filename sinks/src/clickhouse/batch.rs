@@ -22,7 +22,10 @@ impl Batch {
     /// Notes that the record at `offset` is accounted for (as rows or as a dead letter).
     pub fn track(&mut self, topic: &str, partition: i32, offset: i64) {
         self.first_record_at.get_or_insert_with(Instant::now);
-        let next = self.next_offsets.entry((topic.to_string(), partition)).or_insert(0);
+        let next = self
+            .next_offsets
+            .entry((topic.to_string(), partition))
+            .or_insert(0);
         *next = (*next).max(offset + 1);
     }
 

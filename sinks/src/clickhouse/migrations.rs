@@ -41,8 +41,15 @@ pub async fn apply(settings: &ClickHouseSettings) -> Result<usize, clickhouse::e
     Ok(count)
 }
 
-async fn run_migration(client: &Client, migration: &Migration) -> Result<(), clickhouse::error::Error> {
-    tracing::info!(version = migration.version, name = migration.name, "applying migration");
+async fn run_migration(
+    client: &Client,
+    migration: &Migration,
+) -> Result<(), clickhouse::error::Error> {
+    tracing::info!(
+        version = migration.version,
+        name = migration.name,
+        "applying migration"
+    );
     // ClickHouse 18.16 takes one statement per request.
     for statement in statements(migration.sql) {
         client.query(&statement).execute().await?;
@@ -86,7 +93,10 @@ mod tests {
         let statements = statements(MIGRATIONS[0].sql);
         assert_eq!(statements.len(), 4);
         for statement in statements {
-            assert!(statement.starts_with("CREATE TABLE IF NOT EXISTS"), "{statement}");
+            assert!(
+                statement.starts_with("CREATE TABLE IF NOT EXISTS"),
+                "{statement}"
+            );
         }
     }
 }

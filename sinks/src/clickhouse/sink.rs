@@ -28,9 +28,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let kafka_settings = &config.kafka;
-    let applied = migrations::apply(&config.clickhouse).await.map_err(|error| {
-        anyhow::anyhow!("applying migrations to {} failed: {error}", config.clickhouse.url)
-    })?;
+    let applied = migrations::apply(&config.clickhouse)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "applying migrations to {} failed: {error}",
+                config.clickhouse.url
+            )
+        })?;
     tracing::info!(applied, database = %config.clickhouse.database, "clickhouse schema up to date");
     kafka::ensure_topics(
         kafka_settings,

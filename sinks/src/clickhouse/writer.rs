@@ -21,11 +21,15 @@ pub struct Writer {
     backoff_max: Duration,
 }
 
-type InsertFn<'a> = Box<dyn Fn() -> BoxFuture<'a, Result<(), clickhouse::error::Error>> + Send + Sync + 'a>;
+type InsertFn<'a> =
+    Box<dyn Fn() -> BoxFuture<'a, Result<(), clickhouse::error::Error>> + Send + Sync + 'a>;
 
 impl Writer {
     pub fn new(client: Client, backoff_max: Duration) -> Self {
-        Writer { client, backoff_max }
+        Writer {
+            client,
+            backoff_max,
+        }
     }
 
     pub async fn write(
@@ -41,15 +45,14 @@ impl Writer {
             self.table("ucx_acd", &batch.acd),
             self.table("alerts", &batch.alerts),
         ];
-        let results = join_all(
-            tables
-                .into_iter()
-                .flatten()
-                .map(|(table, rows, insert)| self.until_written(table, rows, insert, metrics, shutdown)),
-        )
+        let results = join_all(tables.into_iter().flatten().map(|(table, rows, insert)| {
+            self.until_written(table, rows, insert, metrics, shutdown)
+        }))
         .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        metrics.batch_duration.observe(started.elapsed().as_secs_f64());
+        metrics
+            .batch_duration
+            .observe(started.elapsed().as_secs_f64());
         metrics.batch_rows.observe(batch.row_count() as f64);
         Ok(())
     }
@@ -78,7 +81,10 @@ impl Writer {
         loop {
             match insert().await {
                 Ok(()) => {
-                    metrics.rows_written.with_label_values(&[table]).inc_by(rows as u64);
+                    metrics
+                        .rows_written
+                        .with_label_values(&[table])
+                        .inc_by(rows as u64);
                     return Ok(());
                 }
                 Err(error) => {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, starts a broker and ClickHouse of its
+# own on free loopback ports, checks formatting and lints, runs every test against them, and
+# stops what it started.
+set -euo pipefail
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+export UCX_SERVICES_DIR
+UCX_SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ucx-test-services.XXXXXX")
+cleanup() {
+  scripts/services.sh stop || true
+  rm -rf "$UCX_SERVICES_DIR"
+}
+trap cleanup EXIT
+scripts/services.sh start
+# shellcheck source=/dev/null
+source "$UCX_SERVICES_DIR/env"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace
