@@ -158,3 +158,49 @@ fn alerts_round_trip_and_are_not_mistaken_for_beats() {
     assert!(decode_beat(&bytes).is_err());
     assert!(decode_beat(b"{\"json\": true}").is_err());
 }
+
+#[test]
+fn every_beat_schema_carries_the_one_envelope() {
+    let read = |path: &str| -> serde_json::Value {
+        let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+        serde_json::from_str(&std::fs::read_to_string(&full).unwrap()).unwrap()
+    };
+    let envelope = read("avro/envelope.avsc");
+    for &category in Category::ALL {
+        let schema: serde_json::Value = serde_json::from_str(category.schema_source()).unwrap();
+        assert_eq!(schema["fields"][0]["name"], "envelope", "{}", category.id());
+        assert_eq!(
+            schema["fields"][0]["type"],
+            envelope,
+            "{} has a different envelope",
+            category.id()
+        );
+        assert_eq!(schema["fields"][1]["name"], "data", "{}", category.id());
+    }
+}
+
+#[test]
+fn every_category_has_a_schema_file_and_an_example() {
+    let beats_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro/beats");
+    let mut files: Vec<String> = std::fs::read_dir(beats_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = Category::ALL
+        .iter()
+        .map(|c| format!("{}.avsc", c.id()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        files, expected,
+        "a schema file without a category, or the reverse"
+    );
+    for &category in Category::ALL {
+        assert!(
+            example_path(category).exists(),
+            "no example for {}",
+            category.id()
+        );
+    }
+}
