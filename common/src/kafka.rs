@@ -92,6 +92,19 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
     Ok(())
 }
 
+/// Creates the beats, alerts and dead-letter topics if they are missing.
+pub async fn ensure_pipeline_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
+    ensure_topics(
+        settings,
+        &[
+            &settings.beats_topic,
+            &settings.alerts_topic,
+            &settings.dead_letter_topic,
+        ],
+    )
+    .await
+}
+
 /// Where a produced record landed.
 #[derive(Debug, Clone, Copy)]
 pub struct Acknowledged {

@@ -45,6 +45,24 @@ pub async fn serve(
         .await
 }
 
+/// Serves `/metrics` and `/health` of `registry` on `listener` in a task of its own until
+/// `shutdown` is cancelled; `stage` names the service in the log.
+pub fn spawn(
+    stage: &'static str,
+    listener: tokio::net::TcpListener,
+    registry: Registry,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(stage, %address, "ops endpoint listening");
+    }
+    tokio::spawn(serve(
+        listener,
+        router(registry),
+        shutdown.cancelled_owned(),
+    ))
+}
+
 /// Registers a collector, panicking on a duplicate name: that is a programming error found by
 /// the first test that builds the metrics.
 pub fn register<C: prometheus::core::Collector + Clone + 'static>(

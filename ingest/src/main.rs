@@ -1,24 +1,10 @@
-use std::path::PathBuf;
-
-use clap::Parser;
-use ucx_ingest::IngestConfig;
-
-/// The UCX telemetry ingest gateway.
-#[derive(Parser)]
-#[command(version)]
-struct Args {
-    /// Deployment configuration (TOML); `UCX_…` environment variables override it.
-    #[arg(long, env = "UCX_CONFIG")]
-    config: Option<PathBuf>,
-}
+//! The UCX telemetry ingest gateway.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ucx_common::init_logging();
-    let args = Args::parse();
-    let config: IngestConfig = ucx_common::config::load(args.config.as_deref())?;
-    let listener = tokio::net::TcpListener::bind(&config.ingest.listen)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.ingest.listen))?;
-    ucx_ingest::run(config, listener, ucx_common::shutdown::on_signal()).await
+    ucx_common::service::main(
+        |config: &ucx_ingest::IngestConfig| &config.ingest.listen,
+        ucx_ingest::run,
+    )
+    .await
 }

@@ -31,33 +31,26 @@ impl AlertBook {
                 finding.subject.clone(),
             );
             let change = match (finding.severity, self.open.get(&key)) {
-                (Some(severity), None) => {
-                    let alert_id = alert_id(&key, &beat.envelope.beat_id);
-                    self.open.insert(
-                        key,
-                        OpenAlert {
-                            alert_id: alert_id.clone(),
-                            severity,
-                        },
-                    );
-                    Some((alert_id, severity, AlertState::Open))
-                }
-                (Some(severity), Some(open)) if open.severity != severity => {
-                    let alert_id = open.alert_id.clone();
-                    self.open.insert(
-                        key,
-                        OpenAlert {
-                            alert_id: alert_id.clone(),
-                            severity,
-                        },
-                    );
+                // Already open at this severity: nothing new to say.
+                (Some(severity), Some(open)) if open.severity == severity => None,
+                // Opens, or changes severity under the same id.
+                (Some(severity), open) => {
+                    let alert_id = match open {
+                        Some(open) => open.alert_id.clone(),
+                        None => alert_id(&key, &beat.envelope.beat_id),
+                    };
+                    let record = OpenAlert {
+                        alert_id: alert_id.clone(),
+                        severity,
+                    };
+                    self.open.insert(key, record);
                     Some((alert_id, severity, AlertState::Open))
                 }
                 (None, Some(_)) => {
                     let open = self.open.remove(&key).expect("present");
                     Some((open.alert_id, open.severity, AlertState::Resolved))
                 }
-                _ => None,
+                (None, None) => None,
             };
             if let Some((alert_id, severity, state)) = change {
                 changes.push(to_alert(beat, finding, alert_id, severity, state));

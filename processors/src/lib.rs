@@ -30,23 +30,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let kafka_settings = &config.kafka;
-    kafka::ensure_topics(
-        kafka_settings,
-        &[
-            &kafka_settings.beats_topic,
-            &kafka_settings.alerts_topic,
-            &kafka_settings.dead_letter_topic,
-        ],
-    )
-    .await?;
+    kafka::ensure_pipeline_topics(kafka_settings).await?;
     let registry = prometheus::Registry::new();
     let metrics = ProcessorMetrics::new(&registry);
-    tracing::info!(address = %ops_listener.local_addr()?, "processors ops endpoint listening");
-    let ops = tokio::spawn(ucx_common::ops::serve(
-        ops_listener,
-        ucx_common::ops::router(registry),
-        shutdown.clone().cancelled_owned(),
-    ));
+    let ops = ucx_common::ops::spawn("processors", ops_listener, registry, shutdown.clone());
 
     let consumer = kafka::consumer(kafka_settings, &config.processors.group_id)?;
     kafka::subscribe(&consumer, &[&kafka_settings.beats_topic])?;

@@ -104,37 +104,42 @@ impl Drop for Stage {
     }
 }
 
-pub async fn start_gateway(config: ucx_ingest::IngestConfig) -> Stage {
+/// Starts a stage's `run` on a loopback port, as its binary would.
+async fn start_stage<Config, Run, Running>(run: Run, config: Config) -> Stage
+where
+    Run: FnOnce(Config, TcpListener, CancellationToken) -> Running,
+    Running: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let (listener, url) = loopback_listener().await;
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(ucx_ingest::run(config, listener, shutdown.clone()));
+    let handle = tokio::spawn(run(config, listener, shutdown.clone()));
     Stage {
         url,
         shutdown,
         handle: Some(handle),
     }
+}
+
+pub async fn start_gateway(config: ucx_ingest::IngestConfig) -> Stage {
+    start_stage(ucx_ingest::run, config).await
 }
 
 pub async fn start_processors(config: ucx_processors::ProcessorConfig) -> Stage {
-    let (listener, url) = loopback_listener().await;
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(ucx_processors::run(config, listener, shutdown.clone()));
-    Stage {
-        url,
-        shutdown,
-        handle: Some(handle),
-    }
+    start_stage(ucx_processors::run, config).await
 }
 
 pub async fn start_sinks(config: ucx_sinks::SinkConfig) -> Stage {
-    let (listener, url) = loopback_listener().await;
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(ucx_sinks::run(config, listener, shutdown.clone()));
-    Stage {
-        url,
-        shutdown,
-        handle: Some(handle),
-    }
+    start_stage(ucx_sinks::run, config).await
+}
+
+/// The stage's `/metrics` text.
+pub async fn metrics_text(stage_url: &str) -> String {
+    reqwest::get(format!("{stage_url}/metrics"))
+        .await
+        .expect("the stage answers")
+        .text()
+        .await
+        .expect("a text body")
 }
 
 /// The whole pipeline on its own topics and database.

@@ -73,12 +73,7 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
             poison.offset.to_string()
         );
     }
-    let metrics = reqwest::get(format!("{}/metrics", pipeline.sinks.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ucx_e2e::metrics_text(&pipeline.sinks.url).await;
     assert!(
         metrics.contains(&format!(
             "sink_dead_letters_total{{topic=\"{}\"}} 1",

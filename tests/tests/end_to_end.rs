@@ -159,34 +159,19 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
 
     // Every service's /metrics is valid Prometheus text and counts what happened.
     for stage in [&pipeline.gateway, &pipeline.processors, &pipeline.sinks] {
-        let exposition = reqwest::get(format!("{}/metrics", stage.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let exposition = ucx_e2e::metrics_text(&stage.url).await;
         ucx_e2e::promtool_check(&services.promtool, &exposition).unwrap_or_else(|complaints| {
             panic!("promtool rejects {}/metrics:\n{complaints}", stage.url)
         });
         let health = reqwest::get(format!("{}/health", stage.url)).await.unwrap();
         assert_eq!(health.status(), 200);
     }
-    let gateway_metrics = reqwest::get(format!("{gateway}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let gateway_metrics = ucx_e2e::metrics_text(gateway).await;
     assert!(
         gateway_metrics.contains("ingest_beats_accepted_total{category=\"hardware_info.disks\"} 2"),
         "{gateway_metrics}"
     );
-    let sink_metrics = reqwest::get(format!("{}/metrics", pipeline.sinks.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sink_metrics = ucx_e2e::metrics_text(&pipeline.sinks.url).await;
     assert!(
         sink_metrics.contains("sink_clickhouse_rows_written_total{table=\"alerts\"} 2"),
         "{sink_metrics}"

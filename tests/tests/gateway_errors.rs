@@ -102,12 +102,7 @@ async fn bad_requests_get_a_4xx_that_says_what_is_wrong() {
     );
     assert_eq!(records.len(), 1, "only the good beat reached kafka");
 
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ucx_e2e::metrics_text(url).await;
     for reason in [
         "malformed\"} 3",
         "invalid\"} 1",

@@ -37,24 +37,11 @@ pub async fn run(
             )
         })?;
     tracing::info!(applied, database = %config.clickhouse.database, "clickhouse schema up to date");
-    kafka::ensure_topics(
-        kafka_settings,
-        &[
-            &kafka_settings.beats_topic,
-            &kafka_settings.alerts_topic,
-            &kafka_settings.dead_letter_topic,
-        ],
-    )
-    .await?;
+    kafka::ensure_pipeline_topics(kafka_settings).await?;
 
     let registry = prometheus::Registry::new();
     let metrics = SinkMetrics::new(&registry);
-    tracing::info!(address = %ops_listener.local_addr()?, "sinks ops endpoint listening");
-    let ops = tokio::spawn(ucx_common::ops::serve(
-        ops_listener,
-        ucx_common::ops::router(registry),
-        shutdown.clone().cancelled_owned(),
-    ));
+    let ops = ucx_common::ops::spawn("sinks", ops_listener, registry, shutdown.clone());
 
     let consumer = kafka::consumer(kafka_settings, &config.sinks.group_id)?;
     kafka::subscribe(
