@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use apache_avro::rabin::Rabin;
+use apache_avro::types::Value;
 use apache_avro::Schema;
 
 use crate::alert::{Alert, ALERT_SCHEMA_SOURCE};
-use crate::beats::{Beat, Category};
+use crate::beats::{Beat, Category, SCHEMA_HISTORY};
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = MAGIC.len() + 8;
@@ -83,6 +84,11 @@ fn catalog() -> &'static Catalog {
             );
             current_beats.insert(category, (schema, print));
         }
+        for (category, name, source) in SCHEMA_HISTORY {
+            let schema = parse_embedded(name, source);
+            let kind = Kind::Beat(*category);
+            by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
+        }
         let alert_schema = parse_embedded("alert", ALERT_SCHEMA_SOURCE);
         let alert_print = fingerprint(&alert_schema);
         by_fingerprint.insert(
@@ -141,7 +147,8 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
         });
     };
     let (reader_schema, _) = &catalog().current_beats[&category];
-    let value = apache_avro::from_avro_datum(&known.schema, &mut datum, Some(reader_schema))?;
+    let written = apache_avro::from_avro_datum(&known.schema, &mut datum, None)?;
+    let value = apply_reader_aliases(written, reader_schema).resolve(reader_schema)?;
     Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
 
@@ -163,4 +170,41 @@ pub fn decode_alert(bytes: &[u8]) -> Result<Alert, CodecError> {
     let (reader_schema, _) = &catalog().current_alert;
     let value = apache_avro::from_avro_datum(&known.schema, &mut datum, Some(reader_schema))?;
     Ok(apache_avro::from_value(&value)?)
+}
+
+/// apache-avro 0.21 resolves record fields by name only, while the Avro specification also
+/// matches a reader field's aliases against the writer's field names (how a renamed field
+/// stays readable). This renames such fields of a decoded record before resolution. Records
+/// nested in unions or maps are left as they are: no schema of ours renames a field there.
+fn apply_reader_aliases(value: Value, reader: &Schema) -> Value {
+    match (value, reader) {
+        (Value::Record(fields), Schema::Record(record)) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(name, value)| {
+                    let reader_field = record.fields.iter().find(|field| {
+                        field.name == name
+                            || field
+                                .aliases
+                                .as_ref()
+                                .is_some_and(|aliases| aliases.contains(&name))
+                    });
+                    match reader_field {
+                        Some(field) => (
+                            field.name.clone(),
+                            apply_reader_aliases(value, &field.schema),
+                        ),
+                        None => (name, value),
+                    }
+                })
+                .collect(),
+        ),
+        (Value::Array(items), Schema::Array(array)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| apply_reader_aliases(item, &array.items))
+                .collect(),
+        ),
+        (value, _) => value,
+    }
 }

@@ -59,6 +59,12 @@ impl Violations {
         }
     }
 
+    pub fn check_rate(&mut self, path: &str, value: f64) {
+        if !(value.is_finite() && value >= 0.0) {
+            self.push(path, "a rate >= 0", value.to_string());
+        }
+    }
+
     pub fn check_not_empty(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
             self.push(path, "a non-empty string", format!("{value:?}"));

@@ -2,11 +2,26 @@
 
 mod hardware_info;
 mod processes;
+mod software_info;
 mod ucx_suite;
 
-pub use hardware_info::{Disk, HardwareInfoDisks};
-pub use processes::{ProcessesRunningProcesses, RunningProcess};
-pub use ucx_suite::UcxSuiteAcd;
+pub use hardware_info::{
+    Disk, HardwareInfoDisks, HardwareInfoMemory, HardwareInfoNetwork, HardwareInfoProcessors,
+    HardwareInfoVirtualization, NetworkAdapter, Processor,
+};
+pub use processes::{
+    ProcessesRunningProcesses, ProcessesWindowsServices, RunningProcess, RunningService,
+};
+pub use software_info::{
+    Hotfix, InstalledApplication, InstalledService, SoftwareInfoInstalledApplications,
+    SoftwareInfoOs, SoftwareInfoWindowsFirewall, SoftwareInfoWindowsServices,
+    SoftwareInfoWindowsUpdates,
+};
+pub use ucx_suite::{
+    ConsoleCount, UcxSuiteAcd, UcxSuiteAttendantConsole, UcxSuiteCallRecording, UcxSuiteCluster,
+    UcxSuiteContactManager, UcxSuiteDatabase, UcxSuiteDatabaseServer, UcxSuiteDigitalFax,
+    UcxSuiteIvr, UcxSuiteLogging, UcxSuitePhoneLock, UcxSuiteSuiteInfo, UcxSuiteVoipArchitecture,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -144,10 +159,40 @@ macro_rules! beat_categories {
 }
 
 beat_categories! {
-    HardwareInfoDisks => "hardware_info.disks", HardwareInfoDisks;
     ProcessesRunningProcesses => "processes.running_processes", ProcessesRunningProcesses;
+    ProcessesWindowsServices => "processes.windows_services", ProcessesWindowsServices;
+    SoftwareInfoInstalledApplications => "software_info.installed_applications", SoftwareInfoInstalledApplications;
+    SoftwareInfoOs => "software_info.os", SoftwareInfoOs;
+    SoftwareInfoWindowsServices => "software_info.windows_services", SoftwareInfoWindowsServices;
+    SoftwareInfoWindowsUpdates => "software_info.windows_updates", SoftwareInfoWindowsUpdates;
+    SoftwareInfoWindowsFirewall => "software_info.windows_firewall", SoftwareInfoWindowsFirewall;
+    HardwareInfoVirtualization => "hardware_info.virtualization", HardwareInfoVirtualization;
+    HardwareInfoProcessors => "hardware_info.processors", HardwareInfoProcessors;
+    HardwareInfoMemory => "hardware_info.memory", HardwareInfoMemory;
+    HardwareInfoDisks => "hardware_info.disks", HardwareInfoDisks;
+    HardwareInfoNetwork => "hardware_info.network", HardwareInfoNetwork;
+    UcxSuiteSuiteInfo => "ucx_suite.suite_info", UcxSuiteSuiteInfo;
+    UcxSuiteCluster => "ucx_suite.cluster", UcxSuiteCluster;
+    UcxSuiteVoipArchitecture => "ucx_suite.voip_architecture", UcxSuiteVoipArchitecture;
+    UcxSuiteDatabaseServer => "ucx_suite.database_server", UcxSuiteDatabaseServer;
+    UcxSuiteDatabase => "ucx_suite.database", UcxSuiteDatabase;
+    UcxSuiteLogging => "ucx_suite.logging", UcxSuiteLogging;
+    UcxSuiteAttendantConsole => "ucx_suite.attendant_console", UcxSuiteAttendantConsole;
+    UcxSuiteCallRecording => "ucx_suite.call_recording", UcxSuiteCallRecording;
+    UcxSuiteIvr => "ucx_suite.ivr", UcxSuiteIvr;
     UcxSuiteAcd => "ucx_suite.acd", UcxSuiteAcd;
+    UcxSuiteDigitalFax => "ucx_suite.digital_fax", UcxSuiteDigitalFax;
+    UcxSuitePhoneLock => "ucx_suite.phone_lock", UcxSuitePhoneLock;
+    UcxSuiteContactManager => "ucx_suite.contact_manager", UcxSuiteContactManager;
 }
+
+/// Earlier versions of beat schemas: records they wrote stay readable. When a schema changes,
+/// its previous version is added here (see `schemas/README.md`).
+pub(crate) const SCHEMA_HISTORY: &[(Category, &str, &str)] = &[(
+    Category::SoftwareInfoWindowsServices,
+    "software_info.windows_services.v1",
+    include_str!("../../avro/history/software_info.windows_services.v1.avsc"),
+)];
 
 /// The Avro record layout of every beat: `{envelope, data}`.
 #[derive(Serialize, Deserialize)]

@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::rows::{AcdRow, AlertRow, DiskRow, ProcessRow};
+use super::rows::{AcdRow, AlertRow, DiskRow, ProcessRow, RawBeatRow};
 
 #[derive(Default)]
 pub struct Batch {
     pub disks: Vec<DiskRow>,
     pub processes: Vec<ProcessRow>,
     pub acd: Vec<AcdRow>,
+    pub raw: Vec<RawBeatRow>,
     pub alerts: Vec<AlertRow>,
     next_offsets: HashMap<(String, i32), i64>,
     first_record_at: Option<Instant>,
@@ -30,7 +31,11 @@ impl Batch {
     }
 
     pub fn row_count(&self) -> usize {
-        self.disks.len() + self.processes.len() + self.acd.len() + self.alerts.len()
+        self.disks.len()
+            + self.processes.len()
+            + self.acd.len()
+            + self.raw.len()
+            + self.alerts.len()
     }
 
     /// When the first record of this batch arrived; `None` for an empty batch.

@@ -11,11 +11,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "beats_and_alerts",
-    sql: include_str!("../../migrations/0001_beats_and_alerts.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "beats_and_alerts",
+        sql: include_str!("../../migrations/0001_beats_and_alerts.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "beats_raw",
+        sql: include_str!("../../migrations/0002_beats_raw.sql"),
+    },
+];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.
 pub async fn apply(settings: &ClickHouseSettings) -> Result<usize, clickhouse::error::Error> {
@@ -90,8 +97,8 @@ mod tests {
 
     #[test]
     fn every_statement_creates_a_table_if_missing() {
-        let statements = statements(MIGRATIONS[0].sql);
-        assert_eq!(statements.len(), 4);
+        let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
+        assert_eq!(statements.len(), 5);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS"),

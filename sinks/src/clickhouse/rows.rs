@@ -1,6 +1,6 @@
 //! How beats and alerts become table rows: one row per item of a beat's list, each carrying the
-//! envelope columns. Values that cannot fit their column are errors (the record is
-//! dead-lettered), never silently clamped.
+//! envelope columns; categories without a table of their own go to `beats_raw` as JSON. Values
+//! that cannot fit their column are errors (the record is dead-lettered), never silently clamped.
 
 use serde::{Deserialize, Serialize};
 use ucx_schemas::{Alert, Beat, BeatPayload, Envelope};
@@ -95,6 +95,11 @@ beat_row!(
     AcdRow { fifo_queued_calls: u32, camp_on_queued_calls: u32, active_consultation_calls: u32 }
 );
 
+beat_row!(
+    /// `beats_raw`: one row per beat of a category without a table of its own.
+    RawBeatRow { category: String, data: String }
+);
+
 /// `alerts`: one row per alert state change.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct AlertRow {
@@ -173,6 +178,11 @@ pub fn add_beat(beat: &Beat, batch: &mut Batch) -> Result<(), RowError> {
                 unsigned("active_consultation_calls", data.active_consultation_calls)?,
             );
             batch.acd.push(row);
+        }
+        other => {
+            let data = serde_json::to_string(other).expect("beat data always serializes to JSON");
+            let row = RawBeatRow::new(&envelope, other.category().id().to_string(), data);
+            batch.raw.push(row);
         }
     }
     Ok(())

@@ -43,6 +43,7 @@ impl Writer {
             self.table("hardware_disks", &batch.disks),
             self.table("running_processes", &batch.processes),
             self.table("ucx_acd", &batch.acd),
+            self.table("beats_raw", &batch.raw),
             self.table("alerts", &batch.alerts),
         ];
         let results = join_all(tables.into_iter().flatten().map(|(table, rows, insert)| {

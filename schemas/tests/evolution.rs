@@ -1,0 +1,109 @@
+//! Schema evolution: records written with every earlier schema version decode with the current
+//! one, and the check catches a change that would break that.
+
+use std::path::PathBuf;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::Schema;
+use ucx_schemas::{decode_beat, BeatPayload, Category};
+
+fn history() -> Vec<(Category, Schema)> {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro/history");
+    let mut schemas = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let category_id = file.split(".v").next().unwrap();
+        let category = *Category::ALL
+            .iter()
+            .find(|c| c.id() == category_id)
+            .unwrap_or_else(|| panic!("{file} names no category"));
+        schemas.push((
+            category,
+            Schema::parse_str(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+        ));
+    }
+    schemas
+}
+
+fn current(category: Category) -> Schema {
+    Schema::parse_str(category.schema_source()).unwrap()
+}
+
+#[test]
+fn the_current_schemas_read_every_earlier_version() {
+    let history = history();
+    assert!(!history.is_empty());
+    for (category, writer) in history {
+        SchemaCompatibility::can_read(&writer, &current(category)).unwrap_or_else(|error| {
+            panic!("{} cannot read an earlier version: {error}", category.id())
+        });
+    }
+}
+
+#[test]
+fn a_field_added_without_a_default_is_caught() {
+    let category = Category::UcxSuiteIvr;
+    let mut changed: serde_json::Value = serde_json::from_str(category.schema_source()).unwrap();
+    changed["fields"][1]["type"]["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "queued_calls", "type": "long"}));
+    let changed = Schema::parse_str(&changed.to_string()).unwrap();
+    assert!(SchemaCompatibility::can_read(&current(category), &changed).is_err());
+
+    let mut with_default: serde_json::Value =
+        serde_json::from_str(category.schema_source()).unwrap();
+    with_default["fields"][1]["type"]["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "queued_calls", "type": "long", "default": 0}));
+    let with_default = Schema::parse_str(&with_default.to_string()).unwrap();
+    assert!(SchemaCompatibility::can_read(&current(category), &with_default).is_ok());
+}
+
+/// The 2024 terms call the Windows service start mode "Startup name": a record written with that
+/// field name decodes into today's `startup_mode`.
+#[test]
+fn a_record_written_with_the_2024_field_name_decodes_into_startup_mode() {
+    let (_, writer) = history()
+        .into_iter()
+        .find(|(category, _)| *category == Category::SoftwareInfoWindowsServices)
+        .unwrap();
+    let record = serde_json::json!({
+        "envelope": {
+            "beat_id": "00000000-0000-4000-8000-000000001004", "installation_id": "inst-old", "node_id": "node-1",
+            "region": "US", "sent_at": 1_795_428_000_000_i64, "received_at": 1_795_428_000_100_i64, "source_ip": null
+        },
+        "data": {"services": [{"name": "ApolloService", "startup_name": "Manual", "startup_identity": "LocalSystem", "exe_path": "C:\\a.exe"}]}
+    });
+    let value = apache_avro::types::Value::from(record)
+        .resolve(&writer)
+        .unwrap();
+    let mut bytes = vec![0xC3, 0x01];
+    bytes.extend(writer.fingerprint::<Rabin>().bytes);
+    bytes.extend(apache_avro::to_avro_datum(&writer, value).unwrap());
+
+    let beat = decode_beat(&bytes).unwrap();
+    let BeatPayload::SoftwareInfoWindowsServices(data) = beat.payload else {
+        panic!("decoded as {:?}", beat.category())
+    };
+    assert_eq!(data.services[0].startup_mode, "Manual");
+    assert_eq!(beat.envelope.installation_id, "inst-old");
+}
+
+#[test]
+fn the_wire_format_accepts_both_names_of_the_start_mode() {
+    let example = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/software_info.windows_services.json"),
+    )
+    .unwrap()
+    .replace("startup_mode", "startup_name");
+    let beat = ucx_schemas::parse_beat_json(example.as_bytes(), 1_795_428_300_000).unwrap();
+    let BeatPayload::SoftwareInfoWindowsServices(data) = beat.payload else {
+        panic!()
+    };
+    assert_eq!(data.services[0].startup_mode, "Auto");
+}
