@@ -18,7 +18,7 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     let installation = "inst-e2e-01";
 
     // One beat of every category, each answered 202 only after the broker acknowledged it.
-    let mut beat_ids = Vec::new();
+    let mut beat_ids = std::collections::HashMap::new();
     for &category in Category::ALL {
         let beat = example_beat(category, installation);
         let response = post_beat(gateway, &beat).await;
@@ -31,7 +31,7 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
         );
         let answer: serde_json::Value = response.json().await.unwrap();
         assert_eq!(answer["beat_id"], beat["beat_id"]);
-        beat_ids.push(beat["beat_id"].as_str().unwrap().to_string());
+        beat_ids.insert(category, beat["beat_id"].as_str().unwrap().to_string());
     }
 
     let clickhouse = &pipeline.clickhouse;
@@ -59,7 +59,7 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
         format!(
             "{installation}\tnode-1\tEU\t{id}\tC:\t107374182400\t32212254720\n\
              {installation}\tnode-1\tEU\t{id}\tD:\t214748364800\t10737418240\n",
-            id = beat_ids[0]
+            id = beat_ids[&Category::HardwareInfoDisks]
         )
     );
     let processes = query(
@@ -94,7 +94,7 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     assert_eq!(alert.subject, "disk D:");
     assert_eq!(alert.severity, Severity::Warning);
     assert_eq!(alert.state, AlertState::Open);
-    assert_eq!(alert.beat_id, beat_ids[0]);
+    assert_eq!(alert.beat_id, beat_ids[&Category::HardwareInfoDisks]);
     assert!(
         (alert.observed_value - 5.0).abs() < 1e-9,
         "{}",
