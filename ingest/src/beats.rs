@@ -12,7 +12,7 @@ use axum::Json;
 use rdkafka::message::OwnedHeaders;
 use serde::Serialize;
 use ucx_common::kafka::header as kafka_header;
-use ucx_schemas::{encode_beat, parse_beat_json, WireError};
+use ucx_schemas::{encode_beat, parse_beat, WireError};
 
 use crate::error::IngestError;
 use crate::AppState;
@@ -65,10 +65,23 @@ async fn accept_beat(
         _ => IngestError::UnreadableBody(rejection.body_text()),
     })?;
     let received_at = ucx_common::now_ms();
-    let mut beat = parse_beat_json(&body, received_at).map_err(|error| match error {
+    let parsed = parse_beat(&body, received_at, state.pii_policy).map_err(|error| match error {
         WireError::Malformed { message, .. } => IngestError::Malformed(message),
         WireError::Invalid(violations) => IngestError::Invalid(violations),
+        WireError::Personal(findings) => {
+            count_pii(state, &findings);
+            IngestError::PersonalData(findings.iter().map(|f| f.to_violation()).collect())
+        }
     })?;
+    count_pii(state, &parsed.pii_findings);
+    if !parsed.unknown_fields.is_empty() {
+        state
+            .metrics
+            .unknown_fields
+            .inc_by(parsed.unknown_fields.len() as u64);
+        tracing::debug!(fields = ?parsed.unknown_fields, "unknown fields ignored");
+    }
+    let mut beat = parsed.beat;
     // The server's own address is the one network identity the terms allow to be recorded.
     beat.envelope.source_ip = Some(peer.ip().to_string());
     let record = encode_beat(&beat).map_err(|error| IngestError::Internal(error.to_string()))?;
@@ -111,5 +124,15 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), IngestError> {
         Ok(())
     } else {
         Err(IngestError::UnsupportedMediaType(content_type.to_string()))
+    }
+}
+
+fn count_pii(state: &AppState, findings: &[ucx_schemas::PiiFinding]) {
+    for finding in findings {
+        state
+            .metrics
+            .pii_findings
+            .with_label_values(&[finding.kind.as_str()])
+            .inc();
     }
 }

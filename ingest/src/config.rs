@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use ucx_common::config::KafkaSettings;
+use ucx_schemas::PiiPolicy;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -20,6 +21,9 @@ pub struct IngestSettings {
     pub max_body_bytes: usize,
     /// `Retry-After` sent with 503 when the broker is unavailable.
     pub retry_after_seconds: u32,
+    /// Personal data in a beat (e-mail addresses, user-profile paths, account names):
+    /// `redact` replaces it and accepts the beat, `reject` refuses the beat with 422.
+    pub pii_policy: PiiPolicy,
 }
 
 impl Default for IngestSettings {
@@ -28,6 +32,7 @@ impl Default for IngestSettings {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             retry_after_seconds: 5,
+            pii_policy: PiiPolicy::Redact,
         }
     }
 }

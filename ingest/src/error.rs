@@ -13,6 +13,7 @@ pub enum IngestError {
     UnreadableBody(String),
     Malformed(String),
     Invalid(Vec<Violation>),
+    PersonalData(Vec<Violation>),
     BrokerUnavailable { retry_after_seconds: u32 },
     Internal(String),
 }
@@ -26,6 +27,7 @@ impl IngestError {
             IngestError::UnreadableBody(_) => "unreadable_body",
             IngestError::Malformed(_) => "malformed",
             IngestError::Invalid(_) => "invalid",
+            IngestError::PersonalData(_) => "personal_data",
             IngestError::BrokerUnavailable { .. } => "broker_unavailable",
             IngestError::Internal(_) => "internal",
         }
@@ -64,6 +66,12 @@ impl IntoResponse for IngestError {
             IngestError::Invalid(violations) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("the beat has {} invalid field(s)", violations.len()),
+                violations.as_slice(),
+            ),
+            IngestError::PersonalData(violations) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the beat carries personal data, which the terms forbid sending; remove it at the source"
+                    .to_string(),
                 violations.as_slice(),
             ),
             IngestError::BrokerUnavailable { .. } => (

@@ -26,6 +26,7 @@ struct AppState {
     beats_topic: String,
     retry_after_seconds: u32,
     max_body_bytes: usize,
+    pii_policy: ucx_schemas::PiiPolicy,
     metrics: IngestMetrics,
 }
 
@@ -48,6 +49,7 @@ pub async fn run(
         beats_topic: kafka.beats_topic.clone(),
         retry_after_seconds: config.ingest.retry_after_seconds,
         max_body_bytes: config.ingest.max_body_bytes,
+        pii_policy: config.ingest.pii_policy,
         metrics: IngestMetrics::new(&registry),
     });
     let app = Router::new()

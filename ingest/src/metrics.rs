@@ -8,6 +8,8 @@ pub struct IngestMetrics {
     pub beats_accepted: IntCounterVec,
     pub beats_rejected: IntCounterVec,
     pub request_duration: Histogram,
+    pub unknown_fields: IntCounter,
+    pub pii_findings: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -33,6 +35,25 @@ impl IngestMetrics {
                 IntCounterVec::new(
                     Opts::new("ingest_beats_rejected_total", "Beats refused, by reason"),
                     &["reason"],
+                )
+                .unwrap(),
+            ),
+            unknown_fields: register(
+                registry,
+                IntCounter::new(
+                    "ingest_unknown_fields_total",
+                    "Fields of accepted beats that the contract does not know (ignored)",
+                )
+                .unwrap(),
+            ),
+            pii_findings: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "ingest_pii_findings_total",
+                        "Personal data found in beats, redacted or refused, by kind",
+                    ),
+                    &["kind"],
                 )
                 .unwrap(),
             ),

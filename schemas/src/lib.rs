@@ -8,11 +8,13 @@
 pub mod alert;
 pub mod beats;
 mod codec;
+pub mod pii;
 pub mod validation;
 pub mod wire;
 
 pub use alert::{Alert, AlertState, Severity};
 pub use beats::{Beat, BeatPayload, Category, Envelope, Region};
 pub use codec::{decode_alert, decode_beat, encode_alert, encode_beat, CodecError};
+pub use pii::{PiiFinding, PiiKind, PiiPolicy};
 pub use validation::{Violation, Violations};
-pub use wire::{parse_beat_json, WireError};
+pub use wire::{parse_beat, parse_beat_json, ParsedBeat, WireError};

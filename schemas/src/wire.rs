@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::beats::{Beat, BeatPayload, Category, Envelope, Region};
+use crate::pii::{self, PiiFinding, PiiPolicy};
 use crate::validation::{validate_beat, Violation};
 
 /// Why a posted beat was refused.
@@ -23,6 +24,19 @@ pub enum WireError {
     /// The beat parses but holds impossible values.
     #[error("invalid beat: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Violation>),
+    /// The beat carries personal data and the policy is to reject it.
+    #[error("personal data in: {}", .0.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", "))]
+    Personal(Vec<PiiFinding>),
+}
+
+/// A beat as the gateway received it, with what it ignored or redacted.
+#[derive(Debug)]
+pub struct ParsedBeat {
+    pub beat: Beat,
+    /// Paths of fields the contract does not know (accepted and ignored: forward compatibility).
+    pub unknown_fields: Vec<String>,
+    /// Personal data found (and, under [`PiiPolicy::Redact`], redacted).
+    pub pii_findings: Vec<PiiFinding>,
 }
 
 #[derive(Deserialize)]
@@ -36,17 +50,39 @@ struct WireBeat {
     data: serde_json::Value,
 }
 
-/// Parses and validates one JSON beat received at `received_at_ms`.
+/// Parses and validates one JSON beat received at `received_at_ms`, redacting personal data.
 pub fn parse_beat_json(body: &[u8], received_at_ms: i64) -> Result<Beat, WireError> {
+    parse_beat(body, received_at_ms, PiiPolicy::Redact).map(|parsed| parsed.beat)
+}
+
+/// Parses and validates one JSON beat received at `received_at_ms`, applying `pii_policy`.
+pub fn parse_beat(
+    body: &[u8],
+    received_at_ms: i64,
+    pii_policy: PiiPolicy,
+) -> Result<ParsedBeat, WireError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let wire: WireBeat = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|error| malformed(None, error))?;
+    let mut unknown_fields = Vec::new();
+    let mut note_unknown = |path: serde_ignored::Path| unknown_fields.push(path.to_string());
+    let wire: WireBeat = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        &mut deserializer,
+        &mut note_unknown,
+    ))
+    .map_err(|error| malformed(None, error))?;
     deserializer.end().map_err(|error| WireError::Malformed {
         path: None,
         message: format!("invalid JSON: {error}"),
     })?;
-    let payload = BeatPayload::from_json(wire.category, wire.data)
-        .map_err(|error| malformed(Some("data"), error))?;
+    let mut data = wire.data;
+    let mut pii_findings = Vec::new();
+    pii::scrub(&mut data, "data", &mut pii_findings);
+    if pii_policy == PiiPolicy::Reject && !pii_findings.is_empty() {
+        return Err(WireError::Personal(pii_findings));
+    }
+    let payload = BeatPayload::from_json(wire.category, data, |path| {
+        unknown_fields.push(format!("data.{path}"))
+    })
+    .map_err(|error| malformed(Some("data"), error))?;
     let beat = Beat {
         envelope: Envelope {
             beat_id: wire.beat_id,
@@ -60,7 +96,11 @@ pub fn parse_beat_json(body: &[u8], received_at_ms: i64) -> Result<Beat, WireErr
         payload,
     };
     validate_beat(&beat, received_at_ms).map_err(WireError::Invalid)?;
-    Ok(beat)
+    Ok(ParsedBeat {
+        beat,
+        unknown_fields,
+        pii_findings,
+    })
 }
 
 fn malformed(

@@ -113,11 +113,14 @@ macro_rules! beat_categories {
                 match self { $( BeatPayload::$variant(_) => Category::$variant, )+ }
             }
 
-            /// Reads the `data` object of a wire beat of the given category.
+            /// Reads the `data` object of a wire beat of the given category; fields it does not
+            /// know are ignored and reported to `on_unknown_field`.
             pub(crate) fn from_json(
                 category: Category,
                 data: serde_json::Value,
+                mut on_unknown_field: impl FnMut(serde_ignored::Path),
             ) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
+                let data = serde_ignored::Deserializer::new(data, &mut on_unknown_field);
                 match category {
                     $( Category::$variant => serde_path_to_error::deserialize(data).map(BeatPayload::$variant), )+
                 }
