@@ -1,4 +1,8 @@
-//! `POST /v1/beats`: one JSON beat in, one Avro record on the beats topic out.
+//! `POST /v1/beats`: one JSON beat, or a JSON array of beats, in; one Avro record per accepted
+//! beat on the beats topic out. A single beat is answered 202 once the broker acknowledged it.
+//! A batch is answered with one result per beat (in order): 202 when every beat was accepted,
+//! 503 with `Retry-After` when any could not be stored for now (retrying the whole batch is safe:
+//! beat ids make copies invisible downstream), 207 when some beats were refused for their content.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,14 +11,16 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::future::join_all;
 use rdkafka::message::OwnedHeaders;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use ucx_common::kafka::header as kafka_header;
-use ucx_schemas::{encode_beat, parse_beat, WireError};
+use ucx_schemas::{encode_beat, parse_beat, Violation, WireError};
 
-use crate::error::IngestError;
+use crate::error::{retry_after, IngestError};
 use crate::AppState;
 
 #[derive(Serialize)]
@@ -23,49 +29,177 @@ struct Accepted {
     status: &'static str,
 }
 
-pub async fn post_beat(
+/// The result of one beat of a batch.
+#[derive(Serialize)]
+struct BeatResult<'a> {
+    index: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    beat_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    violations: &'a [Violation],
+}
+
+#[derive(Serialize)]
+struct BatchAnswer<'a> {
+    accepted: usize,
+    refused: usize,
+    results: Vec<BeatResult<'a>>,
+}
+
+pub async fn post_beats(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<impl IntoResponse, IngestError> {
+) -> Response {
     let timer = state.metrics.request_duration.start_timer();
-    state.metrics.beats_received.inc();
-    let outcome = accept_beat(&state, peer, &headers, body).await;
+    let response = match read_body(&state, &headers, body) {
+        Err(error) => {
+            count_refusal(&state, &error);
+            error.into_response()
+        }
+        Ok(body) if is_batch(&body) => post_batch(&state, peer, &body).await,
+        Ok(body) => match accept_one(&state, peer, &body).await {
+            Ok(beat_id) => (
+                StatusCode::ACCEPTED,
+                Json(Accepted {
+                    beat_id,
+                    status: "accepted",
+                }),
+            )
+                .into_response(),
+            Err(error) => error.into_response(),
+        },
+    };
     timer.observe_duration();
+    response
+}
+
+fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, IngestError> {
+    check_content_type(headers)?;
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => IngestError::BodyTooLarge {
+            limit_bytes: state.max_body_bytes,
+        },
+        _ => IngestError::UnreadableBody(rejection.body_text()),
+    })
+}
+
+fn is_batch(body: &[u8]) -> bool {
+    body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[')
+}
+
+async fn post_batch(state: &AppState, peer: SocketAddr, body: &[u8]) -> Response {
+    let beats: Vec<&RawValue> = match serde_json::from_slice(body) {
+        Ok(beats) => beats,
+        Err(error) => {
+            let error = IngestError::Malformed(format!("invalid JSON batch: {error}"));
+            count_refusal(state, &error);
+            return error.into_response();
+        }
+    };
+    if beats.len() > state.max_batch_beats {
+        let error = IngestError::BatchTooLong {
+            limit: state.max_batch_beats,
+            found: beats.len(),
+        };
+        count_refusal(state, &error);
+        return error.into_response();
+    }
+    let outcomes = join_all(
+        beats
+            .iter()
+            .map(|beat| accept_one(state, peer, beat.get().as_bytes())),
+    )
+    .await;
+    let broker_unavailable = outcomes
+        .iter()
+        .any(|outcome| matches!(outcome, Err(IngestError::BrokerUnavailable { .. })));
+    let results: Vec<BeatResult> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(index, outcome)| match outcome {
+            Ok(beat_id) => BeatResult {
+                index,
+                status: StatusCode::ACCEPTED.as_u16(),
+                beat_id: Some(beat_id.clone()),
+                error: None,
+                violations: &[],
+            },
+            Err(error) => {
+                let (status, message, violations) = error.parts();
+                BeatResult {
+                    index,
+                    status: status.as_u16(),
+                    beat_id: None,
+                    error: Some(message),
+                    violations,
+                }
+            }
+        })
+        .collect();
+    let accepted = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    let answer = Json(BatchAnswer {
+        accepted,
+        refused: outcomes.len() - accepted,
+        results,
+    });
+    if broker_unavailable {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry_after(state.retry_after_seconds),
+            answer,
+        )
+            .into_response()
+    } else if accepted == outcomes.len() {
+        (StatusCode::ACCEPTED, answer).into_response()
+    } else {
+        (StatusCode::MULTI_STATUS, answer).into_response()
+    }
+}
+
+/// Parses, checks and produces one beat; counts the outcome.
+async fn accept_one(
+    state: &AppState,
+    peer: SocketAddr,
+    body: &[u8],
+) -> Result<String, IngestError> {
+    state.metrics.beats_received.inc();
+    let outcome = store_beat(state, peer, body).await;
     match &outcome {
         Ok((category, _)) => state
             .metrics
             .beats_accepted
             .with_label_values(&[category])
             .inc(),
-        Err(error) => {
-            state
-                .metrics
-                .beats_rejected
-                .with_label_values(&[error.reason()])
-                .inc();
-            tracing::debug!(reason = error.reason(), %peer, "beat refused");
-        }
+        Err(error) => count_refusal(state, error),
     }
-    outcome.map(|(_, accepted)| (StatusCode::ACCEPTED, Json(accepted)))
+    outcome.map(|(_, beat_id)| beat_id)
 }
 
-async fn accept_beat(
+fn count_refusal(state: &AppState, error: &IngestError) {
+    state
+        .metrics
+        .beats_rejected
+        .with_label_values(&[error.reason()])
+        .inc();
+    tracing::debug!(reason = error.reason(), "beat refused");
+}
+
+async fn store_beat(
     state: &AppState,
     peer: SocketAddr,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(&'static str, Accepted), IngestError> {
-    check_content_type(headers)?;
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => IngestError::BodyTooLarge {
-            limit_bytes: state.max_body_bytes,
-        },
-        _ => IngestError::UnreadableBody(rejection.body_text()),
-    })?;
+    body: &[u8],
+) -> Result<(&'static str, String), IngestError> {
     let received_at = ucx_common::now_ms();
-    let parsed = parse_beat(&body, received_at, state.pii_policy).map_err(|error| match error {
+    let parsed = parse_beat(body, received_at, state.pii_policy).map_err(|error| match error {
         WireError::Malformed { message, .. } => IngestError::Malformed(message),
         WireError::Invalid(violations) => IngestError::Invalid(violations),
         WireError::Personal(findings) => {
@@ -96,19 +230,13 @@ async fn accept_beat(
             record_headers,
         )
         .await
-    .map_err(|error| {
-        tracing::warn!(%error, installation_id = %beat.envelope.installation_id, "beat not acknowledged by the broker");
-        IngestError::BrokerUnavailable {
-            retry_after_seconds: state.retry_after_seconds,
-        }
-    })?;
-    Ok((
-        category,
-        Accepted {
-            beat_id: beat.envelope.beat_id,
-            status: "accepted",
-        },
-    ))
+        .map_err(|error| {
+            tracing::warn!(%error, installation_id = %beat.envelope.installation_id, "beat not acknowledged by the broker");
+            IngestError::BrokerUnavailable {
+                retry_after_seconds: state.retry_after_seconds,
+            }
+        })?;
+    Ok((category, beat.envelope.beat_id))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), IngestError> {

@@ -19,6 +19,8 @@ pub struct IngestSettings {
     pub listen: String,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Most beats one batch request may carry; longer batches get 413.
+    pub max_batch_beats: usize,
     /// `Retry-After` sent with 503 when the broker is unavailable.
     pub retry_after_seconds: u32,
     /// Personal data in a beat (e-mail addresses, user-profile paths, account names):
@@ -31,6 +33,7 @@ impl Default for IngestSettings {
         IngestSettings {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            max_batch_beats: 500,
             retry_after_seconds: 5,
             pii_policy: PiiPolicy::Redact,
         }

@@ -10,6 +10,7 @@ use ucx_schemas::Violation;
 pub enum IngestError {
     UnsupportedMediaType(String),
     BodyTooLarge { limit_bytes: usize },
+    BatchTooLong { limit: usize, found: usize },
     UnreadableBody(String),
     Malformed(String),
     Invalid(Vec<Violation>),
@@ -24,6 +25,7 @@ impl IngestError {
         match self {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::BatchTooLong { .. } => "batch_too_long",
             IngestError::UnreadableBody(_) => "unreadable_body",
             IngestError::Malformed(_) => "malformed",
             IngestError::Invalid(_) => "invalid",
@@ -41,28 +43,31 @@ struct ErrorBody<'a> {
     violations: &'a [Violation],
 }
 
-impl IntoResponse for IngestError {
-    fn into_response(self) -> Response {
-        let no_violations: &[Violation] = &[];
-        let (status, message, violations) = match &self {
+impl IngestError {
+    /// The status, message and violations this error answers with.
+    pub fn parts(&self) -> (StatusCode, String, &[Violation]) {
+        match self {
             IngestError::UnsupportedMediaType(found) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("expected Content-Type application/json, found {found}"),
-                no_violations,
+                &[],
             ),
             IngestError::BodyTooLarge { limit_bytes } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body exceeds the limit of {limit_bytes} bytes"),
-                no_violations,
+                &[],
+            ),
+            IngestError::BatchTooLong { limit, found } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a batch holds at most {limit} beats, this one {found}"),
+                &[],
             ),
             IngestError::UnreadableBody(reason) => (
                 StatusCode::BAD_REQUEST,
                 format!("could not read the request body: {reason}"),
-                no_violations,
+                &[],
             ),
-            IngestError::Malformed(message) => {
-                (StatusCode::BAD_REQUEST, message.clone(), no_violations)
-            }
+            IngestError::Malformed(message) => (StatusCode::BAD_REQUEST, message.clone(), &[]),
             IngestError::Invalid(violations) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("the beat has {} invalid field(s)", violations.len()),
@@ -77,14 +82,25 @@ impl IntoResponse for IngestError {
             IngestError::BrokerUnavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the beat could not be stored right now; retry the same beat later".to_string(),
-                no_violations,
+                &[],
             ),
             IngestError::Internal(message) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("internal error: {message}"),
-                no_violations,
+                &[],
             ),
-        };
+        }
+    }
+}
+
+/// `Retry-After` for a 503 answer.
+pub fn retry_after(seconds: u32) -> [(header::HeaderName, String); 1] {
+    [(header::RETRY_AFTER, seconds.to_string())]
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let (status, message, violations) = self.parts();
         let body = Json(ErrorBody {
             error: message,
             violations,
@@ -92,12 +108,7 @@ impl IntoResponse for IngestError {
         match self {
             IngestError::BrokerUnavailable {
                 retry_after_seconds,
-            } => (
-                status,
-                [(header::RETRY_AFTER, retry_after_seconds.to_string())],
-                body,
-            )
-                .into_response(),
+            } => (status, retry_after(retry_after_seconds), body).into_response(),
             _ => (status, body).into_response(),
         }
     }

@@ -26,6 +26,7 @@ struct AppState {
     beats_topic: String,
     retry_after_seconds: u32,
     max_body_bytes: usize,
+    max_batch_beats: usize,
     pii_policy: ucx_schemas::PiiPolicy,
     metrics: IngestMetrics,
 }
@@ -49,11 +50,12 @@ pub async fn run(
         beats_topic: kafka.beats_topic.clone(),
         retry_after_seconds: config.ingest.retry_after_seconds,
         max_body_bytes: config.ingest.max_body_bytes,
+        max_batch_beats: config.ingest.max_batch_beats,
         pii_policy: config.ingest.pii_policy,
         metrics: IngestMetrics::new(&registry),
     });
     let app = Router::new()
-        .route("/v1/beats", post(beats::post_beat))
+        .route("/v1/beats", post(beats::post_beats))
         .layer(DefaultBodyLimit::max(config.ingest.max_body_bytes))
         .with_state(state)
         .fallback(error::not_found)
