@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -56,6 +58,7 @@ pub async fn run(
     });
     let app = Router::new()
         .route("/v1/beats", post(beats::post_beats))
+        .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(config.ingest.max_body_bytes))
         .with_state(state)
         .fallback(error::not_found)
@@ -72,4 +75,12 @@ pub async fn run(
     producer.flush(Duration::from_secs(10))?;
     tracing::info!("ingest gateway stopped");
     Ok(())
+}
+
+/// The wire format's OpenAPI document (`schemas/openapi.json`).
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ucx_schemas::openapi::OPENAPI_JSON,
+    )
 }

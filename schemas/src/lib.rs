@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod beats;
 mod codec;
+pub mod openapi;
 pub mod pii;
 pub mod validation;
 pub mod wire;

@@ -209,3 +209,17 @@ fn every_category_has_a_schema_file_and_an_example() {
         );
     }
 }
+
+#[test]
+fn oversize_lists_are_refused() {
+    let mut beat: serde_json::Value =
+        serde_json::from_slice(&example(Category::ProcessesRunningProcesses)).unwrap();
+    let process = beat["data"]["processes"][0].clone();
+    beat["data"]["processes"] = serde_json::Value::Array(vec![process; 10_001]);
+    let WireError::Invalid(violations) = refusal(&beat.to_string()) else {
+        panic!("expected violations")
+    };
+    assert_eq!(violations[0].path, "data.processes");
+    assert_eq!(violations[0].expected, "at most 10000 items");
+    assert_eq!(violations[0].found, "10001 items");
+}

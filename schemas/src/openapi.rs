@@ -1,0 +1,248 @@
+//! The OpenAPI 3 document of the gateway's wire format, derived from the Avro schemas so that
+//! the two cannot drift apart. The repository keeps it as `schemas/openapi.json` (a test checks
+//! the file is current) and the gateway serves it at `/openapi.json`.
+
+use serde_json::{json, Map, Value};
+
+use crate::beats::Category;
+
+/// The document as kept in the repository.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// Translates an Avro type (as JSON) into a JSON Schema of its wire form.
+fn wire_schema(avro: &Value) -> Value {
+    match avro {
+        Value::String(name) => primitive(name),
+        Value::Array(branches) => {
+            // ["null", T]: an optional field.
+            let present = branches
+                .iter()
+                .find(|branch| *branch != "null")
+                .expect("a non-null branch");
+            let mut schema = wire_schema(present);
+            schema["nullable"] = json!(true);
+            schema
+        }
+        Value::Object(object) => match object["type"].as_str() {
+            Some("record") => record(object),
+            Some("array") => json!({"type": "array", "items": wire_schema(&object["items"])}),
+            Some("enum") => json!({"type": "string", "enum": object["symbols"]}),
+            Some("long") if object.get("logicalType") == Some(&json!("timestamp-millis")) => {
+                json!({"type": "integer", "format": "int64", "description": "UTC milliseconds since the epoch"})
+            }
+            Some(other) => primitive(other),
+            None => panic!("avro type without a type: {avro}"),
+        },
+        other => panic!("unexpected avro type {other}"),
+    }
+}
+
+fn primitive(name: &str) -> Value {
+    match name {
+        "string" => json!({"type": "string"}),
+        "long" => json!({"type": "integer", "format": "int64"}),
+        "int" => json!({"type": "integer", "format": "int32"}),
+        "double" => json!({"type": "number", "format": "double"}),
+        "boolean" => json!({"type": "boolean"}),
+        other => panic!("unmapped avro type {other}"),
+    }
+}
+
+fn record(object: &Map<String, Value>) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for field in object["fields"].as_array().expect("fields") {
+        let name = field["name"].as_str().expect("a field name");
+        let mut schema = wire_schema(&field["type"]);
+        if let Some(doc) = field.get("doc").and_then(Value::as_str) {
+            schema["description"] = json!(doc);
+        }
+        if field.get("default").is_none() {
+            required.push(json!(name));
+        }
+        properties.insert(name.to_string(), schema);
+    }
+    let mut schema =
+        json!({"type": "object", "properties": properties, "additionalProperties": true});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+fn component_name(category: Category) -> String {
+    category
+        .id()
+        .split(['.', '_'])
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// Builds the document from the current beat schemas.
+pub fn openapi_document() -> Value {
+    let mut schemas = Map::new();
+    let mut beat_variants = Vec::new();
+    let mut discriminator = Map::new();
+    for &category in Category::ALL {
+        let avro: Value = serde_json::from_str(category.schema_source()).expect("embedded schema");
+        let data_avro = &avro["fields"][1]["type"];
+        let name = component_name(category);
+        let mut data = wire_schema(data_avro);
+        data["description"] = avro["doc"].clone();
+        schemas.insert(format!("{name}Data"), data);
+        schemas.insert(
+            format!("{name}Beat"),
+            json!({
+                "allOf": [
+                    {"$ref": "#/components/schemas/Envelope"},
+                    {"type": "object", "required": ["category", "data"], "properties": {
+                        "category": {"type": "string", "enum": [category.id()]},
+                        "data": {"$ref": format!("#/components/schemas/{name}Data")}
+                    }}
+                ]
+            }),
+        );
+        beat_variants.push(json!({"$ref": format!("#/components/schemas/{name}Beat")}));
+        discriminator.insert(
+            category.id().to_string(),
+            json!(format!("#/components/schemas/{name}Beat")),
+        );
+    }
+    schemas.insert("Envelope".into(), json!({
+        "type": "object",
+        "required": ["beat_id", "installation_id", "node_id", "region", "sent_at"],
+        "properties": {
+            "beat_id": {"type": "string", "format": "uuid", "description": "chosen by the server; a retried beat keeps its id (the dedup key)"},
+            "installation_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+            "node_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$", "description": "the cluster node that measured"},
+            "region": {"type": "string", "enum": ["EU", "US", "ME"]},
+            "sent_at": {"description": "when the server measured: RFC 3339 text or epoch milliseconds; at most 10 minutes ahead, at most 7 days old",
+                        "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "format": "int64"}]}
+        },
+        "additionalProperties": true
+    }));
+    schemas.insert(
+        "Beat".into(),
+        json!({
+            "oneOf": beat_variants,
+            "discriminator": {"propertyName": "category", "mapping": discriminator}
+        }),
+    );
+    schemas.insert("Violation".into(), json!({
+        "type": "object", "required": ["path", "expected", "found"],
+        "properties": {"path": {"type": "string"}, "expected": {"type": "string"}, "found": {"type": "string"}}
+    }));
+    schemas.insert("Error".into(), json!({
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string"}, "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}}
+    }));
+    schemas.insert("Accepted".into(), json!({
+        "type": "object", "required": ["beat_id", "status"],
+        "properties": {"beat_id": {"type": "string"}, "status": {"type": "string", "enum": ["accepted"]}}
+    }));
+    schemas.insert("BatchAnswer".into(), json!({
+        "type": "object", "required": ["accepted", "refused", "results"],
+        "properties": {
+            "accepted": {"type": "integer"}, "refused": {"type": "integer"},
+            "results": {"type": "array", "items": {"type": "object", "required": ["index", "status"], "properties": {
+                "index": {"type": "integer"}, "status": {"type": "integer"}, "beat_id": {"type": "string"},
+                "error": {"type": "string"}, "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}
+            }}}
+        }
+    }));
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "UCX telemetry ingest gateway",
+            "version": "1",
+            "description": "Where UCX Suite servers post their telemetry beats (section 10 of the Cloud Services Terms of Use). Fields a beat carries beyond these are accepted and ignored. Personal data (e-mail addresses, user-profile paths, account names) is redacted or, if so configured, refused."
+        },
+        "paths": {
+            "/v1/beats": {"post": {
+                "summary": "Post one beat, or a batch of beats",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/Beat"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Beat"}, "description": "a batch (at most max_batch_beats, default 500)"}
+                ]}}}},
+                "responses": {
+                    "202": {"description": "stored: the broker acknowledged the beat (every beat of a batch)", "content": {"application/json": {"schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}},
+                    "207": {"description": "a batch of which some beats were refused for their content; see each result", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchAnswer"}}}},
+                    "400": error_response("malformed JSON, a wrong type, a missing field or an unknown category"),
+                    "413": error_response("the body or the batch is too large"),
+                    "415": error_response("not application/json"),
+                    "422": error_response("impossible values, or personal data under the reject policy; see violations"),
+                    "503": {"description": "not stored for now (broker unavailable or saturated): retry the same beats after Retry-After seconds",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            "content": {"application/json": {"schema": {"oneOf": [
+                                {"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}}
+                }
+            }},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "the OpenAPI document"}}}},
+            "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}
+        },
+        "components": {"schemas": schemas}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed document is what the schemas say. To refresh it after a schema change:
+    /// `UCX_UPDATE_OPENAPI=1 cargo test -p ucx-schemas openapi`.
+    #[test]
+    fn the_committed_openapi_document_is_current() {
+        let generated = serde_json::to_string_pretty(&openapi_document()).unwrap() + "\n";
+        if std::env::var_os("UCX_UPDATE_OPENAPI").is_some() {
+            std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"),
+                &generated,
+            )
+            .unwrap();
+            return;
+        }
+        assert!(
+            OPENAPI_JSON == generated,
+            "schemas/openapi.json is stale: run UCX_UPDATE_OPENAPI=1 cargo test -p ucx-schemas openapi"
+        );
+    }
+
+    #[test]
+    fn every_category_has_a_beat_variant_with_its_data() {
+        let document = openapi_document();
+        let schemas = &document["components"]["schemas"];
+        for &category in Category::ALL {
+            let name = component_name(category);
+            assert!(schemas[format!("{name}Data")].is_object(), "{name}");
+            assert_eq!(
+                document["components"]["schemas"]["Beat"]["discriminator"]["mapping"]
+                    [category.id()],
+                format!("#/components/schemas/{name}Beat")
+            );
+        }
+        assert_eq!(
+            component_name(Category::HardwareInfoDisks),
+            "HardwareInfoDisks"
+        );
+        assert_eq!(
+            schemas["HardwareInfoDisksData"]["properties"]["disks"]["items"]["required"],
+            json!(["name", "model", "size_bytes", "free_bytes"])
+        );
+        assert_eq!(
+            schemas["UcxSuiteDatabaseData"]["properties"]["last_maintenance_at"]["nullable"],
+            json!(true)
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! The OpenAPI document the gateway serves matches what it accepts: every example beat fits the
+//! document and is accepted, and every property the document requires is one whose absence the
+//! gateway refuses.
+
+use ucx_e2e::{example_beat, post_beat, start_gateway, Services};
+use ucx_schemas::Category;
+
+/// Follows `$ref`s to the schema object they name.
+fn resolve<'a>(
+    document: &'a serde_json::Value,
+    schema: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            resolve(document, &document["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// Checks that every property of `value` is described by `schema` (recursively through objects
+/// and arrays); returns the paths that are not.
+fn undescribed(
+    document: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    path: &str,
+) -> Vec<String> {
+    let schema = resolve(document, schema);
+    match value {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(name, field)| match schema["properties"].get(name) {
+                Some(property) => undescribed(document, property, field, &format!("{path}.{name}")),
+                None => vec![format!("{path}.{name}")],
+            })
+            .collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(index, item)| {
+                undescribed(
+                    document,
+                    &schema["items"],
+                    item,
+                    &format!("{path}[{index}]"),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn required(schema: &serde_json::Value) -> Vec<String> {
+    schema["required"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_matches_what_the_gateway_accepts() {
+    let services = Services::from_env();
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: services.kafka("openapi"),
+        ..Default::default()
+    })
+    .await;
+    let response = reqwest::get(format!("{}/openapi.json", gateway.url))
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(document["openapi"], "3.0.3");
+    let schemas = &document["components"]["schemas"];
+    let envelope = &schemas["Envelope"];
+
+    for &category in Category::ALL {
+        let beat_schema = &schemas["Beat"]["discriminator"]["mapping"][category.id()];
+        let name = beat_schema
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/components/schemas/");
+        let data_schema = resolve(&document, &schemas[name]["allOf"][1]["properties"]["data"]);
+        let beat = example_beat(category, "inst-openapi");
+
+        // Everything the example carries is in the document, and the gateway takes it.
+        let mut envelope_part = beat.clone();
+        let data = envelope_part
+            .as_object_mut()
+            .unwrap()
+            .remove("data")
+            .unwrap();
+        envelope_part.as_object_mut().unwrap().remove("category");
+        assert_eq!(
+            undescribed(&document, envelope, &envelope_part, ""),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            undescribed(&document, data_schema, &data, "data"),
+            Vec::<String>::new(),
+            "{}",
+            category.id()
+        );
+        assert_eq!(
+            post_beat(&gateway.url, &beat).await.status(),
+            202,
+            "{}",
+            category.id()
+        );
+
+        // What the document requires, the gateway requires.
+        for field in required(envelope) {
+            let mut without = beat.clone();
+            without.as_object_mut().unwrap().remove(&field);
+            let response = post_beat(&gateway.url, &without).await;
+            assert_eq!(response.status(), 400, "{} without {field}", category.id());
+        }
+        for field in required(data_schema) {
+            let mut without = beat.clone();
+            without["data"].as_object_mut().unwrap().remove(&field);
+            let response = post_beat(&gateway.url, &without).await;
+            assert_eq!(
+                response.status(),
+                400,
+                "{} without data.{field}",
+                category.id()
+            );
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains(&field), "{body}");
+        }
+    }
+}
