@@ -247,6 +247,29 @@ pub async fn post_beat(gateway: &str, body: &serde_json::Value) -> reqwest::Resp
         .expect("the gateway answers")
 }
 
+/// Posts the example beat of every category as `installation_id`, asserting each is accepted
+/// (202, so acknowledged by the broker); returns the beat ids by category.
+pub async fn post_every_example(
+    gateway: &str,
+    installation_id: &str,
+) -> std::collections::HashMap<Category, String> {
+    let mut beat_ids = std::collections::HashMap::new();
+    for &category in Category::ALL {
+        let beat = example_beat(category, installation_id);
+        let response = post_beat(gateway, &beat).await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            202,
+            "{}: {}",
+            category.id(),
+            response.text().await.unwrap()
+        );
+        beat_ids.insert(category, beat["beat_id"].as_str().unwrap().to_string());
+    }
+    beat_ids
+}
+
 /// Reads every record of `topic` from the beginning until `expected` arrived or `timeout`
 /// passed; assigns partitions directly, so no consumer-group join is needed.
 pub fn read_topic(

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ucx_e2e::{example_beat, post_beat, query, start_pipeline, wait_until, Services};
-use ucx_schemas::Category;
+use ucx_e2e::{post_every_example, query, start_pipeline, wait_until, Services};
 
 /// Expands the plugin's time macros for the range `from`..`to` (epoch seconds).
 fn expand_macros(sql: &str, from: i64, to: i64) -> String {
@@ -66,10 +65,7 @@ async fn every_dashboard_panel_returns_rows() {
     let services = Services::from_env();
     let pipeline = start_pipeline(&services, "dashboards").await;
     for installation in ["inst-dash-01", "inst-dash-02"] {
-        for &category in Category::ALL {
-            let beat = example_beat(category, installation);
-            assert_eq!(post_beat(&pipeline.gateway.url, &beat).await.status(), 202);
-        }
+        post_every_example(&pipeline.gateway.url, installation).await;
     }
     wait_until(
         "rows of every table, alerts included",

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use ucx_e2e::{
-    example_beat, post_beat, query, read_topic, start_pipeline, wait_until, Pipeline, Services,
+    example_beat, post_beat, post_every_example, query, read_topic, start_pipeline, wait_until,
+    Pipeline, Services,
 };
 use ucx_schemas::{decode_alert, AlertState, Category, Severity};
 
@@ -18,21 +19,7 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     let installation = "inst-e2e-01";
 
     // One beat of every category, each answered 202 only after the broker acknowledged it.
-    let mut beat_ids = std::collections::HashMap::new();
-    for &category in Category::ALL {
-        let beat = example_beat(category, installation);
-        let response = post_beat(gateway, &beat).await;
-        assert_eq!(
-            response.status(),
-            202,
-            "{}: {}",
-            category.id(),
-            response.text().await.unwrap()
-        );
-        let answer: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(answer["beat_id"], beat["beat_id"]);
-        beat_ids.insert(category, beat["beat_id"].as_str().unwrap().to_string());
-    }
+    let beat_ids = post_every_example(gateway, installation).await;
 
     let clickhouse = &pipeline.clickhouse;
     wait_until("every example beat's rows in clickhouse", ROWS_TIMEOUT, || async {

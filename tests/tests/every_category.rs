@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ucx_e2e::{example_beat, post_beat, query, start_pipeline, wait_until, Services};
+use ucx_e2e::{post_every_example, query, start_pipeline, wait_until, Services};
 use ucx_schemas::Category;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,17 +11,7 @@ async fn every_category_reaches_clickhouse() {
     let services = Services::from_env();
     let pipeline = start_pipeline(&services, "every-category").await;
     assert_eq!(Category::ALL.len(), 25, "the seed table's beats");
-    for &category in Category::ALL {
-        let beat = example_beat(category, "inst-all");
-        let response = post_beat(&pipeline.gateway.url, &beat).await;
-        assert_eq!(
-            response.status(),
-            202,
-            "{}: {}",
-            category.id(),
-            response.text().await.unwrap()
-        );
-    }
+    post_every_example(&pipeline.gateway.url, "inst-all").await;
 
     let clickhouse = &pipeline.clickhouse;
     let with_own_table = 3;
