@@ -5,9 +5,12 @@ use rand::{Rng, SeedableRng};
 use ucx_schemas::beats::{
     Disk, HardwareInfoDisks, ProcessesRunningProcesses, RunningProcess, UcxSuiteAcd,
 };
-use ucx_schemas::{Beat, BeatPayload, Envelope, Region};
+use ucx_schemas::{Beat, BeatPayload, Category, Envelope, Region};
 
 const GIB: i64 = 1024 * 1024 * 1024;
+/// Inventory and configuration beats (software, hardware, suite set-up) change slowly: they are
+/// sent every this many ticks, the measurements every tick.
+const INVENTORY_EVERY_TICKS: u64 = 12;
 const REGIONS: [Region; 3] = [Region::EU, Region::US, Region::ME];
 const PROCESSES: [(&str, i64); 5] = [
     ("sqlservr.exe", 2 * GIB),
@@ -26,6 +29,7 @@ pub struct Installation {
     /// Bytes the data disk loses per tick: a filling disk for the processors to catch.
     data_disk_fill_per_tick: i64,
     call_volume: f64,
+    ticks: u64,
     rng: StdRng,
 }
 
@@ -47,6 +51,7 @@ impl Installation {
             },
             data_disk_fill_per_tick: if filling { data_disk_size / 200 } else { 0 },
             call_volume: rng.random_range(5.0..50.0),
+            ticks: 0,
             rng,
         }
     }
@@ -107,18 +112,45 @@ impl Installation {
                 camp_on_queued_calls: queued / 4,
                 active_consultation_calls: self.rng.random_range(0..3),
             };
-            for payload in [
+            let mut payloads = vec![
                 BeatPayload::HardwareInfoDisks(disks),
                 BeatPayload::ProcessesRunningProcesses(processes),
                 BeatPayload::UcxSuiteAcd(acd),
-            ] {
+            ];
+            if self.ticks.is_multiple_of(INVENTORY_EVERY_TICKS) {
+                payloads.extend(inventory(now_ms));
+            }
+            for payload in payloads {
                 let mut envelope = envelope.clone();
                 envelope.beat_id = uuid::Uuid::new_v4().to_string();
                 beats.push(Beat { envelope, payload });
             }
         }
+        self.ticks += 1;
         beats
     }
+}
+
+/// The beats of every category the simulation does not model, as their examples say.
+fn inventory(now_ms: i64) -> Vec<BeatPayload> {
+    let modelled = [
+        Category::HardwareInfoDisks,
+        Category::ProcessesRunningProcesses,
+        Category::UcxSuiteAcd,
+    ];
+    Category::ALL
+        .iter()
+        .filter(|category| !modelled.contains(category))
+        .map(|category| {
+            let mut example: serde_json::Value =
+                serde_json::from_str(category.example_source()).expect("examples are JSON");
+            example["sent_at"] = now_ms.into();
+            let body = serde_json::to_vec(&example).expect("JSON");
+            ucx_schemas::parse_beat_json(&body, now_ms)
+                .expect("examples are valid beats")
+                .payload
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -134,6 +166,21 @@ mod tests {
                 ucx_schemas::parse_beat_json(&body, now).unwrap_or_else(|e| panic!("{e}"));
             }
         }
+    }
+
+    #[test]
+    fn inventory_beats_come_every_twelfth_tick_and_measurements_every_tick() {
+        let mut installation = Installation::new(1); // two nodes
+        let categories = |beats: &[Beat]| {
+            let mut ids: Vec<&str> = beats.iter().map(|b| b.category().id()).collect();
+            ids.sort();
+            ids.dedup();
+            ids.len()
+        };
+        let first = installation.tick(ucx_common::now_ms());
+        assert_eq!((first.len(), categories(&first)), (2 * 25, 25));
+        let second = installation.tick(ucx_common::now_ms());
+        assert_eq!((second.len(), categories(&second)), (2 * 3, 3));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `ucx-sim`: a simulated fleet of UCX Suite servers posting beats through the real gateway,
-//! each tick one beat per category and node, until stopped or `--duration-s` passes.
+//! each tick one batch per installation (measurements every tick, inventory every twelfth),
+//! until stopped or `--duration-s` passes.
 
 mod fleet;
 
@@ -70,9 +71,12 @@ async fn main() -> anyhow::Result<()> {
                     _ = shutdown.cancelled() => break,
                     _ = ticker.tick() => {}
                 }
-                for beat in installation.tick(ucx_common::now_ms()) {
-                    post(&client, &url, &beat.to_wire_json(), &counts).await;
-                }
+                let batch: Vec<serde_json::Value> = installation
+                    .tick(ucx_common::now_ms())
+                    .iter()
+                    .map(|beat| beat.to_wire_json())
+                    .collect();
+                post(&client, &url, &batch, &counts).await;
             }
         }));
     }
@@ -98,21 +102,27 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &serde_json::Value, counts: &Counts) {
-    match client.post(url).json(body).send().await {
-        Ok(response) if response.status().is_success() => {
-            counts.accepted.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(response) => {
-            counts.refused.fetch_add(1, Ordering::Relaxed);
-            let status = response.status();
-            let text = response.text().await.unwrap_or_default();
-            tracing::warn!(%status, answer = %text, "beat refused");
-        }
+/// Posts one tick's beats as a batch and counts the per-beat results.
+async fn post(client: &reqwest::Client, url: &str, batch: &[serde_json::Value], counts: &Counts) {
+    let response = match client.post(url).json(batch).send().await {
+        Ok(response) => response,
         Err(error) => {
-            counts.unreachable.fetch_add(1, Ordering::Relaxed);
+            counts
+                .unreachable
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             tracing::warn!(%error, "gateway unreachable");
+            return;
         }
+    };
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    let accepted = answer["accepted"].as_u64().unwrap_or(0);
+    counts.accepted.fetch_add(accepted, Ordering::Relaxed);
+    counts
+        .refused
+        .fetch_add(batch.len() as u64 - accepted, Ordering::Relaxed);
+    if accepted < batch.len() as u64 {
+        tracing::warn!(%status, %answer, "beats refused");
     }
 }
 

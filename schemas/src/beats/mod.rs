@@ -93,6 +93,13 @@ macro_rules! beat_categories {
                 match self { $( Category::$variant => $id, )+ }
             }
 
+            /// The example beat of this category (`schemas/examples/`), in the wire format.
+            pub fn example_source(self) -> &'static str {
+                match self {
+                    $( Category::$variant => include_str!(concat!("../../examples/", $id, ".json")), )+
+                }
+            }
+
             /// The current Avro schema (JSON text) of this category.
             pub fn schema_source(self) -> &'static str {
                 match self {
