@@ -344,6 +344,7 @@ impl OwnBroker {
 
     /// Starts the broker (again) on the same port; its memory storage starts empty.
     pub async fn restart(&mut self) {
+        self.stop();
         let listener = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.tansu_bin)
             .args([
