@@ -250,11 +250,11 @@ pub fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     }
 }
 
-/// Reads a UTF-8 header of a consumed message.
-pub fn header_value<'m>(message: &'m BorrowedMessage<'_>, key: &str) -> Option<&'m str> {
+/// Reads a UTF-8 header of a consumed message (borrowed or owned).
+pub fn header_value<'m, M: Message>(message: &'m M, key: &str) -> Option<&'m str> {
     use rdkafka::message::Headers;
-    let headers = message.headers()?;
-    headers
+    message
+        .headers()?
         .iter()
         .find(|header| header.key == key)
         .and_then(|header| header.value)

@@ -139,7 +139,7 @@ pub fn encode_beat(beat: &Beat) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a beat written with any known version of its category's schema.
 pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
-    let (known, mut datum) = read_header(bytes)?;
+    let (known, datum) = read_header(bytes)?;
     let Kind::Beat(category) = known.kind else {
         return Err(CodecError::WrongKind {
             expected: "beat",
@@ -147,8 +147,7 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
         });
     };
     let (reader_schema, _) = &catalog().current_beats[&category];
-    let written = apache_avro::from_avro_datum(&known.schema, &mut datum, None)?;
-    let value = apply_reader_aliases(written, reader_schema).resolve(reader_schema)?;
+    let value = read_datum(&known.schema, datum, reader_schema)?;
     Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
 
@@ -160,7 +159,7 @@ pub fn encode_alert(alert: &Alert) -> Result<Vec<u8>, CodecError> {
 }
 
 pub fn decode_alert(bytes: &[u8]) -> Result<Alert, CodecError> {
-    let (known, mut datum) = read_header(bytes)?;
+    let (known, datum) = read_header(bytes)?;
     if let Kind::Beat(category) = known.kind {
         return Err(CodecError::WrongKind {
             expected: "alert",
@@ -168,8 +167,15 @@ pub fn decode_alert(bytes: &[u8]) -> Result<Alert, CodecError> {
         });
     }
     let (reader_schema, _) = &catalog().current_alert;
-    let value = apache_avro::from_avro_datum(&known.schema, &mut datum, Some(reader_schema))?;
+    let value = read_datum(&known.schema, datum, reader_schema)?;
     Ok(apache_avro::from_value(&value)?)
+}
+
+/// Decodes a datum written with `writer` and resolves it against `reader`, honouring the
+/// reader's field aliases.
+fn read_datum(writer: &Schema, mut datum: &[u8], reader: &Schema) -> Result<Value, CodecError> {
+    let written = apache_avro::from_avro_datum(writer, &mut datum, None)?;
+    Ok(apply_reader_aliases(written, reader).resolve(reader)?)
 }
 
 /// apache-avro 0.21 resolves record fields by name only, while the Avro specification also

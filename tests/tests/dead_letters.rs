@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use rdkafka::message::OwnedHeaders;
-use ucx_e2e::{
-    example_beat, header_of, post_beat, query, read_topic, start_pipeline, wait_until, Services,
-};
+use ucx_common::kafka::header_value;
+use ucx_e2e::{example_beat, post_beat, query, read_topic, start_pipeline, wait_until, Services};
 use ucx_schemas::Category;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +47,7 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
     );
     let mut stages: Vec<String> = letters
         .iter()
-        .map(|l| header_of(l, "ucx-dlq-stage").unwrap())
+        .map(|l| header_value(l, "ucx-dlq-stage").unwrap().to_string())
         .collect();
     stages.sort();
     assert_eq!(stages, ["processors", "sinks.clickhouse"]);
@@ -57,19 +56,19 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
             rdkafka::Message::payload(letter).unwrap(),
             b"{\"not\": \"avro\"}"
         );
-        assert!(header_of(letter, "ucx-dlq-reason")
+        assert!(header_value(letter, "ucx-dlq-reason")
             .unwrap()
             .contains("not an Avro single-object record"));
         assert_eq!(
-            header_of(letter, "ucx-dlq-source-topic").unwrap(),
+            header_value(letter, "ucx-dlq-source-topic").unwrap(),
             kafka.beats_topic
         );
         assert_eq!(
-            header_of(letter, "ucx-dlq-source-partition").unwrap(),
+            header_value(letter, "ucx-dlq-source-partition").unwrap(),
             poison.partition.to_string()
         );
         assert_eq!(
-            header_of(letter, "ucx-dlq-source-offset").unwrap(),
+            header_value(letter, "ucx-dlq-source-offset").unwrap(),
             poison.offset.to_string()
         );
     }

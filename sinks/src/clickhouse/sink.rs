@@ -88,14 +88,15 @@ pub async fn run(
     }
     // Write what was collected so a clean stop leaves no lag; if ClickHouse is away the records
     // stay uncommitted and are read again after the restart.
-    let last_flush = CancellationToken::new();
-    let deadline = last_flush.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        deadline.cancel();
-    });
-    if let Err(error) = flush(&mut batch, &writer, &consumer, &metrics, &last_flush).await {
-        tracing::warn!(%error, "final batch not written; it will be read again after a restart");
+    let never_cancelled = CancellationToken::new();
+    let last_flush = flush(&mut batch, &writer, &consumer, &metrics, &never_cancelled);
+    if tokio::time::timeout(Duration::from_secs(10), last_flush)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "final batch not written within 10 s; it will be read again after a restart"
+        );
     }
     tracing::info!("clickhouse sink stopped");
     ops.await??;
