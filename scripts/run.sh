@@ -16,6 +16,10 @@ export UCX_KAFKA_PORT=${UCX_KAFKA_PORT:-19092}
 export UCX_CLICKHOUSE_HTTP_PORT=${UCX_CLICKHOUSE_HTTP_PORT:-18123}
 export UCX_CLICKHOUSE_TCP_PORT=${UCX_CLICKHOUSE_TCP_PORT:-19000}
 export UCX_CONFIG="$repo_root/config/ucx.toml"
+# The admin API's token: the gateway checks it, the simulator registers its fleet with it, and
+# `target/debug/ucx-admin` reads it from UCX_ADMIN_TOKEN. A fresh one per run unless given.
+export UCX_ADMIN_TOKEN=${UCX_ADMIN_TOKEN:-local-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+export UCX_INGEST__ADMIN_TOKEN="$UCX_ADMIN_TOKEN"
 mkdir -p "$run_dir/logs"
 
 # Leftovers of a run that did not stop cleanly.
@@ -67,6 +71,7 @@ The pipeline is running: a simulated fleet posts beats to the gateway; the sinks
 ClickHouse and the processors raise alerts (every fifth installation has a disk filling up).
 
   gateway            http://127.0.0.1:8080/v1/beats   (POST a beat: see schemas/examples/)
+  registry (CLI)     UCX_ADMIN_TOKEN=$UCX_ADMIN_TOKEN target/debug/ucx-admin customers
   metrics            http://127.0.0.1:8080/metrics  :8081/metrics  :8082/metrics
   query (client)     $clickhouse -q "SELECT * FROM alerts FINAL ORDER BY event_at"
   query (HTTP)       curl 'http://127.0.0.1:$UCX_CLICKHOUSE_HTTP_PORT/?database=ucx' --data-binary 'SELECT * FROM alerts FINAL'

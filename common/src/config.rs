@@ -34,6 +34,8 @@ pub struct KafkaSettings {
     pub beats_topic: String,
     pub alerts_topic: String,
     pub dead_letter_topic: String,
+    /// Compacted topic of customers, installations and purge requests (one partition).
+    pub registry_topic: String,
     /// Partitions of topics the pipeline creates; bounds how many consumers share the work.
     pub topic_partitions: i32,
     pub topic_replication_factor: i32,
@@ -54,6 +56,7 @@ impl Default for KafkaSettings {
             beats_topic: "ucx.beats".into(),
             alerts_topic: "ucx.alerts".into(),
             dead_letter_topic: "ucx.dead-letters".into(),
+            registry_topic: "ucx.registry".into(),
             topic_partitions: 6,
             topic_replication_factor: 1,
             delivery_timeout_ms: 10_000,

@@ -64,10 +64,32 @@ pub fn consumer(settings: &KafkaSettings, group_id: &str) -> Result<StreamConsum
     with_client_options(config, settings).create()
 }
 
+/// A consumer outside any group that reads assigned partitions and never commits: every
+/// start reads from the beginning (the registry topic), with an event at the end of the data.
+pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> {
+    let mut config = base_config(settings);
+    config
+        .set("group.id", "ucx-registry-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true");
+    with_client_options(config, settings).create()
+}
+
+/// Creates the compacted, single-partition registry topic if it is missing.
+pub async fn ensure_registry_topic(settings: &KafkaSettings) -> Result<(), KafkaError> {
+    let topic = NewTopic::new(
+        &settings.registry_topic,
+        1,
+        TopicReplication::Fixed(settings.topic_replication_factor),
+    )
+    .set("cleanup.policy", "compact");
+    create_topics(settings, &[topic]).await
+}
+
 /// Creates the pipeline's topics if they are missing; existing topics are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> =
-        with_client_options(base_config(settings), settings).create()?;
     let new_topics: Vec<NewTopic> = topics
         .iter()
         .map(|name| {
@@ -78,8 +100,17 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
             )
         })
         .collect();
+    create_topics(settings, &new_topics).await
+}
+
+async fn create_topics(
+    settings: &KafkaSettings,
+    new_topics: &[NewTopic<'_>],
+) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> =
+        with_client_options(base_config(settings), settings).create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in admin.create_topics(&new_topics, &options).await? {
+    for result in admin.create_topics(new_topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {

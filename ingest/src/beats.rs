@@ -1,10 +1,11 @@
 //! `POST /v1/beats`: one JSON beat, or a JSON array of beats, in; one Avro record per accepted
-//! beat on the beats topic out. A single beat is answered 202 once the broker acknowledged it.
+//! beat on the beats topic out. The request carries an installation's key; the customer must
+//! have telemetry switched on, and every beat must be of that installation. A single beat is answered 202 once the broker acknowledged it.
 //! A batch is answered with one result per beat (in order): 202 when every beat was accepted,
 //! 503 with `Retry-After` when any could not be stored for now (retrying the whole batch is safe:
 //! beat ids make copies invisible downstream), 207 when some beats were refused for their content.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -20,6 +21,7 @@ use serde_json::value::RawValue;
 use ucx_common::kafka::header as kafka_header;
 use ucx_schemas::{encode_beat, parse_beat, Violation, WireError};
 
+use crate::auth::{authenticate, Sender};
 use crate::error::{retry_after, IngestError};
 use crate::AppState;
 
@@ -36,6 +38,8 @@ struct BeatResult<'a> {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     beat_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -56,14 +60,67 @@ pub async fn post_beats(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let timer = state.metrics.request_duration.start_timer();
-    let response = match read_body(&state, &headers, body) {
+    let (response, outcome) = match handle(&state, peer, &headers, body).await {
+        Ok(answered) => answered,
         Err(error) => {
             count_refusal(&state, &error);
-            error.into_response()
+            let outcome = error.reason();
+            (error.into_response(), outcome)
         }
-        Ok(body) if is_batch(&body) => post_batch(&state, peer, &body).await,
-        Ok(body) => match accept_one(&state, peer, &body).await {
-            Ok(beat_id) => (
+    };
+    state.metrics.requests.with_label_values(&[outcome]).inc();
+    timer.observe_duration();
+    response
+}
+
+/// What every beat of one request shares.
+struct Origin<'a> {
+    sender: &'a Sender,
+    /// The server's address (behind trusted proxies, the address they forwarded for).
+    client_ip: IpAddr,
+}
+
+/// Answers a request and names its outcome. `Err` is a refusal of the whole request before any
+/// beat was looked at (not yet counted); refusals of single beats are counted where they happen.
+async fn handle(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Response, &'static str), IngestError> {
+    if !state.registry.is_loaded() {
+        return Err(IngestError::RegistryLoading {
+            retry_after_seconds: state.retry_after_seconds,
+        });
+    }
+    let sender = authenticate(&state.registry, headers)?;
+    if !sender.customer.telemetry_enabled {
+        // Nothing of an opted-out customer is read, let alone produced.
+        return Err(IngestError::TelemetryDisabled {
+            customer_id: sender.customer.customer_id.clone(),
+        });
+    }
+    let body = read_body(state, headers, body)?;
+    let origin = Origin {
+        sender: &sender,
+        client_ip: state.trusted_proxies.client_ip(peer.ip(), headers),
+    };
+    if is_batch(&body) {
+        let beats: Vec<&RawValue> = serde_json::from_slice(&body)
+            .map_err(|error| IngestError::Malformed(format!("invalid JSON batch: {error}")))?;
+        if beats.len() > state.max_batch_beats {
+            return Err(IngestError::BatchTooLong {
+                limit: state.max_batch_beats,
+                found: beats.len(),
+            });
+        }
+        check_rate(state, &sender, beats.len())?;
+        return Ok(post_batch(state, &origin, &beats).await);
+    }
+    check_rate(state, &sender, 1)?;
+    Ok(match accept_one(state, &origin, &body).await {
+        Ok(beat_id) => (
+            (
                 StatusCode::ACCEPTED,
                 Json(Accepted {
                     beat_id,
@@ -71,11 +128,23 @@ pub async fn post_beats(
                 }),
             )
                 .into_response(),
-            Err(error) => error.into_response(),
-        },
-    };
-    timer.observe_duration();
-    response
+            "accepted",
+        ),
+        Err(error) => {
+            let outcome = error.reason();
+            (error.into_response(), outcome)
+        }
+    })
+}
+
+fn check_rate(state: &AppState, sender: &Sender, beats: usize) -> Result<(), IngestError> {
+    state
+        .rate_limit
+        .check(&sender.installation.installation_id, beats)
+        .map_err(|wait| IngestError::RateLimited {
+            // Whole seconds, rounded up: retrying earlier would be refused again.
+            retry_after_seconds: wait.as_millis().div_ceil(1000).max(1) as u64,
+        })
 }
 
 fn read_body(
@@ -84,6 +153,13 @@ fn read_body(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Bytes, IngestError> {
     check_content_type(headers)?;
+    // The decompression layer removed the header of every encoding it decoded.
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
+        let encoding = encoding.to_str().unwrap_or("(not text)");
+        if !encoding.trim().eq_ignore_ascii_case("identity") {
+            return Err(IngestError::UnsupportedEncoding(encoding.to_string()));
+        }
+    }
     body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => IngestError::BodyTooLarge {
             limit_bytes: state.max_body_bytes,
@@ -96,27 +172,15 @@ fn is_batch(body: &[u8]) -> bool {
     body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[')
 }
 
-async fn post_batch(state: &AppState, peer: SocketAddr, body: &[u8]) -> Response {
-    let beats: Vec<&RawValue> = match serde_json::from_slice(body) {
-        Ok(beats) => beats,
-        Err(error) => {
-            let error = IngestError::Malformed(format!("invalid JSON batch: {error}"));
-            count_refusal(state, &error);
-            return error.into_response();
-        }
-    };
-    if beats.len() > state.max_batch_beats {
-        let error = IngestError::BatchTooLong {
-            limit: state.max_batch_beats,
-            found: beats.len(),
-        };
-        count_refusal(state, &error);
-        return error.into_response();
-    }
+async fn post_batch(
+    state: &AppState,
+    origin: &Origin<'_>,
+    beats: &[&RawValue],
+) -> (Response, &'static str) {
     let outcomes = join_all(
         beats
             .iter()
-            .map(|beat| accept_one(state, peer, beat.get().as_bytes())),
+            .map(|beat| accept_one(state, origin, beat.get().as_bytes())),
     )
     .await;
     let broker_unavailable = outcomes
@@ -130,6 +194,7 @@ async fn post_batch(state: &AppState, peer: SocketAddr, body: &[u8]) -> Response
                 index,
                 status: StatusCode::ACCEPTED.as_u16(),
                 beat_id: Some(beat_id.clone()),
+                code: None,
                 error: None,
                 violations: &[],
             },
@@ -139,6 +204,7 @@ async fn post_batch(state: &AppState, peer: SocketAddr, body: &[u8]) -> Response
                     index,
                     status: status.as_u16(),
                     beat_id: None,
+                    code: Some(error.reason()),
                     error: Some(message),
                     violations,
                 }
@@ -152,27 +218,34 @@ async fn post_batch(state: &AppState, peer: SocketAddr, body: &[u8]) -> Response
         results,
     });
     if broker_unavailable {
+        let seconds = u64::from(state.retry_after_seconds);
         (
-            StatusCode::SERVICE_UNAVAILABLE,
-            retry_after(state.retry_after_seconds),
-            answer,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                retry_after(seconds),
+                answer,
+            )
+                .into_response(),
+            "broker_unavailable",
         )
-            .into_response()
     } else if accepted == outcomes.len() {
-        (StatusCode::ACCEPTED, answer).into_response()
+        ((StatusCode::ACCEPTED, answer).into_response(), "accepted")
     } else {
-        (StatusCode::MULTI_STATUS, answer).into_response()
+        (
+            (StatusCode::MULTI_STATUS, answer).into_response(),
+            "partially_accepted",
+        )
     }
 }
 
 /// Parses, checks and produces one beat; counts the outcome.
 async fn accept_one(
     state: &AppState,
-    peer: SocketAddr,
+    origin: &Origin<'_>,
     body: &[u8],
 ) -> Result<String, IngestError> {
     state.metrics.beats_received.inc();
-    let outcome = store_beat(state, peer, body).await;
+    let outcome = store_beat(state, origin, body).await;
     match &outcome {
         Ok((category, _)) => state
             .metrics
@@ -195,7 +268,7 @@ fn count_refusal(state: &AppState, error: &IngestError) {
 
 async fn store_beat(
     state: &AppState,
-    peer: SocketAddr,
+    origin: &Origin<'_>,
     body: &[u8],
 ) -> Result<(&'static str, String), IngestError> {
     let received_at = ucx_common::now_ms();
@@ -216,8 +289,15 @@ async fn store_beat(
         tracing::debug!(fields = ?parsed.unknown_fields, "unknown fields ignored");
     }
     let mut beat = parsed.beat;
+    let own_installation = &origin.sender.installation.installation_id;
+    if &beat.envelope.installation_id != own_installation {
+        return Err(IngestError::WrongInstallation {
+            key_for: own_installation.clone(),
+            beat_for: beat.envelope.installation_id,
+        });
+    }
     // The server's own address is the one network identity the terms allow to be recorded.
-    beat.envelope.source_ip = Some(peer.ip().to_string());
+    beat.envelope.source_ip = Some(origin.client_ip.to_string());
     let record = encode_beat(&beat).map_err(|error| IngestError::Internal(error.to_string()))?;
     let category = beat.category().id();
     let record_headers = OwnedHeaders::new().insert(kafka_header("ucx-category", category));

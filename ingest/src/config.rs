@@ -1,5 +1,7 @@
 //! The gateway's configuration: `[kafka]` and `[ingest]` of the deployment's TOML file.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 use ucx_common::config::KafkaSettings;
 use ucx_schemas::PiiPolicy;
@@ -15,9 +17,9 @@ pub struct IngestConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestSettings {
-    /// Address of the HTTP listener (beats, `/metrics`, `/health`).
+    /// Address of the HTTP listener (beats, admin API, `/metrics`, `/health`).
     pub listen: String,
-    /// Largest request body accepted; larger ones get 413.
+    /// Largest request body accepted, after decompression; larger ones get 413.
     pub max_body_bytes: usize,
     /// Most beats one batch request may carry; longer batches get 413.
     pub max_batch_beats: usize,
@@ -26,6 +28,19 @@ pub struct IngestSettings {
     /// Personal data in a beat (e-mail addresses, user-profile paths, account names):
     /// `redact` replaces it and accepts the beat, `reject` refuses the beat with 422.
     pub pii_policy: PiiPolicy,
+    /// Bearer token of the admin API (`/v1/admin/…`); without one the admin API is off.
+    /// Prefer setting it through `UCX_INGEST__ADMIN_TOKEN` to keeping it in a file.
+    pub admin_token: Option<String>,
+    /// Beats per second one installation may send, sustained.
+    pub rate_limit_beats_per_second: u32,
+    /// Beats one installation may send at once; at least `max_batch_beats`.
+    pub rate_limit_burst: u32,
+    /// Proxies (addresses or networks such as `10.0.0.0/8`) whose `Forwarded` /
+    /// `X-Forwarded-For` headers are believed; from anyone else they are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain and private key: with both set the gateway speaks HTTPS only.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for IngestSettings {
@@ -36,6 +51,41 @@ impl Default for IngestSettings {
             max_batch_beats: 500,
             retry_after_seconds: 5,
             pii_policy: PiiPolicy::Redact,
+            admin_token: None,
+            rate_limit_beats_per_second: 20,
+            rate_limit_burst: 1000,
+            trusted_proxies: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
+    }
+}
+
+impl IngestSettings {
+    /// Checks what the types cannot; a bad setting stops the gateway at start with a message.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.rate_limit_beats_per_second == 0 {
+            anyhow::bail!("ingest.rate_limit_beats_per_second must be at least 1");
+        }
+        if (self.rate_limit_burst as usize) < self.max_batch_beats.max(1) {
+            anyhow::bail!(
+                "ingest.rate_limit_burst ({}) must be at least ingest.max_batch_beats ({}), or a full batch could never be accepted",
+                self.rate_limit_burst,
+                self.max_batch_beats
+            );
+        }
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|token| token.len() < 16)
+        {
+            anyhow::bail!("ingest.admin_token must be at least 16 characters long");
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            anyhow::bail!(
+                "ingest.tls_cert_file and ingest.tls_key_file go together: set both or neither"
+            );
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
-//! Every way a request can fail, each with its status and a JSON body that says what to fix.
+//! Every way a request can fail, each with its status and a JSON body that says what to fix:
+//! `{"code": "...", "error": "...", "violations": [...]}`. `code` is stable for programs (the
+//! UCX Suite server stops sending on `telemetry_disabled`), `error` is for people.
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -9,92 +11,145 @@ use ucx_schemas::Violation;
 #[derive(Debug)]
 pub enum IngestError {
     UnsupportedMediaType(String),
+    UnsupportedEncoding(String),
     BodyTooLarge { limit_bytes: usize },
     BatchTooLong { limit: usize, found: usize },
     UnreadableBody(String),
     Malformed(String),
     Invalid(Vec<Violation>),
     PersonalData(Vec<Violation>),
+    Unauthorized(String),
+    WrongInstallation { key_for: String, beat_for: String },
+    UnknownCustomer { installation_id: String },
+    TelemetryDisabled { customer_id: String },
+    RateLimited { retry_after_seconds: u64 },
+    RegistryLoading { retry_after_seconds: u32 },
     BrokerUnavailable { retry_after_seconds: u32 },
     Internal(String),
 }
 
 impl IngestError {
-    /// The `reason` label of `ingest_beats_rejected_total`.
+    /// The stable `code` of the answer, also the `reason` label of the metrics.
     pub fn reason(&self) -> &'static str {
         match self {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::UnsupportedEncoding(_) => "unsupported_encoding",
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::BatchTooLong { .. } => "batch_too_long",
             IngestError::UnreadableBody(_) => "unreadable_body",
             IngestError::Malformed(_) => "malformed",
             IngestError::Invalid(_) => "invalid",
             IngestError::PersonalData(_) => "personal_data",
+            IngestError::Unauthorized(_) => "unauthorized",
+            IngestError::WrongInstallation { .. } => "wrong_installation",
+            IngestError::UnknownCustomer { .. } => "unknown_customer",
+            IngestError::TelemetryDisabled { .. } => "telemetry_disabled",
+            IngestError::RateLimited { .. } => "rate_limited",
+            IngestError::RegistryLoading { .. } => "registry_loading",
             IngestError::BrokerUnavailable { .. } => "broker_unavailable",
             IngestError::Internal(_) => "internal",
+        }
+    }
+
+    /// The status, message and violations this error answers with.
+    pub fn parts(&self) -> (StatusCode, String, &[Violation]) {
+        let (status, message) = match self {
+            IngestError::UnsupportedMediaType(found) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("expected Content-Type application/json, found {found}"),
+            ),
+            IngestError::UnsupportedEncoding(found) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Encoding {found} is not supported; use gzip, zstd or none"),
+            ),
+            IngestError::BodyTooLarge { limit_bytes } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds the limit of {limit_bytes} bytes (after decompression)"),
+            ),
+            IngestError::BatchTooLong { limit, found } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a batch holds at most {limit} beats, this one {found}"),
+            ),
+            IngestError::UnreadableBody(reason) => (
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {reason}"),
+            ),
+            IngestError::Malformed(message) => (StatusCode::BAD_REQUEST, message.clone()),
+            IngestError::Invalid(violations) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the beat has {} invalid field(s)", violations.len()),
+            ),
+            IngestError::PersonalData(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the beat carries personal data, which the terms forbid sending; remove it at the source"
+                    .to_string(),
+            ),
+            IngestError::Unauthorized(message) => (StatusCode::UNAUTHORIZED, message.clone()),
+            IngestError::WrongInstallation { key_for, beat_for } => (
+                StatusCode::FORBIDDEN,
+                format!("the key belongs to installation {key_for} and cannot send beats of installation {beat_for}"),
+            ),
+            IngestError::UnknownCustomer { installation_id } => (
+                StatusCode::FORBIDDEN,
+                format!("installation {installation_id} belongs to no registered customer"),
+            ),
+            IngestError::TelemetryDisabled { customer_id } => (
+                StatusCode::FORBIDDEN,
+                format!("telemetry is switched off for customer {customer_id}: stop sending beats until it is switched on again in the portal"),
+            ),
+            IngestError::RateLimited { retry_after_seconds } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("this installation sends more beats than allowed; retry after {retry_after_seconds} s"),
+            ),
+            IngestError::RegistryLoading { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is still loading the customer registry; retry shortly".to_string(),
+            ),
+            IngestError::BrokerUnavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the beat could not be stored right now; retry the same beat later".to_string(),
+            ),
+            IngestError::Internal(message) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error: {message}"),
+            ),
+        };
+        let violations = match self {
+            IngestError::Invalid(violations) | IngestError::PersonalData(violations) => {
+                violations.as_slice()
+            }
+            _ => &[],
+        };
+        (status, message, violations)
+    }
+
+    /// `Retry-After` seconds, for the answers that have one.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            IngestError::RateLimited {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            IngestError::RegistryLoading {
+                retry_after_seconds,
+            }
+            | IngestError::BrokerUnavailable {
+                retry_after_seconds,
+            } => Some(u64::from(*retry_after_seconds)),
+            _ => None,
         }
     }
 }
 
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: String,
+pub struct ErrorBody<'a> {
+    pub code: &'a str,
+    pub error: String,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    violations: &'a [Violation],
+    pub violations: &'a [Violation],
 }
 
-impl IngestError {
-    /// The status, message and violations this error answers with.
-    pub fn parts(&self) -> (StatusCode, String, &[Violation]) {
-        match self {
-            IngestError::UnsupportedMediaType(found) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("expected Content-Type application/json, found {found}"),
-                &[],
-            ),
-            IngestError::BodyTooLarge { limit_bytes } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body exceeds the limit of {limit_bytes} bytes"),
-                &[],
-            ),
-            IngestError::BatchTooLong { limit, found } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a batch holds at most {limit} beats, this one {found}"),
-                &[],
-            ),
-            IngestError::UnreadableBody(reason) => (
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {reason}"),
-                &[],
-            ),
-            IngestError::Malformed(message) => (StatusCode::BAD_REQUEST, message.clone(), &[]),
-            IngestError::Invalid(violations) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the beat has {} invalid field(s)", violations.len()),
-                violations.as_slice(),
-            ),
-            IngestError::PersonalData(violations) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "the beat carries personal data, which the terms forbid sending; remove it at the source"
-                    .to_string(),
-                violations.as_slice(),
-            ),
-            IngestError::BrokerUnavailable { .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the beat could not be stored right now; retry the same beat later".to_string(),
-                &[],
-            ),
-            IngestError::Internal(message) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("internal error: {message}"),
-                &[],
-            ),
-        }
-    }
-}
-
-/// `Retry-After` for a 503 answer.
-pub fn retry_after(seconds: u32) -> [(header::HeaderName, String); 1] {
+/// `Retry-After` for a 429 or 503 answer.
+pub fn retry_after(seconds: u64) -> [(header::HeaderName, String); 1] {
     [(header::RETRY_AFTER, seconds.to_string())]
 }
 
@@ -102,20 +157,28 @@ impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let (status, message, violations) = self.parts();
         let body = Json(ErrorBody {
+            code: self.reason(),
             error: message,
             violations,
         });
-        match self {
-            IngestError::BrokerUnavailable {
-                retry_after_seconds,
-            } => (status, retry_after(retry_after_seconds), body).into_response(),
-            _ => (status, body).into_response(),
+        let mut response = (status, body).into_response();
+        if let Some(seconds) = self.retry_after_seconds() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     let body = Json(ErrorBody {
+        code: "not_found",
         error: format!("no such endpoint {uri}; beats are posted to /v1/beats"),
         violations: &[],
     });

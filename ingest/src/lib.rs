@@ -1,23 +1,32 @@
-//! The ingest gateway: `POST /v1/beats` takes a JSON beat from a UCX Suite server, validates
-//! it, encodes it as Avro and produces it to the beats topic keyed by installation id. It
-//! answers 202 only once the broker has acknowledged the record, and 503 when it did not.
+//! The ingest gateway: `POST /v1/beats` takes JSON beats from a UCX Suite server that presents
+//! its installation key, validates them, encodes them as Avro and produces them to the beats
+//! topic keyed by installation id. It answers 202 only once the broker has acknowledged the
+//! records, and 503 when it did not. `/v1/admin/…` manages the customer registry.
 
+mod admin;
+mod auth;
 mod beats;
+mod client_ip;
 pub mod config;
 mod error;
+pub mod keys;
 mod metrics;
+mod rate_limit;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::header;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
+use ucx_common::registry::RegistryView;
 
 pub use config::{IngestConfig, IngestSettings};
 use metrics::IngestMetrics;
@@ -26,6 +35,13 @@ use metrics::IngestMetrics;
 struct AppState {
     producer: Arc<ucx_common::kafka::Producer>,
     beats_topic: String,
+    registry_topic: String,
+    registry: Arc<RegistryView>,
+    rate_limit: rate_limit::InstallationRateLimit,
+    trusted_proxies: client_ip::TrustedProxies,
+    admin_token: Option<String>,
+    /// One admin change at a time per gateway: each reads the registry, then publishes.
+    admin_writes: tokio::sync::Mutex<()>,
     retry_after_seconds: u32,
     max_body_bytes: usize,
     max_batch_beats: usize,
@@ -40,41 +56,113 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let settings = &config.ingest;
+    settings.check()?;
     let kafka = &config.kafka;
     // A missing broker must not keep the gateway down: it answers 503 until the broker is back.
     if let Err(error) = ucx_common::kafka::ensure_topics(kafka, &[&kafka.beats_topic]).await {
         tracing::warn!(%error, "could not ensure the beats topic exists; continuing");
     }
+    let registry = ucx_common::registry::follow(kafka, shutdown.clone()).await?;
     let producer = Arc::new(ucx_common::kafka::Producer::new(kafka)?);
-    let registry = prometheus::Registry::new();
+    let metrics_registry = prometheus::Registry::new();
     let state = Arc::new(AppState {
         producer: producer.clone(),
         beats_topic: kafka.beats_topic.clone(),
-        retry_after_seconds: config.ingest.retry_after_seconds,
-        max_body_bytes: config.ingest.max_body_bytes,
-        max_batch_beats: config.ingest.max_batch_beats,
-        pii_policy: config.ingest.pii_policy,
-        metrics: IngestMetrics::new(&registry),
+        registry_topic: kafka.registry_topic.clone(),
+        registry,
+        rate_limit: rate_limit::InstallationRateLimit::new(
+            NonZeroU32::new(settings.rate_limit_beats_per_second).expect("checked"),
+            NonZeroU32::new(settings.rate_limit_burst).expect("checked"),
+        ),
+        trusted_proxies: client_ip::TrustedProxies::parse(&settings.trusted_proxies)?,
+        admin_token: settings.admin_token.clone(),
+        admin_writes: tokio::sync::Mutex::new(()),
+        retry_after_seconds: settings.retry_after_seconds,
+        max_body_bytes: settings.max_body_bytes,
+        max_batch_beats: settings.max_batch_beats,
+        pii_policy: settings.pii_policy,
+        metrics: IngestMetrics::new(&metrics_registry),
     });
-    let app = Router::new()
+    tokio::spawn(forget_idle_installations(state.clone(), shutdown.clone()));
+    let beats = Router::new()
         .route("/v1/beats", post(beats::post_beats))
+        // Decoded before the body limit applies, so the limit bounds the decompressed size;
+        // unknown encodings pass through and get a 415 that names them.
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
+        .with_state(state.clone());
+    let app = Router::new()
         .route("/openapi.json", get(openapi))
-        .layer(DefaultBodyLimit::max(config.ingest.max_body_bytes))
-        .with_state(state)
+        .route("/ready", get(ready))
+        .with_state(state.clone())
+        .merge(beats)
+        .merge(admin::routes(state.clone()))
         .fallback(error::not_found)
-        .merge(ucx_common::ops::router(registry))
+        .merge(ucx_common::ops::router(metrics_registry))
         .layer(TraceLayer::new_for_http());
-    tracing::info!(address = %listener.local_addr()?, "ingest gateway listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let address = listener.local_addr()?;
+    match (&settings.tls_cert_file, &settings.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            // One crypto provider for the process; a second install is a harmless no-op.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|error| {
+                    anyhow::anyhow!(
+                        "cannot load TLS certificate {} / key {}: {error}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            tracing::info!(%address, "ingest gateway listening (HTTPS)");
+            axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+        _ => {
+            tracing::info!(%address, "ingest gateway listening");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await?;
+        }
+    }
     // Every 202 already waited for its acknowledgement; this only drains stragglers.
     producer.flush(Duration::from_secs(10))?;
     tracing::info!("ingest gateway stopped");
     Ok(())
+}
+
+/// The rate limiter keeps state per installation; installations that went quiet are dropped.
+async fn forget_idle_installations(state: Arc<AppState>, shutdown: CancellationToken) {
+    let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every_minute.tick() => state.rate_limit.forget_idle(),
+        }
+    }
+}
+
+/// 200 once the customer registry is loaded and beats can be authenticated, 503 before.
+async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    if state.registry.is_loaded() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "loading the customer registry\n",
+        )
+    }
 }
 
 /// The wire format's OpenAPI document (`schemas/openapi.json`).

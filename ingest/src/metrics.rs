@@ -4,6 +4,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Regi
 use ucx_common::ops::register;
 
 pub struct IngestMetrics {
+    pub requests: IntCounterVec,
     pub beats_received: IntCounter,
     pub beats_accepted: IntCounterVec,
     pub beats_rejected: IntCounterVec,
@@ -15,6 +16,17 @@ pub struct IngestMetrics {
 impl IngestMetrics {
     pub fn new(registry: &Registry) -> Self {
         IngestMetrics {
+            requests: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "ingest_requests_total",
+                        "Beat requests by outcome: accepted, partially_accepted, or the code of the refusal (telemetry_disabled, rate_limited, unauthorized, …)",
+                    ),
+                    &["outcome"],
+                )
+                .unwrap(),
+            ),
             beats_received: register(
                 registry,
                 IntCounter::new("ingest_beats_received_total", "Beat requests received").unwrap(),
@@ -33,7 +45,7 @@ impl IngestMetrics {
             beats_rejected: register(
                 registry,
                 IntCounterVec::new(
-                    Opts::new("ingest_beats_rejected_total", "Beats refused, by reason"),
+                    Opts::new("ingest_beats_rejected_total", "Beats refused, by reason (a request refused as a whole counts once)"),
                     &["reason"],
                 )
                 .unwrap(),

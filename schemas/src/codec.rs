@@ -11,6 +11,9 @@ use apache_avro::Schema;
 
 use crate::alert::{Alert, ALERT_SCHEMA_SOURCE};
 use crate::beats::{Beat, Category, SCHEMA_HISTORY};
+use crate::registry::{
+    RegistryRecord, CUSTOMER_SCHEMA_SOURCE, INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE,
+};
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = MAGIC.len() + 8;
@@ -39,10 +42,25 @@ impl From<apache_avro::Error> for CodecError {
 }
 
 /// What a fingerprint identifies.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Beat(Category),
     Alert,
+    Customer,
+    Installation,
+    Purge,
+}
+
+impl Kind {
+    fn describe(self) -> String {
+        match self {
+            Kind::Beat(category) => format!("{} beat", category.id()),
+            Kind::Alert => "alert".into(),
+            Kind::Customer => "customer".into(),
+            Kind::Installation => "installation".into(),
+            Kind::Purge => "purge request".into(),
+        }
+    }
 }
 
 struct KnownSchema {
@@ -52,8 +70,14 @@ struct KnownSchema {
 
 struct Catalog {
     by_fingerprint: HashMap<Fingerprint, KnownSchema>,
-    current_beats: HashMap<Category, (Schema, Fingerprint)>,
-    current_alert: (Schema, Fingerprint),
+    /// The schema each kind is written with now.
+    current: HashMap<Kind, (Schema, Fingerprint)>,
+}
+
+impl Catalog {
+    fn current(&self, kind: Kind) -> &(Schema, Fingerprint) {
+        &self.current[&kind]
+    }
 }
 
 fn fingerprint(schema: &Schema) -> Fingerprint {
@@ -71,37 +95,40 @@ fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
         let mut by_fingerprint = HashMap::new();
-        let mut current_beats = HashMap::new();
-        for &category in Category::ALL {
-            let schema = parse_embedded(category.id(), category.schema_source());
+        let mut current = HashMap::new();
+        let mut add_current = |kind: Kind, name: &str, source: &str| {
+            let schema = parse_embedded(name, source);
             let print = fingerprint(&schema);
-            by_fingerprint.insert(
-                print,
-                KnownSchema {
-                    kind: Kind::Beat(category),
-                    schema: schema.clone(),
-                },
+            let known = KnownSchema {
+                kind,
+                schema: schema.clone(),
+            };
+            by_fingerprint.insert(print, known);
+            current.insert(kind, (schema, print));
+        };
+        for &category in Category::ALL {
+            add_current(
+                Kind::Beat(category),
+                category.id(),
+                category.schema_source(),
             );
-            current_beats.insert(category, (schema, print));
         }
+        add_current(Kind::Alert, "alert", ALERT_SCHEMA_SOURCE);
+        add_current(Kind::Customer, "customer", CUSTOMER_SCHEMA_SOURCE);
+        add_current(
+            Kind::Installation,
+            "installation",
+            INSTALLATION_SCHEMA_SOURCE,
+        );
+        add_current(Kind::Purge, "purge_request", PURGE_SCHEMA_SOURCE);
         for (category, name, source) in SCHEMA_HISTORY {
             let schema = parse_embedded(name, source);
             let kind = Kind::Beat(*category);
             by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
         }
-        let alert_schema = parse_embedded("alert", ALERT_SCHEMA_SOURCE);
-        let alert_print = fingerprint(&alert_schema);
-        by_fingerprint.insert(
-            alert_print,
-            KnownSchema {
-                kind: Kind::Alert,
-                schema: alert_schema.clone(),
-            },
-        );
         Catalog {
             by_fingerprint,
-            current_beats,
-            current_alert: (alert_schema, alert_print),
+            current,
         }
     })
 }
@@ -131,7 +158,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Encodes a beat with its category's current schema.
 pub fn encode_beat(beat: &Beat) -> Result<Vec<u8>, CodecError> {
-    let (schema, print) = &catalog().current_beats[&beat.category()];
+    let (schema, print) = catalog().current(Kind::Beat(beat.category()));
     let mut out = start_record(print);
     beat.payload.write_avro(&beat.envelope, schema, &mut out)?;
     Ok(out)
@@ -143,30 +170,66 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
     let Kind::Beat(category) = known.kind else {
         return Err(CodecError::WrongKind {
             expected: "beat",
-            found: "alert".into(),
+            found: known.kind.describe(),
         });
     };
-    let (reader_schema, _) = &catalog().current_beats[&category];
+    let (reader_schema, _) = catalog().current(known.kind);
     let value = read_datum(&known.schema, datum, reader_schema)?;
     Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
 
 pub fn encode_alert(alert: &Alert) -> Result<Vec<u8>, CodecError> {
-    let (schema, print) = &catalog().current_alert;
-    let mut out = start_record(print);
-    apache_avro::write_avro_datum_ref(schema, alert, &mut out)?;
-    Ok(out)
+    encode_serde(Kind::Alert, alert)
 }
 
 pub fn decode_alert(bytes: &[u8]) -> Result<Alert, CodecError> {
     let (known, datum) = read_header(bytes)?;
-    if let Kind::Beat(category) = known.kind {
+    if known.kind != Kind::Alert {
         return Err(CodecError::WrongKind {
             expected: "alert",
-            found: format!("{} beat", category.id()),
+            found: known.kind.describe(),
         });
     }
-    let (reader_schema, _) = &catalog().current_alert;
+    decode_serde(known, datum)
+}
+
+/// Encodes a registry record with its kind's current schema.
+pub fn encode_registry(record: &RegistryRecord) -> Result<Vec<u8>, CodecError> {
+    match record {
+        RegistryRecord::Customer(customer) => encode_serde(Kind::Customer, customer),
+        RegistryRecord::Installation(installation) => {
+            encode_serde(Kind::Installation, installation)
+        }
+        RegistryRecord::Purge(purge) => encode_serde(Kind::Purge, purge),
+    }
+}
+
+/// Decodes a registry record; the writer schema's fingerprint says which kind it is.
+pub fn decode_registry(bytes: &[u8]) -> Result<RegistryRecord, CodecError> {
+    let (known, datum) = read_header(bytes)?;
+    match known.kind {
+        Kind::Customer => Ok(RegistryRecord::Customer(decode_serde(known, datum)?)),
+        Kind::Installation => Ok(RegistryRecord::Installation(decode_serde(known, datum)?)),
+        Kind::Purge => Ok(RegistryRecord::Purge(decode_serde(known, datum)?)),
+        other => Err(CodecError::WrongKind {
+            expected: "registry record",
+            found: other.describe(),
+        }),
+    }
+}
+
+fn encode_serde<T: serde::Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>, CodecError> {
+    let (schema, print) = catalog().current(kind);
+    let mut out = start_record(print);
+    apache_avro::write_avro_datum_ref(schema, value, &mut out)?;
+    Ok(out)
+}
+
+fn decode_serde<T: serde::de::DeserializeOwned>(
+    known: &KnownSchema,
+    datum: &[u8],
+) -> Result<T, CodecError> {
+    let (reader_schema, _) = catalog().current(known.kind);
     let value = read_datum(&known.schema, datum, reader_schema)?;
     Ok(apache_avro::from_value(&value)?)
 }

@@ -10,12 +10,20 @@ pub mod beats;
 mod codec;
 pub mod openapi;
 pub mod pii;
+pub mod registry;
 pub mod validation;
 pub mod wire;
 
 pub use alert::{Alert, AlertState, Severity};
 pub use beats::{Beat, BeatPayload, Category, Envelope, Region};
-pub use codec::{decode_alert, decode_beat, encode_alert, encode_beat, CodecError};
+pub use codec::{
+    decode_alert, decode_beat, decode_registry, encode_alert, encode_beat, encode_registry,
+    CodecError,
+};
 pub use pii::{PiiFinding, PiiKind, PiiPolicy};
+pub use registry::{
+    AlertContact, ContractTier, Customer, Installation, InstallationStatus, PurgeRequest,
+    RegistryRecord,
+};
 pub use validation::{Violation, Violations};
 pub use wire::{parse_beat, parse_beat_json, ParsedBeat, WireError};

@@ -143,8 +143,44 @@ pub fn openapi_document() -> Value {
         "properties": {"path": {"type": "string"}, "expected": {"type": "string"}, "found": {"type": "string"}}
     }));
     schemas.insert("Error".into(), json!({
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "string"}, "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}}
+        "type": "object", "required": ["code", "error"],
+        "properties": {
+            "code": {"type": "string", "description": "stable, for programs: e.g. invalid, unauthorized, wrong_installation, telemetry_disabled (stop sending), rate_limited, broker_unavailable"},
+            "error": {"type": "string", "description": "what is wrong and what to do, for people"},
+            "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}
+        }
+    }));
+    let customer_avro: Value =
+        serde_json::from_str(crate::registry::CUSTOMER_SCHEMA_SOURCE).expect("embedded schema");
+    schemas.insert("Customer".into(), wire_schema(&customer_avro));
+    schemas.insert("CustomerInput".into(), json!({
+        "type": "object", "required": ["name", "region", "contract_tier"], "additionalProperties": false,
+        "properties": {
+            "name": {"type": "string"},
+            "region": {"type": "string", "enum": ["EU", "US", "ME"]},
+            "contract_tier": {"type": "string", "enum": ["BASIC", "GOLD", "PLATINUM"]},
+            "care_end_date": {"type": "string", "format": "date", "nullable": true},
+            "alert_contacts": {"type": "array", "items": {"type": "object", "required": ["email", "min_severity"], "properties": {
+                "email": {"type": "string", "format": "email"}, "min_severity": {"type": "string", "enum": ["INFO", "WARNING", "CRITICAL"]}}}},
+            "telemetry_enabled": {"type": "boolean", "description": "on for a new customer when absent; unchanged for an existing one. Switching it off requests a purge of the customer's stored data"}
+        }
+    }));
+    schemas.insert("Installation".into(), json!({
+        "type": "object", "required": ["installation_id", "customer_id", "key_id", "status", "updated_at"],
+        "properties": {
+            "installation_id": {"type": "string"}, "customer_id": {"type": "string"},
+            "key_id": {"type": "string", "description": "public part of the current key"},
+            "status": {"type": "string", "enum": ["ACTIVE", "REVOKED"]},
+            "updated_at": {"type": "integer", "format": "int64"}
+        }
+    }));
+    schemas.insert("IssuedKey".into(), json!({
+        "allOf": [{"$ref": "#/components/schemas/Installation"}, {"type": "object", "required": ["key"], "properties": {
+            "key": {"type": "string", "description": "the installation's key, shown this once: ucx_<key id>_<secret>"}}}]
+    }));
+    schemas.insert("CustomerWithInstallations".into(), json!({
+        "allOf": [{"$ref": "#/components/schemas/Customer"}, {"type": "object", "required": ["installations"], "properties": {
+            "installations": {"type": "array", "items": {"$ref": "#/components/schemas/Installation"}}}}]
     }));
     schemas.insert("Accepted".into(), json!({
         "type": "object", "required": ["beat_id", "status"],
@@ -156,7 +192,7 @@ pub fn openapi_document() -> Value {
             "accepted": {"type": "integer"}, "refused": {"type": "integer"},
             "results": {"type": "array", "items": {"type": "object", "required": ["index", "status"], "properties": {
                 "index": {"type": "integer"}, "status": {"type": "integer"}, "beat_id": {"type": "string"},
-                "error": {"type": "string"}, "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}
+                "code": {"type": "string"}, "error": {"type": "string"}, "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}
             }}}
         }
     }));
@@ -170,6 +206,10 @@ pub fn openapi_document() -> Value {
         "paths": {
             "/v1/beats": {"post": {
                 "summary": "Post one beat, or a batch of beats",
+                "security": [{"installationKey": []}],
+                "parameters": [{"name": "Content-Encoding", "in": "header", "required": false,
+                    "schema": {"type": "string", "enum": ["gzip", "zstd", "identity"]},
+                    "description": "compressed bodies; the size limit applies after decompression"}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/Beat"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/Beat"}, "description": "a batch (at most max_batch_beats, default 500)"}
@@ -179,20 +219,68 @@ pub fn openapi_document() -> Value {
                         {"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}},
                     "207": {"description": "a batch of which some beats were refused for their content; see each result", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchAnswer"}}}},
                     "400": error_response("malformed JSON, a wrong type, a missing field or an unknown category"),
-                    "413": error_response("the body or the batch is too large"),
-                    "415": error_response("not application/json"),
+                    "401": error_response("no key, an unknown key or a revoked key (code unauthorized)"),
+                    "403": error_response("code telemetry_disabled: the customer switched telemetry off, stop sending until it is switched on again; code wrong_installation: the key is of another installation than the beat; code unknown_customer"),
+                    "413": error_response("the body (after decompression) or the batch is too large"),
+                    "415": error_response("not application/json, or a Content-Encoding other than gzip and zstd"),
                     "422": error_response("impossible values, or personal data under the reject policy; see violations"),
-                    "503": {"description": "not stored for now (broker unavailable or saturated): retry the same beats after Retry-After seconds",
+                    "429": {"description": "the installation sends more beats than its rate limit: retry after Retry-After seconds",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                    "503": {"description": "not stored for now (broker unavailable or saturated, or the gateway still loading its registry): retry the same beats after Retry-After seconds",
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                             "content": {"application/json": {"schema": {"oneOf": [
                                 {"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}}
                 }
             }},
+            "/v1/admin/customers": {"get": {"summary": "List customers", "security": [{"adminToken": []}],
+                "responses": {"200": {"description": "every customer", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Customer"}}}}},
+                              "401": error_response("no or a wrong admin token")}}},
+            "/v1/admin/customers/{customer_id}": {
+                "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": {"summary": "A customer and its installations", "security": [{"adminToken": []}],
+                    "responses": {"200": {"description": "found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerWithInstallations"}}}},
+                                  "404": error_response("no such customer")}},
+                "put": {"summary": "Create or update a customer", "security": [{"adminToken": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerInput"}}}},
+                    "responses": {"200": {"description": "updated", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerWithInstallations"}}}},
+                                  "201": {"description": "created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerWithInstallations"}}}},
+                                  "422": error_response("an invalid field")}}},
+            "/v1/admin/customers/{customer_id}/telemetry": {"put": {
+                "summary": "Switch telemetry on or off; off refuses the customer's beats from now on and requests a purge of its stored data",
+                "security": [{"adminToken": []}],
+                "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}}}}},
+                "responses": {"200": {"description": "switched", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerWithInstallations"}}}},
+                              "404": error_response("no such customer")}}},
+            "/v1/admin/customers/{customer_id}/installations": {"post": {
+                "summary": "Register an installation and get its key (shown once)", "security": [{"adminToken": []}],
+                "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["installation_id"], "properties": {"installation_id": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "registered", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuedKey"}}}},
+                              "404": error_response("no such customer"), "409": error_response("the installation is already registered")}}},
+            "/v1/admin/installations/{installation_id}/key": {"post": {
+                "summary": "Issue a new key (the old one stops working; a revoked installation is active again)", "security": [{"adminToken": []}],
+                "parameters": [{"name": "installation_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "issued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuedKey"}}}},
+                              "404": error_response("no such installation")}}},
+            "/v1/admin/installations/{installation_id}/revoke": {"post": {
+                "summary": "Revoke an installation's key", "security": [{"adminToken": []}],
+                "parameters": [{"name": "installation_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Installation"}}}},
+                              "404": error_response("no such installation")}}},
+            "/ready": {"get": {"summary": "Readiness: the customer registry is loaded", "responses": {"200": {"description": "ready"}, "503": {"description": "still loading"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "the OpenAPI document"}}}},
             "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}
         },
-        "components": {"schemas": schemas}
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "installationKey": {"type": "http", "scheme": "bearer", "description": "the installation's key from the admin API"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "ingest.admin_token"}
+            }
+        }
     })
 }
 

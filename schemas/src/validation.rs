@@ -121,13 +121,17 @@ fn validate_envelope(envelope: &Envelope, now_ms: i64, violations: &mut Violatio
     }
 }
 
-fn check_identifier(violations: &mut Violations, path: &str, value: &str) {
-    let well_formed = !value.is_empty()
+/// Ids of installations, nodes, customers: 1 to 128 characters of `A-Z a-z 0-9 - _ . :`.
+pub fn is_identifier(value: &str) -> bool {
+    !value.is_empty()
         && value.len() <= MAX_ID_CHARS
         && value
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if !well_formed {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+fn check_identifier(violations: &mut Violations, path: &str, value: &str) {
+    if !is_identifier(value) {
         violations.push(
             path,
             "1 to 128 characters of A-Z a-z 0-9 - _ . :",

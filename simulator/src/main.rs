@@ -3,6 +3,7 @@
 //! until stopped or `--duration-s` passes.
 
 mod fleet;
+mod provision;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +21,9 @@ struct Args {
     /// The gateway's base URL.
     #[arg(long, env = "UCX_SIM_GATEWAY", default_value = "http://127.0.0.1:8080")]
     gateway: String,
+    /// The gateway's admin token, used once at start to register the fleet.
+    #[arg(long, env = "UCX_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
     /// How many installations to simulate.
     #[arg(long, default_value_t = 10)]
     installations: usize,
@@ -56,15 +60,24 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     tracing::info!(installations = args.installations, interval_ms = args.interval_ms, gateway = %args.gateway, "fleet starting");
+    let admin = provision::Admin {
+        client: &client,
+        gateway: &args.gateway,
+        token: &args.admin_token,
+    };
+    admin.wait_ready().await?;
+    admin.ensure_customers().await?;
     let mut tasks = Vec::new();
     for index in 0..args.installations {
+        let installation = Installation::new(index);
+        let key = admin.key_for(index, &installation.id).await?;
         let client = client.clone();
         let counts = counts.clone();
         let shutdown = shutdown.clone();
         let url = format!("{}/v1/beats", args.gateway);
         let interval = Duration::from_millis(args.interval_ms);
         tasks.push(tokio::spawn(async move {
-            let mut installation = Installation::new(index);
+            let mut installation = installation;
             let mut ticker = tokio::time::interval(interval);
             loop {
                 tokio::select! {
@@ -76,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
                     .iter()
                     .map(|beat| beat.to_wire_json())
                     .collect();
-                post(&client, &url, &batch, &counts).await;
+                post(&client, &url, &key, &batch, &counts).await;
             }
         }));
     }
@@ -103,8 +116,14 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Posts one tick's beats as a batch and counts the per-beat results.
-async fn post(client: &reqwest::Client, url: &str, batch: &[serde_json::Value], counts: &Counts) {
-    let response = match client.post(url).json(batch).send().await {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    batch: &[serde_json::Value],
+    counts: &Counts,
+) {
+    let response = match client.post(url).bearer_auth(key).json(batch).send().await {
         Ok(response) => response,
         Err(error) => {
             counts

@@ -62,6 +62,7 @@ pub fn kafka_settings(brokers: &str, test: &str) -> KafkaSettings {
         beats_topic: format!("{prefix}.beats"),
         alerts_topic: format!("{prefix}.alerts"),
         dead_letter_topic: format!("{prefix}.dead-letters"),
+        registry_topic: format!("{prefix}.registry"),
         topic_partitions: 3,
         ..KafkaSettings::default()
     }
@@ -120,8 +121,148 @@ where
     }
 }
 
-pub async fn start_gateway(config: ucx_ingest::IngestConfig) -> Stage {
-    start_stage(ucx_ingest::run, config).await
+/// The admin token of every gateway the harness starts (unless a test sets its own).
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdef";
+/// The customer the harness registers installations under when a test does not care.
+pub const TEST_CUSTOMER: &str = "cust-e2e";
+
+/// Starts a gateway and waits until it has loaded the customer registry.
+pub async fn start_gateway(mut config: ucx_ingest::IngestConfig) -> Stage {
+    config
+        .ingest
+        .admin_token
+        .get_or_insert_with(|| ADMIN_TOKEN.to_string());
+    let tls = config.ingest.tls_cert_file.is_some();
+    let mut gateway = start_stage(ucx_ingest::run, config).await;
+    if tls {
+        gateway.url = gateway.url.replacen("http://", "https://", 1);
+    }
+    wait_until(
+        "the gateway to load the customer registry",
+        Duration::from_secs(30),
+        || gateway_ready(&gateway.url),
+    )
+    .await;
+    gateway
+}
+
+async fn gateway_ready(url: &str) -> bool {
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    client
+        .get(format!("{url}/ready"))
+        .send()
+        .await
+        .is_ok_and(|response| response.status() == 200)
+}
+
+/// Calls the gateway's admin API with the harness's admin token; returns status and JSON body.
+pub async fn admin(
+    gateway: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{gateway}{path}"))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// Creates or updates a customer through the admin API.
+pub async fn put_customer(gateway: &str, customer_id: &str, tier: &str, telemetry: bool) {
+    let (status, body) = admin(
+        gateway,
+        reqwest::Method::PUT,
+        &format!("/v1/admin/customers/{customer_id}"),
+        Some(serde_json::json!({
+            "name": format!("{customer_id} Ltd"),
+            "region": "EU",
+            "contract_tier": tier,
+            "telemetry_enabled": telemetry,
+            "alert_contacts": [{"email": "it@example.com", "min_severity": "WARNING"}],
+        })),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status}: {body}");
+}
+
+/// Registers `installation_id` under `customer_id` and returns its new key.
+pub async fn add_installation(gateway: &str, customer_id: &str, installation_id: &str) -> String {
+    let (status, body) = admin(
+        gateway,
+        reqwest::Method::POST,
+        &format!("/v1/admin/customers/{customer_id}/installations"),
+        Some(serde_json::json!({ "installation_id": installation_id })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["key"].as_str().expect("a key").to_string()
+}
+
+fn key_cache() -> &'static std::sync::Mutex<std::collections::HashMap<(String, String), String>> {
+    static KEYS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+    > = std::sync::OnceLock::new();
+    KEYS.get_or_init(Default::default)
+}
+
+/// A working key of `installation_id` at this gateway: registered under [`TEST_CUSTOMER`]
+/// the first time, issued anew if the installation exists but its key is not known here.
+pub async fn installation_key(gateway: &str, installation_id: &str) -> String {
+    let cache_key = (gateway.to_string(), installation_id.to_string());
+    if let Some(key) = key_cache().lock().unwrap().get(&cache_key) {
+        return key.clone();
+    }
+    let (status, _) = admin(
+        gateway,
+        reqwest::Method::GET,
+        &format!("/v1/admin/customers/{TEST_CUSTOMER}"),
+        None,
+    )
+    .await;
+    if status == 404 {
+        put_customer(gateway, TEST_CUSTOMER, "GOLD", true).await;
+    }
+    let (status, body) = admin(
+        gateway,
+        reqwest::Method::POST,
+        &format!("/v1/admin/customers/{TEST_CUSTOMER}/installations"),
+        Some(serde_json::json!({ "installation_id": installation_id })),
+    )
+    .await;
+    let (status, body) = if status == 409 {
+        admin(
+            gateway,
+            reqwest::Method::POST,
+            &format!("/v1/admin/installations/{installation_id}/key"),
+            None,
+        )
+        .await
+    } else {
+        (status, body)
+    };
+    assert!(status == 200 || status == 201, "{status}: {body}");
+    let key = body["key"].as_str().expect("a key").to_string();
+    key_cache().lock().unwrap().insert(cache_key, key.clone());
+    key
+}
+
+/// The installation a beat or batch claims to be from.
+fn claimed_installation(body: &serde_json::Value) -> Option<&str> {
+    match body {
+        serde_json::Value::Array(beats) => beats.first()?.get("installation_id")?.as_str(),
+        beat => beat.get("installation_id")?.as_str(),
+    }
 }
 
 pub async fn start_processors(config: ucx_processors::ProcessorConfig) -> Stage {
@@ -237,14 +378,27 @@ pub fn example_beat(category: Category, installation_id: &str) -> serde_json::Va
     beat
 }
 
-/// Posts a JSON body to the gateway's beats endpoint.
+/// Posts a JSON beat or batch to the gateway's beats endpoint with the key of the installation
+/// it claims (of its first beat, for a batch).
 pub async fn post_beat(gateway: &str, body: &serde_json::Value) -> reqwest::Response {
-    reqwest::Client::new()
+    let installation = claimed_installation(body).unwrap_or("inst-unnamed");
+    let key = installation_key(gateway, installation).await;
+    post_with_key(gateway, Some(&key), body).await
+}
+
+/// Posts a JSON body to the beats endpoint with `key` (or no credentials at all).
+pub async fn post_with_key(
+    gateway: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
         .post(format!("{gateway}/v1/beats"))
-        .json(body)
-        .send()
-        .await
-        .expect("the gateway answers")
+        .json(body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.expect("the gateway answers")
 }
 
 /// Posts the example beat of every category as `installation_id`, asserting each is accepted

@@ -3,16 +3,11 @@
 
 use std::time::Duration;
 
-use ucx_e2e::{example_beat, read_topic, start_gateway, Services};
+use ucx_e2e::{example_beat, post_beat, read_topic, start_gateway, Services};
 use ucx_schemas::Category;
 
 async fn post_json(gateway: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{gateway}/v1/beats"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_beat(gateway, body).await;
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

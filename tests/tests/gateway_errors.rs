@@ -3,16 +3,19 @@
 
 use std::time::Duration;
 
-use ucx_e2e::{example_beat, read_topic, start_gateway, Services};
+use ucx_e2e::{example_beat, installation_key, read_topic, start_gateway, Services};
 use ucx_schemas::Category;
 
+/// Posts as installation `inst-1`, whose beats all these are.
 async fn post_raw(
     gateway: &str,
     content_type: &str,
     body: impl Into<reqwest::Body>,
 ) -> (u16, serde_json::Value) {
+    let key = installation_key(gateway, "inst-1").await;
     let response = reqwest::Client::new()
         .post(format!("{gateway}/v1/beats"))
+        .bearer_auth(key)
         .header("content-type", content_type)
         .body(body)
         .send()

@@ -137,3 +137,50 @@ async fn the_served_openapi_document_matches_what_the_gateway_accepts() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_admin_route_exists_and_wants_the_admin_token() {
+    let services = Services::from_env();
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: services.kafka("openapi-admin"),
+        ..Default::default()
+    })
+    .await;
+    let document: serde_json::Value =
+        serde_json::from_str(ucx_schemas::openapi::OPENAPI_JSON).unwrap();
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/admin/") {
+            continue;
+        }
+        let concrete = path
+            .replace("{customer_id}", "cust-doc")
+            .replace("{installation_id}", "inst-doc");
+        for method in operations.as_object().unwrap().keys() {
+            if method == "parameters" {
+                continue;
+            }
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = reqwest::Client::new()
+                .request(method.clone(), format!("{}{concrete}", gateway.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401, "{method} {path}");
+            checked += 1;
+        }
+        assert!(
+            operations
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|op| op.get("security").is_some() || op.is_array()),
+            "{path} names its security"
+        );
+    }
+    assert_eq!(checked, 7, "every admin operation");
+    let beats = &document["paths"]["/v1/beats"]["post"]["responses"];
+    for status in ["401", "403", "413", "415", "429", "503"] {
+        assert!(beats[status].is_object(), "{status} is documented");
+    }
+}

@@ -1,0 +1,259 @@
+//! Every stage's in-memory view of the customer registry, fed from the compacted registry
+//! topic: read from the beginning at start, then followed live. Until the first read reaches
+//! the end of the topic the view is not loaded, and stages that decide on it wait (the gateway
+//! answers 503) rather than act on a partial registry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use ucx_schemas::{
+    decode_registry, Customer, Installation, InstallationStatus, PurgeRequest, RegistryRecord,
+};
+
+use crate::config::KafkaSettings;
+
+/// The registry topic has one partition, so one offset orders every change.
+const PARTITION: i32 = 0;
+
+#[derive(Default)]
+struct State {
+    customers: HashMap<String, Customer>,
+    installations: HashMap<String, Installation>,
+    /// key id → installation id
+    by_key_id: HashMap<String, String>,
+    purges: HashMap<String, PurgeRequest>,
+}
+
+/// How far the view has read the registry topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The first read reached the end of the topic.
+    pub loaded: bool,
+    /// Offset of the next record to apply.
+    pub next_offset: i64,
+}
+
+pub struct RegistryView {
+    state: RwLock<State>,
+    progress: watch::Sender<Progress>,
+}
+
+impl RegistryView {
+    /// An empty view; [`follow`] fills it from the topic.
+    pub fn new() -> Self {
+        RegistryView {
+            state: RwLock::default(),
+            progress: watch::Sender::new(Progress::default()),
+        }
+    }
+
+    pub fn customer(&self, customer_id: &str) -> Option<Customer> {
+        self.read().customers.get(customer_id).cloned()
+    }
+
+    pub fn customers(&self) -> Vec<Customer> {
+        let mut customers: Vec<Customer> = self.read().customers.values().cloned().collect();
+        customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        customers
+    }
+
+    pub fn installation(&self, installation_id: &str) -> Option<Installation> {
+        self.read().installations.get(installation_id).cloned()
+    }
+
+    /// The installation whose current key has this public id (revoked ones included).
+    pub fn installation_by_key_id(&self, key_id: &str) -> Option<Installation> {
+        let state = self.read();
+        let installation_id = state.by_key_id.get(key_id)?;
+        state.installations.get(installation_id).cloned()
+    }
+
+    pub fn installations_of(&self, customer_id: &str) -> Vec<Installation> {
+        let mut installations: Vec<Installation> = self
+            .read()
+            .installations
+            .values()
+            .filter(|installation| installation.customer_id == customer_id)
+            .cloned()
+            .collect();
+        installations.sort_by(|a, b| a.installation_id.cmp(&b.installation_id));
+        installations
+    }
+
+    /// The customer an installation belongs to.
+    pub fn customer_of(&self, installation_id: &str) -> Option<Customer> {
+        let state = self.read();
+        let installation = state.installations.get(installation_id)?;
+        state.customers.get(&installation.customer_id).cloned()
+    }
+
+    /// The latest purge request of every customer that switched telemetry off.
+    pub fn purges(&self) -> Vec<PurgeRequest> {
+        self.read().purges.values().cloned().collect()
+    }
+
+    pub fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// Changes whenever a record was applied or the view became loaded.
+    pub fn changes(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.progress().loaded
+    }
+
+    /// Waits until the first read reached the end of the topic; false on timeout.
+    pub async fn wait_loaded(&self, timeout: Duration) -> bool {
+        self.wait_for(timeout, |progress| progress.loaded).await
+    }
+
+    /// Waits until the record at `offset` has been applied (read-your-writes for the admin
+    /// API); false on timeout.
+    pub async fn wait_applied(&self, offset: i64, timeout: Duration) -> bool {
+        self.wait_for(timeout, |progress| progress.next_offset > offset)
+            .await
+    }
+
+    async fn wait_for(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> bool {
+        let mut changes = self.progress.subscribe();
+        tokio::time::timeout(timeout, changes.wait_for(done))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    }
+
+    /// Applies one record (or, with `None`, a tombstone deleting `key`).
+    pub fn apply(&self, key: &str, record: Option<RegistryRecord>) {
+        let mut state = self.state.write().expect("registry lock");
+        match record {
+            Some(RegistryRecord::Customer(customer)) => {
+                state
+                    .customers
+                    .insert(customer.customer_id.clone(), customer);
+            }
+            Some(RegistryRecord::Installation(installation)) => {
+                if let Some(previous) = state.installations.get(&installation.installation_id) {
+                    let previous_key = previous.key_id.clone();
+                    state.by_key_id.remove(&previous_key);
+                }
+                state.by_key_id.insert(
+                    installation.key_id.clone(),
+                    installation.installation_id.clone(),
+                );
+                state
+                    .installations
+                    .insert(installation.installation_id.clone(), installation);
+            }
+            Some(RegistryRecord::Purge(purge)) => {
+                state.purges.insert(purge.customer_id.clone(), purge);
+            }
+            None => match key.split_once(':') {
+                Some(("customer", id)) => {
+                    state.customers.remove(id);
+                }
+                Some(("installation", id)) => {
+                    if let Some(removed) = state.installations.remove(id) {
+                        state.by_key_id.remove(&removed.key_id);
+                    }
+                }
+                Some(("purge", id)) => {
+                    state.purges.remove(id);
+                }
+                _ => tracing::warn!(key, "registry tombstone with an unknown key ignored"),
+            },
+        }
+    }
+
+    fn advance(&self, next_offset: i64) {
+        self.progress
+            .send_modify(|progress| progress.next_offset = next_offset);
+    }
+
+    fn mark_loaded(&self) {
+        self.progress.send_if_modified(|progress| {
+            let changed = !progress.loaded;
+            progress.loaded = true;
+            changed
+        });
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().expect("registry lock")
+    }
+}
+
+impl Default for RegistryView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether an installation may send beats, and if not, why.
+pub fn is_active(installation: &Installation) -> bool {
+    installation.status == InstallationStatus::Active
+}
+
+/// Starts following the registry topic into a fresh view; the view stays current until
+/// `shutdown`. The topic is created (compacted, one partition) if it is missing.
+pub async fn follow(
+    settings: &KafkaSettings,
+    shutdown: CancellationToken,
+) -> Result<Arc<RegistryView>, KafkaError> {
+    if let Err(error) = crate::kafka::ensure_registry_topic(settings).await {
+        tracing::warn!(%error, "could not ensure the registry topic exists; continuing");
+    }
+    let consumer = crate::kafka::reader(settings)?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(&settings.registry_topic, PARTITION, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let view = Arc::new(RegistryView::new());
+    tokio::spawn(read_forever(consumer, view.clone(), shutdown));
+    Ok(view)
+}
+
+async fn read_forever(
+    consumer: StreamConsumer,
+    view: Arc<RegistryView>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            message = consumer.recv() => message,
+        };
+        match message {
+            Ok(message) => {
+                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+                match message.payload().map(decode_registry).transpose() {
+                    Ok(record) => view.apply(&key, record),
+                    // Only the admin API writes this topic; a record it cannot read is a bug
+                    // or a newer writer, and skipping it is all a reader can do.
+                    Err(error) => tracing::error!(%error, key, offset = message.offset(),
+                        "unreadable registry record skipped"),
+                }
+                view.advance(message.offset() + 1);
+            }
+            Err(KafkaError::PartitionEOF(_)) => {
+                if !view.is_loaded() {
+                    tracing::info!(
+                        next_offset = view.progress().next_offset,
+                        "customer registry loaded"
+                    );
+                }
+                view.mark_loaded();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading the registry topic failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Registry records survive the codec, and a registry reader refuses other kinds of records.
+
+use ucx_schemas::{
+    decode_registry, encode_alert, encode_registry, AlertContact, ContractTier, Customer,
+    Installation, InstallationStatus, PurgeRequest, Region, RegistryRecord, Severity,
+};
+
+fn records() -> Vec<RegistryRecord> {
+    vec![
+        RegistryRecord::Customer(Customer {
+            customer_id: "cust-1".into(),
+            name: "Acme Hospital".into(),
+            region: Region::EU,
+            contract_tier: ContractTier::Gold,
+            care_end_date: Some("2027-06-30".into()),
+            telemetry_enabled: true,
+            alert_contacts: vec![AlertContact {
+                email: "it@acme.example".into(),
+                min_severity: Severity::Warning,
+            }],
+            updated_at: 1_764_000_000_000,
+        }),
+        RegistryRecord::Installation(Installation {
+            installation_id: "inst-1".into(),
+            customer_id: "cust-1".into(),
+            key_id: "0123456789abcdef".into(),
+            key_sha256: "ab".repeat(32),
+            status: InstallationStatus::Revoked,
+            updated_at: 1_764_000_000_001,
+        }),
+        RegistryRecord::Purge(PurgeRequest {
+            customer_id: "cust-1".into(),
+            installation_ids: vec!["inst-1".into(), "inst-2".into()],
+            requested_at: 1_764_000_000_002,
+            reason: "telemetry switched off".into(),
+        }),
+    ]
+}
+
+#[test]
+fn every_registry_record_round_trips() {
+    for record in records() {
+        let bytes = encode_registry(&record).unwrap();
+        assert_eq!(decode_registry(&bytes).unwrap(), record);
+    }
+}
+
+#[test]
+fn keys_are_one_per_customer_installation_and_purge() {
+    let keys: Vec<String> = records().iter().map(RegistryRecord::key).collect();
+    assert_eq!(
+        keys,
+        ["customer:cust-1", "installation:inst-1", "purge:cust-1"]
+    );
+}
+
+#[test]
+fn an_alert_is_not_a_registry_record() {
+    let alert = ucx_schemas::Alert {
+        alert_id: "a".into(),
+        installation_id: "i".into(),
+        node_id: "n".into(),
+        region: Region::US,
+        rule_id: "r".into(),
+        rule_version: 1,
+        subject: "s".into(),
+        severity: Severity::Info,
+        state: ucx_schemas::AlertState::Open,
+        summary: "x".into(),
+        observed_value: 1.0,
+        threshold: 2.0,
+        beat_id: "b".into(),
+        event_at: 0,
+        raised_at: 0,
+    };
+    let error = decode_registry(&encode_alert(&alert).unwrap()).unwrap_err();
+    assert!(
+        error.to_string().contains("expected registry record"),
+        "{error}"
+    );
+}

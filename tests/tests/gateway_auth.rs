@@ -1,0 +1,345 @@
+//! Installation keys and the customer registry: a key posts only its own installation's beats,
+//! revocation and opt-out take effect on every gateway without a restart, and the registry is
+//! rebuilt from its topic when a gateway starts.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use ucx_e2e::{
+    add_installation, admin, example_beat, post_with_key, put_customer, query, read_topic,
+    start_gateway, start_pipeline, wait_until, Services,
+};
+use ucx_schemas::{decode_beat, decode_registry, Category, RegistryRecord};
+
+fn gateway_config(kafka: &ucx_common::config::KafkaSettings) -> ucx_ingest::IngestConfig {
+    ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_works_only_for_its_own_installation() {
+    let services = Services::from_env();
+    let kafka = services.kafka("auth-keys");
+    let gateway = start_gateway(gateway_config(&kafka)).await;
+    let url = &gateway.url;
+    put_customer(url, "cust-a", "BASIC", true).await;
+    let key_a = add_installation(url, "cust-a", "inst-a").await;
+    let key_b = add_installation(url, "cust-a", "inst-b").await;
+    let beat_a = example_beat(Category::UcxSuiteIvr, "inst-a");
+    let beat_b = example_beat(Category::UcxSuiteIvr, "inst-b");
+
+    let response = post_with_key(url, Some(&key_a), &beat_a).await;
+    assert_eq!(response.status(), 202);
+
+    let response = post_with_key(url, Some(&key_a), &beat_b).await;
+    assert_eq!(response.status(), 403);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "wrong_installation", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("inst-b"), "{body}");
+
+    let response = post_with_key(url, None, &beat_a).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    // The right key id with another secret, and a key of the wrong shape.
+    let forged = format!("{}{}", &key_a[..key_a.len() - 64], "0".repeat(64));
+    for bad in [forged.as_str(), "ucx_nonsense", key_b.as_str()] {
+        let status = post_with_key(url, Some(bad), &beat_a).await.status();
+        let expected = if bad == key_b { 403 } else { 401 };
+        assert_eq!(status, expected, "key {bad}");
+    }
+
+    // In a batch, the beat of the other installation is the one refused, and says why.
+    let batch = serde_json::json!([
+        example_beat(Category::UcxSuiteIvr, "inst-a"),
+        example_beat(Category::UcxSuiteIvr, "inst-b"),
+    ]);
+    let response = post_with_key(url, Some(&key_a), &batch).await;
+    assert_eq!(response.status(), 207);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["results"][0]["status"], 202, "{answer}");
+    assert_eq!(answer["results"][1]["status"], 403, "{answer}");
+    assert_eq!(
+        answer["results"][1]["code"], "wrong_installation",
+        "{answer}"
+    );
+
+    // Exactly the two beats of inst-a reached Kafka, with nothing of inst-b.
+    let records = read_topic(
+        &kafka.brokers,
+        &kafka.beats_topic,
+        3,
+        Duration::from_secs(5),
+    );
+    let installations: Vec<String> = records
+        .iter()
+        .map(|record| {
+            let payload = rdkafka::Message::payload(record).unwrap();
+            decode_beat(payload).unwrap().envelope.installation_id
+        })
+        .collect();
+    assert_eq!(installations, ["inst-a", "inst-a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_or_rotating_a_key_takes_effect_on_every_gateway_without_restart() {
+    let services = Services::from_env();
+    let kafka = services.kafka("auth-revoke");
+    let first = start_gateway(gateway_config(&kafka)).await;
+    let second = start_gateway(gateway_config(&kafka)).await;
+    put_customer(&first.url, "cust-r", "GOLD", true).await;
+    let key = add_installation(&first.url, "cust-r", "inst-r").await;
+    // The second gateway learns of the new installation from the registry topic.
+    wait_until(
+        "the second gateway to accept the new key",
+        Duration::from_secs(10),
+        || async {
+            let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
+            post_with_key(&second.url, Some(&key), &beat).await.status() == 202
+        },
+    )
+    .await;
+
+    let (status, body) = admin(
+        &first.url,
+        Method::POST,
+        "/v1/admin/installations/inst-r/revoke",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "REVOKED");
+    let revoked_at = Instant::now();
+    let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
+    let response = post_with_key(&first.url, Some(&key), &beat).await;
+    assert_eq!(
+        response.status(),
+        401,
+        "the revoking gateway refuses at once"
+    );
+    assert!(response.text().await.unwrap().contains("revoked"));
+    wait_until(
+        "the second gateway to refuse the revoked key",
+        Duration::from_secs(5),
+        || async {
+            let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
+            post_with_key(&second.url, Some(&key), &beat).await.status() == 401
+        },
+    )
+    .await;
+    println!(
+        "revocation reached the second gateway after {:?}",
+        revoked_at.elapsed()
+    );
+
+    // A new key re-activates the installation; the old key stays dead.
+    let (status, body) = admin(
+        &first.url,
+        Method::POST,
+        "/v1/admin/installations/inst-r/key",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let new_key = body["key"].as_str().unwrap().to_string();
+    let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
+    assert_eq!(
+        post_with_key(&first.url, Some(&new_key), &beat)
+            .await
+            .status(),
+        202
+    );
+    let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
+    assert_eq!(
+        post_with_key(&first.url, Some(&key), &beat).await.status(),
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_rebuilds_the_registry_from_the_topic() {
+    let services = Services::from_env();
+    let kafka = services.kafka("auth-restart");
+    let gateway = start_gateway(gateway_config(&kafka)).await;
+    put_customer(&gateway.url, "cust-s", "PLATINUM", true).await;
+    let mut keys = Vec::new();
+    for index in 0..40 {
+        let installation = format!("inst-s{index}");
+        keys.push((
+            installation.clone(),
+            add_installation(&gateway.url, "cust-s", &installation).await,
+        ));
+    }
+    let revoked = &keys[0].0;
+    let (status, _) = admin(
+        &gateway.url,
+        Method::POST,
+        &format!("/v1/admin/installations/{revoked}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    gateway.stop().await.unwrap();
+
+    // Ready means loaded to the end: every key works (or not) on the first try.
+    let restarted = start_gateway(gateway_config(&kafka)).await;
+    for (index, (installation, key)) in keys.iter().enumerate() {
+        let beat = example_beat(Category::UcxSuiteIvr, installation);
+        let status = post_with_key(&restarted.url, Some(key), &beat)
+            .await
+            .status();
+        let expected = if index == 0 { 401 } else { 202 };
+        assert_eq!(status, expected, "{installation} after the restart");
+    }
+    let (status, body) = admin(
+        &restarted.url,
+        Method::GET,
+        "/v1/admin/customers/cust-s",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["contract_tier"], "PLATINUM");
+    assert_eq!(body["installations"].as_array().unwrap().len(), 40);
+    assert!(
+        body["installations"][0].get("key_sha256").is_none(),
+        "hashes are never shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_out_customer_is_refused_and_none_of_its_beats_are_stored() {
+    let services = Services::from_env();
+    let pipeline = start_pipeline(&services, "opt-out").await;
+    let url = &pipeline.gateway.url;
+    put_customer(url, "cust-out", "GOLD", true).await;
+    put_customer(url, "cust-in", "BASIC", true).await;
+    let key_out = add_installation(url, "cust-out", "inst-out").await;
+    let key_in = add_installation(url, "cust-in", "inst-in").await;
+    let before = example_beat(Category::HardwareInfoDisks, "inst-out");
+    assert_eq!(
+        post_with_key(url, Some(&key_out), &before).await.status(),
+        202
+    );
+
+    let (status, body) = admin(
+        url,
+        Method::PUT,
+        "/v1/admin/customers/cust-out/telemetry",
+        Some(serde_json::json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["telemetry_enabled"], false);
+    let mut refused_ids = Vec::new();
+    for category in [
+        Category::HardwareInfoDisks,
+        Category::ProcessesRunningProcesses,
+    ] {
+        let beat = example_beat(category, "inst-out");
+        refused_ids.push(beat["beat_id"].as_str().unwrap().to_string());
+        let response = post_with_key(url, Some(&key_out), &beat).await;
+        assert_eq!(response.status(), 403);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "telemetry_disabled", "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("stop sending"),
+            "{body}"
+        );
+    }
+    let batch = serde_json::json!([example_beat(Category::HardwareInfoDisks, "inst-out")]);
+    refused_ids.push(batch[0]["beat_id"].as_str().unwrap().to_string());
+    assert_eq!(
+        post_with_key(url, Some(&key_out), &batch).await.status(),
+        403
+    );
+
+    // Another customer's beat, posted last, marks how far the sink has got.
+    let marker = example_beat(Category::HardwareInfoDisks, "inst-in");
+    assert_eq!(
+        post_with_key(url, Some(&key_in), &marker).await.status(),
+        202
+    );
+    let marker_id = marker["beat_id"].as_str().unwrap().to_string();
+    wait_until(
+        "the marker beat to be stored",
+        Duration::from_secs(30),
+        || async {
+            query(
+                &pipeline.clickhouse,
+                &format!(
+                    "SELECT count() FROM hardware_disks WHERE toString(beat_id) = '{marker_id}'"
+                ),
+            )
+            .await
+            .is_ok_and(|count| count.trim() != "0")
+        },
+    )
+    .await;
+    let stored = query(
+        &pipeline.clickhouse,
+        "SELECT DISTINCT toString(beat_id) FROM hardware_disks WHERE installation_id = 'inst-out'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.trim(),
+        before["beat_id"].as_str().unwrap(),
+        "only the beat before opting out"
+    );
+    let beats_on_kafka = read_topic(
+        &pipeline.kafka.brokers,
+        &pipeline.kafka.beats_topic,
+        3,
+        Duration::from_secs(3),
+    );
+    for record in &beats_on_kafka {
+        let beat = decode_beat(rdkafka::Message::payload(record).unwrap()).unwrap();
+        assert!(
+            !refused_ids.contains(&beat.envelope.beat_id),
+            "a refused beat reached kafka"
+        );
+    }
+    assert_eq!(beats_on_kafka.len(), 2);
+
+    // Switching off published a purge request naming the customer's installations.
+    let registry = read_topic(
+        &pipeline.kafka.brokers,
+        &pipeline.kafka.registry_topic,
+        100,
+        Duration::from_secs(3),
+    );
+    let purges: Vec<_> = registry
+        .iter()
+        .filter_map(
+            |record| match decode_registry(rdkafka::Message::payload(record)?) {
+                Ok(RegistryRecord::Purge(purge)) => Some(purge),
+                _ => None,
+            },
+        )
+        .collect();
+    assert_eq!(purges.len(), 1, "{purges:?}");
+    assert_eq!(purges[0].customer_id, "cust-out");
+    assert_eq!(purges[0].installation_ids, ["inst-out"]);
+
+    // Switched on again, the same key sends again.
+    let (status, _) = admin(
+        url,
+        Method::PUT,
+        "/v1/admin/customers/cust-out/telemetry",
+        Some(serde_json::json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let after = example_beat(Category::HardwareInfoDisks, "inst-out");
+    assert_eq!(
+        post_with_key(url, Some(&key_out), &after).await.status(),
+        202
+    );
+    let metrics = ucx_e2e::metrics_text(url).await;
+    assert!(
+        metrics.contains("ingest_requests_total{outcome=\"telemetry_disabled\"} 3"),
+        "{metrics}"
+    );
+}
