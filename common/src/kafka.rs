@@ -64,9 +64,27 @@ pub fn consumer(settings: &KafkaSettings, group_id: &str) -> Result<StreamConsum
     with_client_options(config, settings).create()
 }
 
+/// The context of [`reader`]: reaching the end of a partition is how a reader learns it is
+/// caught up, not an error worth a log line (librdkafka reports it as one).
+pub struct ReaderContext;
+
+impl rdkafka::ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
+            tracing::error!(%error, reason, "kafka client error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReaderContext {}
+
 /// A consumer outside any group that reads assigned partitions and never commits: every
 /// start reads from the beginning (the registry topic), with an event at the end of the data.
-pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> {
+pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer<ReaderContext>, KafkaError> {
     let mut config = base_config(settings);
     config
         .set("group.id", "ucx-registry-reader")
@@ -74,7 +92,7 @@ pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true");
-    with_client_options(config, settings).create()
+    with_client_options(config, settings).create_with_context(ReaderContext)
 }
 
 /// Creates the compacted, single-partition registry topic if it is missing.

@@ -220,7 +220,7 @@ pub async fn follow(
 }
 
 async fn read_forever(
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<crate::kafka::ReaderContext>,
     view: Arc<RegistryView>,
     shutdown: CancellationToken,
 ) {

@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use ucx_common::registry::RegistryView;
 
 pub use config::{IngestConfig, IngestSettings};
@@ -100,7 +100,12 @@ pub async fn run(
         .merge(admin::routes(state.clone()))
         .fallback(error::not_found)
         .merge(ucx_common::ops::router(metrics_registry))
-        .layer(TraceLayer::new_for_http());
+        // Failures are logged where they happen, with their cause; a 503 from /ready or for a
+        // missing broker is not worth an error line per request.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        );
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let address = listener.local_addr()?;
     match (&settings.tls_cert_file, &settings.tls_key_file) {
