@@ -28,6 +28,8 @@ struct State {
     /// key id → installation id
     by_key_id: HashMap<String, String>,
     purges: HashMap<String, PurgeRequest>,
+    /// installation id → the latest `requested_at` of a purge naming it
+    purged_until: HashMap<String, i64>,
 }
 
 /// How far the view has read the registry topic.
@@ -98,6 +100,11 @@ impl RegistryView {
         self.read().purges.values().cloned().collect()
     }
 
+    /// Data of this installation up to the returned instant (UTC ms) is to be purged.
+    pub fn purged_until(&self, installation_id: &str) -> Option<i64> {
+        self.read().purged_until.get(installation_id).copied()
+    }
+
     pub fn progress(&self) -> Progress {
         *self.progress.borrow()
     }
@@ -153,6 +160,13 @@ impl RegistryView {
                     .insert(installation.installation_id.clone(), installation);
             }
             Some(RegistryRecord::Purge(purge)) => {
+                for installation_id in &purge.installation_ids {
+                    let until = state
+                        .purged_until
+                        .entry(installation_id.clone())
+                        .or_insert(purge.requested_at);
+                    *until = (*until).max(purge.requested_at);
+                }
                 state.purges.insert(purge.customer_id.clone(), purge);
             }
             None => match key.split_once(':') {

@@ -1,9 +1,11 @@
 //! The sinks' Prometheus metrics.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 use ucx_common::ops::register;
 
 pub struct SinkMetrics {
+    pub purges_completed: IntCounter,
+    pub records_purged: IntCounter,
     pub records_received: IntCounterVec,
     pub rows_written: IntCounterVec,
     pub insert_failures: IntCounterVec,
@@ -15,6 +17,22 @@ pub struct SinkMetrics {
 impl SinkMetrics {
     pub fn new(registry: &Registry) -> Self {
         SinkMetrics {
+            purges_completed: register(
+                registry,
+                IntCounter::new(
+                    "sink_purges_completed_total",
+                    "Purge requests carried out: the customer's rows deleted from every table",
+                )
+                .unwrap(),
+            ),
+            records_purged: register(
+                registry,
+                IntCounter::new(
+                    "sink_records_purged_total",
+                    "Records dropped on arrival because their customer asked for a purge",
+                )
+                .unwrap(),
+            ),
             records_received: register(
                 registry,
                 IntCounterVec::new(

@@ -22,6 +22,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "beats_raw",
         sql: include_str!("../../migrations/0002_beats_raw.sql"),
     },
+    Migration {
+        version: 3,
+        name: "purges",
+        sql: include_str!("../../migrations/0003_purges.sql"),
+    },
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.

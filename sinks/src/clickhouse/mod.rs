@@ -3,10 +3,12 @@
 //! - `rows`: how a beat or an alert becomes table rows;
 //! - `batch`: rows collected per table with the offsets they came from;
 //! - `writer`: inserts a batch, retrying each table until it is in;
+//! - `purge`: deletes an opted-out customer's rows on a purge request from the registry;
 //! - `sink`: the consume → batch → insert → commit loop.
 
 pub mod batch;
 pub mod migrations;
+pub mod purge;
 pub mod rows;
 pub mod sink;
 pub mod writer;

@@ -11,9 +11,11 @@ use rdkafka::Message;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use ucx_common::kafka::{self, DeadLetters};
+use ucx_common::registry::RegistryView;
 
 use super::batch::Batch;
 use super::migrations;
+use super::purge::Purger;
 use super::rows::{add_alert, add_beat};
 use super::writer::{Interrupted, Writer};
 use crate::config::SinkConfig;
@@ -38,6 +40,8 @@ pub async fn run(
         })?;
     tracing::info!(applied, database = %config.clickhouse.database, "clickhouse schema up to date");
     kafka::ensure_pipeline_topics(kafka_settings).await?;
+    let registry_view = ucx_common::registry::follow(kafka_settings, shutdown.clone()).await?;
+    let mut purger = Purger::new(ucx_common::clickhouse::client(&config.clickhouse)).await?;
 
     let registry = prometheus::Registry::new();
     let metrics = SinkMetrics::new(&registry);
@@ -58,6 +62,15 @@ pub async fn run(
     );
     let batch_timeout = Duration::from_millis(config.sinks.batch_timeout_ms);
     let mut batch = Batch::default();
+    // Records of a purged period are recognised through the registry: read it to the end first.
+    while !registry_view.wait_loaded(Duration::from_secs(5)).await {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        tracing::warn!("waiting for the customer registry before consuming");
+    }
+    let mut registry_changes = registry_view.changes();
+    registry_changes.mark_changed();
 
     loop {
         let flush_at = batch
@@ -70,9 +83,28 @@ pub async fn run(
                     break;
                 }
             }
+            Ok(()) = registry_changes.changed() => {
+                let pending = purger.pending(registry_view.purges());
+                if !pending.is_empty() {
+                    // Rows collected before the request go in first, so the deletion covers them.
+                    if flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err() {
+                        break;
+                    }
+                    for purge in pending {
+                        match purger.carry_out(&purge).await {
+                            Ok(()) => metrics.purges_completed.inc(),
+                            Err(error) => {
+                                tracing::warn!(customer_id = %purge.customer_id, %error, "purge failed; retrying");
+                                registry_changes.mark_changed();
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
+                }
+            }
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    take(&message, &mut batch, &dead_letters, &metrics, kafka_settings).await;
+                    take(&message, &mut batch, &dead_letters, &metrics, kafka_settings, &registry_view).await;
                     if batch.row_count() >= config.sinks.batch_max_rows
                         && flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err()
                     {
@@ -117,18 +149,39 @@ async fn take(
     dead_letters: &DeadLetters,
     metrics: &SinkMetrics,
     kafka_settings: &ucx_common::config::KafkaSettings,
+    registry: &RegistryView,
 ) {
     let topic = message.topic();
     metrics.records_received.with_label_values(&[topic]).inc();
     let payload = message.payload().unwrap_or_default();
+    // A record of a period its customer asked to purge is dropped, not stored.
+    let purged = |installation_id: &str, at: i64| {
+        let purged = registry
+            .purged_until(installation_id)
+            .is_some_and(|until| at <= until);
+        if purged {
+            metrics.records_purged.inc();
+        }
+        purged
+    };
     let outcome = if topic == kafka_settings.alerts_topic {
         ucx_schemas::decode_alert(payload)
             .map_err(|error| error.to_string())
-            .and_then(|alert| add_alert(&alert, batch).map_err(|error| error.to_string()))
+            .and_then(|alert| {
+                if purged(&alert.installation_id, alert.event_at) {
+                    return Ok(());
+                }
+                add_alert(&alert, batch).map_err(|error| error.to_string())
+            })
     } else {
         ucx_schemas::decode_beat(payload)
             .map_err(|error| error.to_string())
-            .and_then(|beat| add_beat(&beat, batch).map_err(|error| error.to_string()))
+            .and_then(|beat| {
+                if purged(&beat.envelope.installation_id, beat.envelope.received_at) {
+                    return Ok(());
+                }
+                add_beat(&beat, batch).map_err(|error| error.to_string())
+            })
     };
     if let Err(reason) = outcome {
         tracing::warn!(topic, partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");

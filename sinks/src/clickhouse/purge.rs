@@ -1,0 +1,182 @@
+//! Purges: when a customer switches telemetry off, the registry carries a purge request naming
+//! its installations and an instant. The sink deletes their rows received up to that instant
+//! from every table that has an `installation_id` column (`ALTER TABLE … DELETE`, which 18.16
+//! and current ClickHouse both run as a mutation), waits for the mutations to finish, and
+//! records the completion in `purges`. Records still on their way are dropped when they arrive
+//! (see `sink.rs`), so nothing of the purged period comes back.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use clickhouse::Client;
+use serde::{Deserialize, Serialize};
+use ucx_schemas::PurgeRequest;
+
+/// How long a purge may wait for ClickHouse to finish its deletions before it is retried.
+const MUTATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(clickhouse::Row, Serialize, Deserialize)]
+struct PurgeRow {
+    customer_id: String,
+    requested_at: u64,
+    installation_ids: Vec<String>,
+    tables: Vec<String>,
+    completed_at: u32,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct Done {
+    customer_id: String,
+    requested_at: u64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct TableColumn {
+    table: String,
+    name: String,
+}
+
+pub struct Purger {
+    client: Client,
+    /// (customer, requested_at) of every purge already carried out.
+    done: HashSet<(String, i64)>,
+}
+
+impl Purger {
+    /// Loads which purges are already done.
+    pub async fn new(client: Client) -> Result<Self, clickhouse::error::Error> {
+        let done = client
+            .query("SELECT customer_id, requested_at FROM purges")
+            .fetch_all::<Done>()
+            .await?
+            .into_iter()
+            .map(|done| (done.customer_id, done.requested_at as i64))
+            .collect();
+        Ok(Purger { client, done })
+    }
+
+    /// The requests among `purges` not carried out yet.
+    pub fn pending(&self, purges: Vec<PurgeRequest>) -> Vec<PurgeRequest> {
+        purges
+            .into_iter()
+            .filter(|purge| {
+                !self
+                    .done
+                    .contains(&(purge.customer_id.clone(), purge.requested_at))
+            })
+            .collect()
+    }
+
+    /// Deletes the rows of one purge request and records its completion.
+    pub async fn carry_out(&mut self, purge: &PurgeRequest) -> Result<(), PurgeError> {
+        let tables = self.tables_with_installations().await?;
+        if !purge.installation_ids.is_empty() {
+            let installations = purge
+                .installation_ids
+                .iter()
+                .map(|id| quoted(id))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let until_seconds = purge.requested_at.div_euclid(1000);
+            for (table, time_column) in &tables {
+                let mut sql = format!(
+                    "ALTER TABLE `{table}` DELETE WHERE installation_id IN ({installations})"
+                );
+                if let Some(column) = time_column {
+                    sql.push_str(&format!(" AND {column} <= toDateTime({until_seconds})"));
+                }
+                self.client.query(&sql).execute().await?;
+            }
+            self.wait_for_mutations().await?;
+        }
+        let row = PurgeRow {
+            customer_id: purge.customer_id.clone(),
+            requested_at: purge.requested_at.max(0) as u64,
+            installation_ids: purge.installation_ids.clone(),
+            tables: tables.into_iter().map(|(table, _)| table).collect(),
+            completed_at: (ucx_common::now_ms() / 1000) as u32,
+        };
+        let mut insert = self.client.insert::<PurgeRow>("purges").await?;
+        insert.write(&row).await?;
+        insert.end().await?;
+        self.done
+            .insert((purge.customer_id.clone(), purge.requested_at));
+        tracing::info!(customer_id = %purge.customer_id, installations = purge.installation_ids.len(), tables = row.tables.len(), "purge completed");
+        Ok(())
+    }
+
+    /// Every table with an `installation_id` column, and the column that says when a row
+    /// arrived (`received_at` for beats, `raised_at` for alerts), if it has one.
+    async fn tables_with_installations(
+        &self,
+    ) -> Result<Vec<(String, Option<&'static str>)>, clickhouse::error::Error> {
+        let columns = self
+            .client
+            .query(
+                "SELECT table, name FROM system.columns WHERE database = currentDatabase() \
+                 AND name IN ('installation_id', 'received_at', 'raised_at') ORDER BY table",
+            )
+            .fetch_all::<TableColumn>()
+            .await?;
+        let mut tables: Vec<(String, Option<&'static str>)> = Vec::new();
+        let has = |table: &str, name: &str| {
+            columns
+                .iter()
+                .any(|column| column.table == table && column.name == name)
+        };
+        for column in columns.iter().filter(|c| c.name == "installation_id") {
+            let time_column = if has(&column.table, "received_at") {
+                Some("received_at")
+            } else if has(&column.table, "raised_at") {
+                Some("raised_at")
+            } else {
+                None
+            };
+            tables.push((column.table.clone(), time_column));
+        }
+        Ok(tables)
+    }
+
+    async fn wait_for_mutations(&self) -> Result<(), PurgeError> {
+        let started = std::time::Instant::now();
+        loop {
+            let running: u64 = self
+                .client
+                .query(
+                    "SELECT count() FROM system.mutations \
+                     WHERE database = currentDatabase() AND is_done = 0",
+                )
+                .fetch_one()
+                .await?;
+            if running == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > MUTATION_TIMEOUT {
+                return Err(PurgeError::Unfinished(running));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error("{0} deletions still running after {MUTATION_TIMEOUT:?}")]
+    Unfinished(u64),
+}
+
+/// A string literal for ClickHouse SQL.
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quotes_cannot_escape_the_literal() {
+        assert_eq!(super::quoted("inst-1"), "'inst-1'");
+        assert_eq!(super::quoted("a'b\\"), "'a\\'b\\\\'");
+    }
+}

@@ -1,0 +1,179 @@
+//! Switching a customer's telemetry off purges its stored data: every table loses that
+//! customer's rows (beats and alerts), other customers keep theirs, the sink records the
+//! completion, and records still on their way are dropped on arrival.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use ucx_e2e::{
+    add_installation, admin, example_beat, metrics_text, post_with_key, put_customer, query,
+    start_pipeline, wait_until, Services,
+};
+use ucx_schemas::Category;
+
+const TABLES: [&str; 5] = [
+    "hardware_disks",
+    "running_processes",
+    "ucx_acd",
+    "beats_raw",
+    "alerts",
+];
+
+async fn rows_of(
+    clickhouse: &ucx_common::config::ClickHouseSettings,
+    installation: &str,
+) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for table in TABLES {
+        let answer = query(
+            clickhouse,
+            &format!("SELECT count() FROM {table} WHERE installation_id = '{installation}'"),
+        )
+        .await
+        .unwrap();
+        counts.push(answer.trim().parse().unwrap());
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opting_out_purges_one_customers_rows_and_only_theirs() {
+    let services = Services::from_env();
+    let pipeline = start_pipeline(&services, "purge").await;
+    let url = &pipeline.gateway.url;
+    let mut keys = Vec::new();
+    for (customer, installation) in [("cust-gone", "inst-gone"), ("cust-kept", "inst-kept")] {
+        put_customer(url, customer, "GOLD", true).await;
+        let key = add_installation(url, customer, installation).await;
+        for category in [
+            Category::HardwareInfoDisks,
+            Category::ProcessesRunningProcesses,
+            Category::UcxSuiteAcd,
+            Category::SoftwareInfoOs,
+        ] {
+            let mut beat = example_beat(category, installation);
+            if category == Category::HardwareInfoDisks {
+                beat["data"]["disks"][1]["free_bytes"] = 2_147_483_648u64.into();
+                // 1 %: an alert
+            }
+            assert_eq!(post_with_key(url, Some(&key), &beat).await.status(), 202);
+        }
+        keys.push(key);
+    }
+    let clickhouse = &pipeline.clickhouse;
+    for installation in ["inst-gone", "inst-kept"] {
+        wait_until(
+            "every table to hold the installation's rows",
+            Duration::from_secs(40),
+            || async {
+                rows_of(clickhouse, installation)
+                    .await
+                    .iter()
+                    .all(|&count| count > 0)
+            },
+        )
+        .await;
+    }
+    let kept_before = rows_of(clickhouse, "inst-kept").await;
+
+    let (status, body) = admin(
+        url,
+        Method::PUT,
+        "/v1/admin/customers/cust-gone/telemetry",
+        Some(serde_json::json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        "the sink to report the purge done",
+        Duration::from_secs(60),
+        || async {
+            query(
+                clickhouse,
+                "SELECT count() FROM purges WHERE customer_id = 'cust-gone'",
+            )
+            .await
+            .is_ok_and(|count| count.trim() == "1")
+        },
+    )
+    .await;
+    assert_eq!(
+        rows_of(clickhouse, "inst-gone").await,
+        vec![0; TABLES.len()],
+        "every row of the purged customer is gone"
+    );
+    assert_eq!(
+        rows_of(clickhouse, "inst-kept").await,
+        kept_before,
+        "the other customer keeps all its rows"
+    );
+    let report = query(
+        clickhouse,
+        "SELECT installation_ids, length(tables) >= 5 FROM purges WHERE customer_id = 'cust-gone' FORMAT TSV",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.trim(), "['inst-gone']\t1");
+
+    // A record of the purged period arriving late (a redelivery) is dropped, not stored.
+    let records = ucx_e2e::read_topic(
+        &pipeline.kafka.brokers,
+        &pipeline.kafka.beats_topic,
+        8,
+        Duration::from_secs(5),
+    );
+    let late = records
+        .iter()
+        .find(|record| rdkafka::Message::key(*record) == Some(b"inst-gone".as_slice()))
+        .expect("a record of the purged installation");
+    let producer = ucx_common::kafka::Producer::new(&pipeline.kafka).unwrap();
+    producer
+        .produce(
+            &pipeline.kafka.beats_topic,
+            b"inst-gone",
+            rdkafka::Message::payload(late).unwrap(),
+            rdkafka::message::OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    wait_until(
+        "the late record to be dropped",
+        Duration::from_secs(30),
+        || async {
+            metrics_text(&pipeline.sinks.url)
+                .await
+                .contains("sink_records_purged_total 1")
+        },
+    )
+    .await;
+    assert_eq!(
+        rows_of(clickhouse, "inst-gone").await,
+        vec![0; TABLES.len()]
+    );
+
+    // Switched on again, new beats are stored as usual.
+    let (status, _) = admin(
+        url,
+        Method::PUT,
+        "/v1/admin/customers/cust-gone/telemetry",
+        Some(serde_json::json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let beat = example_beat(Category::UcxSuiteAcd, "inst-gone");
+    assert_eq!(
+        post_with_key(url, Some(&keys[0]), &beat).await.status(),
+        202
+    );
+    wait_until(
+        "the new beat to be stored",
+        Duration::from_secs(30),
+        || async { rows_of(clickhouse, "inst-gone").await[2] == 1 },
+    )
+    .await;
+    let metrics = metrics_text(&pipeline.sinks.url).await;
+    assert!(
+        metrics.contains("sink_purges_completed_total 1"),
+        "{metrics}"
+    );
+}
