@@ -196,6 +196,19 @@ pub async fn put_customer(gateway: &str, customer_id: &str, tier: &str, telemetr
     assert!(status == 200 || status == 201, "{status}: {body}");
 }
 
+/// Switches a customer's telemetry on or off through the admin API; returns the customer.
+pub async fn set_telemetry(gateway: &str, customer_id: &str, enabled: bool) -> serde_json::Value {
+    let (status, body) = admin(
+        gateway,
+        reqwest::Method::PUT,
+        &format!("/v1/admin/customers/{customer_id}/telemetry"),
+        Some(serde_json::json!({ "enabled": enabled })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// Registers `installation_id` under `customer_id` and returns its new key.
 pub async fn add_installation(gateway: &str, customer_id: &str, installation_id: &str) -> String {
     let (status, body) = admin(

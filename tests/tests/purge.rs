@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use ucx_e2e::{
-    add_installation, admin, example_beat, metrics_text, post_with_key, put_customer, query,
-    start_pipeline, wait_until, Services,
+    add_installation, example_beat, metrics_text, post_with_key, put_customer, query,
+    set_telemetry, start_pipeline, wait_until, Services,
 };
 use ucx_schemas::Category;
 
@@ -76,14 +75,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     }
     let kept_before = rows_of(clickhouse, "inst-kept").await;
 
-    let (status, body) = admin(
-        url,
-        Method::PUT,
-        "/v1/admin/customers/cust-gone/telemetry",
-        Some(serde_json::json!({"enabled": false})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_telemetry(url, "cust-gone", false).await;
     wait_until(
         "the sink to report the purge done",
         Duration::from_secs(60),
@@ -152,14 +144,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     );
 
     // Switched on again, new beats are stored as usual.
-    let (status, _) = admin(
-        url,
-        Method::PUT,
-        "/v1/admin/customers/cust-gone/telemetry",
-        Some(serde_json::json!({"enabled": true})),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_telemetry(url, "cust-gone", true).await;
     let beat = example_beat(Category::UcxSuiteAcd, "inst-gone");
     assert_eq!(
         post_with_key(url, Some(&keys[0]), &beat).await.status(),
