@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn every_statement_creates_a_table_if_missing() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 5);
+        assert_eq!(statements.len(), 6);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS"),
