@@ -1,5 +1,7 @@
 //! The sinks' configuration: `[kafka]`, `[clickhouse]` and `[sinks]` of the deployment's TOML.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
 
@@ -25,6 +27,12 @@ pub struct SinkSettings {
     pub batch_timeout_ms: u64,
     /// Longest wait between retries of a failed insert (the backoff doubles up to this).
     pub retry_backoff_max_ms: u64,
+    /// Days each table keeps its rows (whole months are dropped once all their rows are older);
+    /// tables not listed keep `retention_default_days`; 0 keeps a table forever.
+    pub retention_days: BTreeMap<String, u32>,
+    pub retention_default_days: u32,
+    /// How often the retention job looks for partitions to drop.
+    pub retention_interval_s: u64,
 }
 
 impl Default for SinkSettings {
@@ -35,6 +43,12 @@ impl Default for SinkSettings {
             batch_max_rows: 50_000,
             batch_timeout_ms: 1_000,
             retry_backoff_max_ms: 30_000,
+            retention_days: BTreeMap::from([
+                ("running_processes".to_string(), 90),
+                ("alerts".to_string(), 730),
+            ]),
+            retention_default_days: 395,
+            retention_interval_s: 3600,
         }
     }
 }

@@ -5,6 +5,7 @@ use ucx_common::ops::register;
 
 pub struct SinkMetrics {
     pub purges_completed: IntCounter,
+    pub partitions_dropped: IntCounter,
     pub records_purged: IntCounter,
     pub records_received: IntCounterVec,
     pub rows_written: IntCounterVec,
@@ -22,6 +23,14 @@ impl SinkMetrics {
                 IntCounter::new(
                     "sink_purges_completed_total",
                     "Purge requests carried out: the customer's rows deleted from every table",
+                )
+                .unwrap(),
+            ),
+            partitions_dropped: register(
+                registry,
+                IntCounter::new(
+                    "sink_partitions_dropped_total",
+                    "Monthly partitions dropped by the retention job",
                 )
                 .unwrap(),
             ),

@@ -16,6 +16,7 @@ use ucx_common::registry::RegistryView;
 use super::batch::Batch;
 use super::migrations;
 use super::purge::Purger;
+use super::retention::{self, Retention};
 use super::rows::{add_alert, add_beat};
 use super::writer::{Interrupted, Writer};
 use crate::config::SinkConfig;
@@ -46,6 +47,17 @@ pub async fn run(
     let registry = prometheus::Registry::new();
     let metrics = SinkMetrics::new(&registry);
     let ops = ucx_common::ops::spawn("sinks", ops_listener, registry, shutdown.clone());
+
+    tokio::spawn(enforce_retention(
+        Retention {
+            days_by_table: config.sinks.retention_days.clone(),
+            default_days: config.sinks.retention_default_days,
+        },
+        ucx_common::clickhouse::client(&config.clickhouse),
+        Duration::from_secs(config.sinks.retention_interval_s.max(1)),
+        metrics.partitions_dropped.clone(),
+        shutdown.clone(),
+    ));
 
     let consumer = kafka::consumer(kafka_settings, &config.sinks.group_id)?;
     kafka::subscribe(
@@ -133,6 +145,27 @@ pub async fn run(
     tracing::info!("clickhouse sink stopped");
     ops.await??;
     Ok(())
+}
+
+/// Runs the retention job now and then every `interval` until shutdown.
+async fn enforce_retention(
+    retention: Retention,
+    client: clickhouse::Client,
+    interval: Duration,
+    dropped_total: prometheus::IntCounter,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match retention.enforce(&client, retention::today()).await {
+            Ok(dropped) => dropped_total.inc_by(dropped.len() as u64),
+            Err(error) => tracing::warn!(%error, "retention job failed; trying again later"),
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
