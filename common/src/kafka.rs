@@ -55,13 +55,17 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
 /// A consumer in `group_id` that starts from the earliest record and commits only what the
 /// caller commits explicitly (at-least-once).
 pub fn consumer(settings: &KafkaSettings, group_id: &str) -> Result<StreamConsumer, KafkaError> {
+    with_client_options(consumer_config(settings, group_id), settings).create()
+}
+
+fn consumer_config(settings: &KafkaSettings, group_id: &str) -> ClientConfig {
     let mut config = base_config(settings);
     config
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
-    with_client_options(config, settings).create()
+    config
 }
 
 /// The context of [`reader`]: reaching the end of a partition is how a reader learns it is
@@ -93,6 +97,46 @@ pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer<ReaderContext>,
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true");
     with_client_options(config, settings).create_with_context(ReaderContext)
+}
+
+/// The context of a consumer that publishes its lag: librdkafka's statistics (every
+/// `statistics.interval.ms`) carry each assigned partition's lag, set on the gauge by topic and
+/// partition. Partitions no longer assigned lose their series.
+pub struct LagContext {
+    lag: prometheus::IntGaugeVec,
+}
+
+impl rdkafka::ClientContext for LagContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, topic_statistics) in statistics.topics {
+            for (partition, partition_statistics) in topic_statistics.partitions {
+                if partition < 0 {
+                    continue; // librdkafka's internal "unassigned" partition
+                }
+                let labels = [topic.as_str(), &partition.to_string()];
+                if partition_statistics.consumer_lag >= 0 {
+                    self.lag
+                        .with_label_values(&labels)
+                        .set(partition_statistics.consumer_lag);
+                } else {
+                    let _ = self.lag.remove_label_values(&labels);
+                }
+            }
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LagContext {}
+
+/// [`consumer`] that also keeps `lag` (labels `topic`, `partition`) current every 5 s.
+pub fn consumer_with_lag(
+    settings: &KafkaSettings,
+    group_id: &str,
+    lag: prometheus::IntGaugeVec,
+) -> Result<StreamConsumer<LagContext>, KafkaError> {
+    let mut config = consumer_config(settings, group_id);
+    config.set("statistics.interval.ms", "5000");
+    with_client_options(config, settings).create_with_context(LagContext { lag })
 }
 
 /// Creates the compacted, single-partition registry topic if it is missing.
@@ -311,7 +355,10 @@ pub fn header_value<'m, M: Message>(message: &'m M, key: &str) -> Option<&'m str
 }
 
 /// Subscribes and logs the assignment; a consumer that can't subscribe is a start-up error.
-pub fn subscribe(consumer: &StreamConsumer, topics: &[&str]) -> Result<(), KafkaError> {
+pub fn subscribe<C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    topics: &[&str],
+) -> Result<(), KafkaError> {
     consumer.subscribe(topics)?;
     tracing::info!(?topics, "subscribed");
     Ok(())

@@ -35,7 +35,11 @@ pub async fn run(
     let metrics = ProcessorMetrics::new(&registry);
     let ops = ucx_common::ops::spawn("processors", ops_listener, registry, shutdown.clone());
 
-    let consumer = kafka::consumer(kafka_settings, &config.processors.group_id)?;
+    let consumer = kafka::consumer_with_lag(
+        kafka_settings,
+        &config.processors.group_id,
+        metrics.consumer_lag.clone(),
+    )?;
     kafka::subscribe(&consumer, &[&kafka_settings.beats_topic])?;
     let producer = Arc::new(kafka::Producer::new(kafka_settings)?);
     let dead_letters = DeadLetters::new(producer.clone(), &kafka_settings.dead_letter_topic);
@@ -102,7 +106,10 @@ async fn publish_alert(
     }
 }
 
-fn commit(consumer: &rdkafka::consumer::StreamConsumer, message: &BorrowedMessage<'_>) {
+fn commit(
+    consumer: &rdkafka::consumer::StreamConsumer<kafka::LagContext>,
+    message: &BorrowedMessage<'_>,
+) {
     if let Err(error) = consumer.commit_message(message, CommitMode::Async) {
         tracing::warn!(%error, "offset commit failed; the beat may be evaluated again");
     }

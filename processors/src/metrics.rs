@@ -1,12 +1,13 @@
 //! The processors' Prometheus metrics.
 
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use ucx_common::ops::register;
 use ucx_schemas::{Alert, AlertState};
 
 pub struct ProcessorMetrics {
     pub beats_received: IntCounter,
     pub dead_letters: IntCounter,
+    pub consumer_lag: IntGaugeVec,
     alerts_raised: IntCounterVec,
     alerts_resolved: IntCounterVec,
 }
@@ -27,6 +28,17 @@ impl ProcessorMetrics {
                 IntCounter::new(
                     "processor_dead_letters_total",
                     "Records that could not be decoded, sent to the dead-letter topic",
+                )
+                .unwrap(),
+            ),
+            consumer_lag: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "processor_consumer_lag",
+                        "Beats not yet consumed, by topic and partition (librdkafka statistics, every 5 s)",
+                    ),
+                    &["topic", "partition"],
                 )
                 .unwrap(),
             ),

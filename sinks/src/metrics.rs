@@ -1,11 +1,14 @@
 //! The sinks' Prometheus metrics.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 use ucx_common::ops::register;
 
 pub struct SinkMetrics {
     pub purges_completed: IntCounter,
     pub partitions_dropped: IntCounter,
+    pub consumer_lag: IntGaugeVec,
     pub records_purged: IntCounter,
     pub records_received: IntCounterVec,
     pub rows_written: IntCounterVec,
@@ -23,6 +26,17 @@ impl SinkMetrics {
                 IntCounter::new(
                     "sink_purges_completed_total",
                     "Purge requests carried out: the customer's rows deleted from every table",
+                )
+                .unwrap(),
+            ),
+            consumer_lag: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sink_consumer_lag",
+                        "Records not yet consumed, by topic and partition (librdkafka statistics, every 5 s)",
+                    ),
+                    &["topic", "partition"],
                 )
                 .unwrap(),
             ),

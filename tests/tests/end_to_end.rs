@@ -144,6 +144,19 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
         posted.elapsed().as_millis()
     );
 
+    // Both consumers publish their lag (librdkafka statistics every 5 s), so the
+    // expositions checked below include the gauges.
+    let lag_series = [
+        (&pipeline.processors.url, "processor_consumer_lag{"),
+        (&pipeline.sinks.url, "sink_consumer_lag{"),
+    ];
+    for (url, series) in lag_series {
+        wait_until(series, Duration::from_secs(15), || async {
+            ucx_e2e::metrics_text(url).await.contains(series)
+        })
+        .await;
+    }
+
     // Every service's /metrics is valid Prometheus text and counts what happened.
     for stage in [&pipeline.gateway, &pipeline.processors, &pipeline.sinks] {
         let exposition = ucx_e2e::metrics_text(&stage.url).await;

@@ -161,4 +161,15 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         metrics.contains("sink_purges_completed_total 1"),
         "{metrics}"
     );
+    // The sink publishes its lag per partition (librdkafka statistics, every 5 s).
+    let lag = format!(
+        "sink_consumer_lag{{partition=\"0\",topic=\"{}\"}}",
+        pipeline.kafka.beats_topic
+    );
+    wait_until(
+        "the consumer lag gauge",
+        Duration::from_secs(15),
+        || async { metrics_text(&pipeline.sinks.url).await.contains(&lag) },
+    )
+    .await;
 }

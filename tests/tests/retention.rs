@@ -29,7 +29,9 @@ async fn stored_days(clickhouse: &ucx_common::config::ClickHouseSettings) -> Vec
 async fn months_past_retention_are_dropped_and_younger_ones_kept() {
     let services = Services::from_env();
     let clickhouse = services.clickhouse("retention");
-    ucx_sinks::clickhouse::migrations::apply(&clickhouse).await.unwrap();
+    ucx_sinks::clickhouse::migrations::apply(&clickhouse)
+        .await
+        .unwrap();
     let client = ucx_common::clickhouse::client(&clickhouse);
     for days_ago in [800, 120, 0] {
         insert_disk_row(&clickhouse, days_ago).await;
@@ -64,6 +66,8 @@ async fn months_past_retention_are_dropped_and_younger_ones_kept() {
         .await
         .unwrap();
     assert!(stored_days(&clickhouse).await.is_empty());
-    let migrations = query(&clickhouse, "SELECT count() FROM schema_migrations").await.unwrap();
+    let migrations = query(&clickhouse, "SELECT count() FROM schema_migrations")
+        .await
+        .unwrap();
     assert_eq!(migrations.trim(), "3");
 }

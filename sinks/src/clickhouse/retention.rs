@@ -55,7 +55,11 @@ impl Retention {
                 continue;
             }
             let Some(month_end) = month_after(&partition) else {
-                tracing::warn!(table, partition, "not a monthly (YYYYMM) partition; retention skips it");
+                tracing::warn!(
+                    table,
+                    partition,
+                    "not a monthly (YYYYMM) partition; retention skips it"
+                );
                 continue;
             };
             if month_end <= today - Duration::days(i64::from(days)) {

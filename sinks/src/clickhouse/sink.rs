@@ -59,7 +59,11 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let consumer = kafka::consumer(kafka_settings, &config.sinks.group_id)?;
+    let consumer = kafka::consumer_with_lag(
+        kafka_settings,
+        &config.sinks.group_id,
+        metrics.consumer_lag.clone(),
+    )?;
     kafka::subscribe(
         &consumer,
         &[&kafka_settings.beats_topic, &kafka_settings.alerts_topic],
@@ -227,7 +231,7 @@ async fn take(
 async fn flush(
     batch: &mut Batch,
     writer: &Writer,
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<kafka::LagContext>,
     metrics: &SinkMetrics,
     shutdown: &CancellationToken,
 ) -> Result<(), Interrupted> {
