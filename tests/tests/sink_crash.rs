@@ -12,31 +12,49 @@ use ucx_schemas::Category;
 
 const BEATS: usize = 400;
 
+/// The sink process; killed on drop too, so a failing test leaves no process behind.
+struct SinkProcess(Child);
+
+impl SinkProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 fn start_sink(
     kafka: &ucx_common::config::KafkaSettings,
     clickhouse: &ucx_common::config::ClickHouseSettings,
     group: &str,
     config: &std::path::Path,
     listen: &str,
-) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ucx-e2e-sink"))
-        .env("UCX_CONFIG", config)
-        .env("UCX_KAFKA__BROKERS", &kafka.brokers)
-        .env("UCX_KAFKA__BEATS_TOPIC", &kafka.beats_topic)
-        .env("UCX_KAFKA__ALERTS_TOPIC", &kafka.alerts_topic)
-        .env("UCX_KAFKA__DEAD_LETTER_TOPIC", &kafka.dead_letter_topic)
-        .env("UCX_KAFKA__REGISTRY_TOPIC", &kafka.registry_topic)
-        .env("UCX_CLICKHOUSE__URL", &clickhouse.url)
-        .env("UCX_CLICKHOUSE__DATABASE", &clickhouse.database)
-        .env("UCX_SINKS__LISTEN", listen)
-        .env("UCX_SINKS__GROUP_ID", group)
-        .env("UCX_SINKS__BATCH_TIMEOUT_MS", "100")
-        .env("UCX_SINKS__BATCH_MAX_ROWS", "20")
-        .env("UCX_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the test sink binary starts")
+) -> SinkProcess {
+    SinkProcess(
+        Command::new(env!("CARGO_BIN_EXE_ucx-e2e-sink"))
+            .env("UCX_CONFIG", config)
+            .env("UCX_KAFKA__BROKERS", &kafka.brokers)
+            .env("UCX_KAFKA__BEATS_TOPIC", &kafka.beats_topic)
+            .env("UCX_KAFKA__ALERTS_TOPIC", &kafka.alerts_topic)
+            .env("UCX_KAFKA__DEAD_LETTER_TOPIC", &kafka.dead_letter_topic)
+            .env("UCX_KAFKA__REGISTRY_TOPIC", &kafka.registry_topic)
+            .env("UCX_CLICKHOUSE__URL", &clickhouse.url)
+            .env("UCX_CLICKHOUSE__DATABASE", &clickhouse.database)
+            .env("UCX_SINKS__LISTEN", listen)
+            .env("UCX_SINKS__GROUP_ID", group)
+            .env("UCX_SINKS__BATCH_TIMEOUT_MS", "100")
+            .env("UCX_SINKS__BATCH_MAX_ROWS", "20")
+            .env("UCX_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the test sink binary starts"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,8 +109,7 @@ async fn a_sink_killed_mid_stream_leaves_exactly_one_copy_of_every_beat() {
             || async { rows().await > before },
         )
         .await;
-        sink.kill().unwrap();
-        sink.wait().unwrap();
+        sink.kill();
         kills += 1;
     }
     let mut sink = start_sink(&kafka, &clickhouse, &group, &config, "127.0.0.1:0");
@@ -102,8 +119,7 @@ async fn a_sink_killed_mid_stream_leaves_exactly_one_copy_of_every_beat() {
         all_stored,
     )
     .await;
-    sink.kill().unwrap();
-    sink.wait().unwrap();
+    sink.kill();
     let after_kills: usize = rows().await;
 
     // A crash between insert and commit redelivers the whole batch. Replaying the topic with a
@@ -134,8 +150,7 @@ async fn a_sink_killed_mid_stream_leaves_exactly_one_copy_of_every_beat() {
         },
     )
     .await;
-    replay.kill().unwrap();
-    replay.wait().unwrap();
+    replay.kill();
     let copies = rows().await;
     let visible = query(&clickhouse, "SELECT count() FROM ucx_acd FINAL")
         .await
