@@ -2,9 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ucx_common::service::main(
-        |config: &ucx_sinks::SinkConfig| &config.sinks.listen,
-        ucx_sinks::run,
-    )
-    .await
+    ucx_sinks::main().await
 }
