@@ -22,7 +22,7 @@ use ucx_common::kafka::header as kafka_header;
 use ucx_schemas::{encode_beat, parse_beat, Violation, WireError};
 
 use crate::auth::{authenticate, Sender};
-use crate::error::{retry_after, IngestError};
+use crate::error::{set_retry_after, IngestError};
 use crate::AppState;
 
 #[derive(Serialize)]
@@ -218,16 +218,9 @@ async fn post_batch(
         results,
     });
     if broker_unavailable {
-        let seconds = u64::from(state.retry_after_seconds);
-        (
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                retry_after(seconds),
-                answer,
-            )
-                .into_response(),
-            "broker_unavailable",
-        )
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, answer).into_response();
+        set_retry_after(&mut response, u64::from(state.retry_after_seconds));
+        (response, "broker_unavailable")
     } else if accepted == outcomes.len() {
         ((StatusCode::ACCEPTED, answer).into_response(), "accepted")
     } else {

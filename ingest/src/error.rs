@@ -148,9 +148,11 @@ pub struct ErrorBody<'a> {
     pub violations: &'a [Violation],
 }
 
-/// `Retry-After` for a 429 or 503 answer.
-pub fn retry_after(seconds: u64) -> [(header::HeaderName, String); 1] {
-    [(header::RETRY_AFTER, seconds.to_string())]
+/// Adds `Retry-After` to a 429 or 503 answer.
+pub fn set_retry_after(response: &mut Response, seconds: u64) {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
 }
 
 impl IntoResponse for IngestError {
@@ -163,9 +165,7 @@ impl IntoResponse for IngestError {
         });
         let mut response = (status, body).into_response();
         if let Some(seconds) = self.retry_after_seconds() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            set_retry_after(&mut response, seconds);
         }
         if status == StatusCode::UNAUTHORIZED {
             response

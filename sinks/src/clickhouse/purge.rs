@@ -67,6 +67,26 @@ impl Purger {
             .collect()
     }
 
+    /// Carries out every request in turn, counting completions; false if one failed (it is
+    /// still pending and is tried again later).
+    pub async fn carry_out_all(
+        &mut self,
+        pending: &[PurgeRequest],
+        completed: &prometheus::IntCounter,
+    ) -> bool {
+        let mut all_done = true;
+        for purge in pending {
+            match self.carry_out(purge).await {
+                Ok(()) => completed.inc(),
+                Err(error) => {
+                    tracing::warn!(customer_id = %purge.customer_id, %error, "purge failed; retrying");
+                    all_done = false;
+                }
+            }
+        }
+        all_done
+    }
+
     /// Deletes the rows of one purge request and records its completion.
     pub async fn carry_out(&mut self, purge: &PurgeRequest) -> Result<(), PurgeError> {
         let tables = self.tables_with_installations().await?;

@@ -106,15 +106,9 @@ pub async fn run(
                     if flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err() {
                         break;
                     }
-                    for purge in pending {
-                        match purger.carry_out(&purge).await {
-                            Ok(()) => metrics.purges_completed.inc(),
-                            Err(error) => {
-                                tracing::warn!(customer_id = %purge.customer_id, %error, "purge failed; retrying");
-                                registry_changes.mark_changed();
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                        }
+                    if !purger.carry_out_all(&pending, &metrics.purges_completed).await {
+                        registry_changes.mark_changed();
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
