@@ -33,8 +33,11 @@ stop_all() {
   trap - EXIT INT TERM
   echo
   echo "run: stopping"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Last started first: the fleet stops posting before the gateway goes, the sinks write last.
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   scripts/services.sh stop
 }
 trap stop_all EXIT
