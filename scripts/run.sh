@@ -89,7 +89,8 @@ summary() {
       (SELECT count() FROM hardware_disks) AS disk_rows,
       (SELECT count() FROM running_processes) AS process_rows,
       (SELECT count() FROM ucx_acd) AS acd_rows,
-      (SELECT count() FROM beats_raw) AS other_beats,
+      (SELECT count() FROM installed_applications) AS app_rows,
+      (SELECT count() FROM windows_updates) AS hotfix_rows,
       (SELECT count() FROM alerts WHERE state = 'OPEN') AS alert_openings
     FORMAT PrettyCompactNoEscapes" 2>/dev/null || true
 }

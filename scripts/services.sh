@@ -7,6 +7,9 @@
 #   - promtool (Debian `prometheus`), used by the tests to lint every /metrics output
 #
 # Usage: scripts/services.sh install | start | stop | status
+#        scripts/services.sh clickhouse-foreground DIR HTTP_PORT TCP_PORT
+#                      runs one more ClickHouse in the foreground with its data in DIR (the
+#                      tests use it for a server of their own that they can kill and restart)
 #   UCX_SERVICES_DIR   state directory (default: .local/services); `start` writes $DIR/env, a
 #                      file of `export UCX_…` lines pointing the pipeline at the services
 #   UCX_KAFKA_PORT, UCX_CLICKHOUSE_HTTP_PORT, UCX_CLICKHOUSE_TCP_PORT
@@ -208,6 +211,12 @@ stop_pid_file() {
   rm -f "$pid_file"
 }
 
+cmd_clickhouse_foreground() {
+  [ $# -eq 3 ] || die "usage: scripts/services.sh clickhouse-foreground DIR HTTP_PORT TCP_PORT"
+  write_clickhouse_config "$1" "$2" "$3"
+  exec "$(command -v clickhouse-server)" --config-file="$1/config.xml"
+}
+
 cmd_stop() {
   stop_pid_file "$state_dir/tansu.pid"
   stop_pid_file "$state_dir/clickhouse.pid"
@@ -231,5 +240,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) die "usage: scripts/services.sh install|start|stop|status" ;;
+  clickhouse-foreground) shift; cmd_clickhouse_foreground "$@" ;;
+  *) die "usage: scripts/services.sh install|start|stop|status|clickhouse-foreground" ;;
 esac

@@ -8,7 +8,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
@@ -308,7 +308,7 @@ impl DeadLetters {
 
     /// Copies `message` to the dead-letter topic. Retries until the broker acknowledges: the
     /// caller must not commit the source offset before this returns.
-    pub async fn send(&self, stage: &str, message: &BorrowedMessage<'_>, reason: &str) {
+    pub async fn send<M: Message + Sync>(&self, stage: &str, message: &M, reason: &str) {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let headers = OwnedHeaders::new()

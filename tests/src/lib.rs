@@ -471,6 +471,92 @@ pub fn read_topic(
     records
 }
 
+/// A ClickHouse server of the test's own (same config as `scripts/services.sh` writes), so it
+/// can be killed and restarted without disturbing other tests; its data survives a restart.
+pub struct OwnClickHouse {
+    dir: PathBuf,
+    http_port: u16,
+    tcp_port: u16,
+    child: Option<Child>,
+}
+
+impl OwnClickHouse {
+    pub async fn start(test: &str) -> Self {
+        let mut server = OwnClickHouse {
+            dir: std::env::temp_dir().join(unique(test)),
+            http_port: free_port(),
+            tcp_port: free_port(),
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Settings for a database of its own on this server.
+    pub fn settings(&self, test: &str) -> ClickHouseSettings {
+        ClickHouseSettings {
+            url: self.url(),
+            database: unique(test).replace(['-', '.'], "_"),
+            ..ClickHouseSettings::default()
+        }
+    }
+
+    /// Starts the server (again) on the same ports and data directory.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
+        let child = Command::new("bash")
+            .arg(script)
+            .arg("clickhouse-foreground")
+            .arg(&self.dir)
+            .arg(self.http_port.to_string())
+            .arg(self.tcp_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting clickhouse-server");
+        self.child = Some(child);
+        let ping = format!("{}/ping", self.url());
+        wait_until(
+            "the test's own ClickHouse",
+            Duration::from_secs(60),
+            || async {
+                reqwest::get(&ping)
+                    .await
+                    .is_ok_and(|response| response.status().is_success())
+            },
+        )
+        .await;
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnClickHouse {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A broker of the test's own (the same tansu binary), for tests that stop and restart it.
 pub struct OwnBroker {
     tansu_bin: PathBuf,
@@ -480,11 +566,7 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     pub async fn start(tansu_bin: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut broker = OwnBroker {
             tansu_bin: tansu_bin.to_path_buf(),
             port,

@@ -81,3 +81,58 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
         "{metrics}"
     );
 }
+
+/// Rows ClickHouse refuses for good (here a table that lost a column the rows carry) are not
+/// retried forever: their records go to the dead-letter topic with ClickHouse's reason, and the
+/// other tables of the same batch are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_clickhouse_refuses_are_dead_lettered_and_the_rest_written() {
+    let services = Services::from_env();
+    let pipeline = start_pipeline(&services, "dlq-refused").await;
+    let kafka = &pipeline.kafka;
+    query(
+        &pipeline.clickhouse,
+        "ALTER TABLE ucx_ivr DROP COLUMN active_calls",
+    )
+    .await
+    .unwrap();
+
+    let ivr = example_beat(Category::UcxSuiteIvr, "inst-dlq");
+    let acd = example_beat(Category::UcxSuiteAcd, "inst-dlq");
+    let batch = serde_json::json!([ivr, acd]);
+    assert_eq!(post_beat(&pipeline.gateway.url, &batch).await.status(), 202);
+    wait_until("the ACD beat stored", Duration::from_secs(60), || async {
+        query(&pipeline.clickhouse, "SELECT count() FROM ucx_acd")
+            .await
+            .is_ok_and(|n| n.trim() == "1")
+    })
+    .await;
+
+    let letters = read_topic(
+        &kafka.brokers,
+        &kafka.dead_letter_topic,
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(
+        header_value(letter, "ucx-dlq-stage").unwrap(),
+        "sinks.clickhouse"
+    );
+    let reason = header_value(letter, "ucx-dlq-reason").unwrap();
+    assert!(
+        reason.contains("ucx_ivr") && reason.contains("No such column active_calls"),
+        "{reason}"
+    );
+    let record = ucx_schemas::decode_beat(rdkafka::Message::payload(letter).unwrap()).unwrap();
+    assert_eq!(record.envelope.beat_id, ivr["beat_id"].as_str().unwrap());
+    let metrics = ucx_e2e::metrics_text(&pipeline.sinks.url).await;
+    assert!(
+        metrics.contains(&format!(
+            "sink_dead_letters_total{{topic=\"{}\"}} 1",
+            kafka.beats_topic
+        )),
+        "{metrics}"
+    );
+}

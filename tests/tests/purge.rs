@@ -14,7 +14,7 @@ const TABLES: [&str; 5] = [
     "hardware_disks",
     "running_processes",
     "ucx_acd",
-    "beats_raw",
+    "software_os",
     "alerts",
 ];
 
@@ -74,6 +74,20 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         .await;
     }
     let kept_before = rows_of(clickhouse, "inst-kept").await;
+    for table in TABLES {
+        let customers = query(
+            clickhouse,
+            &format!(
+                "SELECT DISTINCT customer_id FROM {table} WHERE installation_id = 'inst-kept'"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            customers, "cust-kept\n",
+            "every row of {table} names its customer"
+        );
+    }
 
     set_telemetry(url, "cust-gone", false).await;
     wait_until(

@@ -8,7 +8,7 @@ use ucx_sinks::clickhouse::retention::Retention;
 
 async fn insert_disk_row(clickhouse: &ucx_common::config::ClickHouseSettings, days_ago: i64) {
     let sql = format!(
-        "INSERT INTO hardware_disks SELECT 'inst-{days_ago}', 'node-1', 'EU', \
+        "INSERT INTO hardware_disks SELECT 'inst-{days_ago}', 'cust-retention', 'node-1', 'EU', \
          toUUID('00000000-0000-0000-0000-{days_ago:012}'), now() - {seconds}, now(), 'C:', 'disk', 100, 50",
         seconds = days_ago * 86_400
     );
@@ -69,5 +69,5 @@ async fn months_past_retention_are_dropped_and_younger_ones_kept() {
     let migrations = query(&clickhouse, "SELECT count() FROM schema_migrations")
         .await
         .unwrap();
-    assert_eq!(migrations.trim(), "3");
+    assert_eq!(migrations.trim(), "4");
 }

@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "purges",
         sql: include_str!("../../migrations/0003_purges.sql"),
     },
+    Migration {
+        version: 4,
+        name: "beat_families",
+        sql: include_str!("../../migrations/0004_beat_families.sql"),
+    },
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.
@@ -64,7 +69,12 @@ async fn run_migration(
     );
     // ClickHouse 18.16 takes one statement per request.
     for statement in statements(migration.sql) {
-        client.query(&statement).execute().await?;
+        match client.query(&statement).execute().await {
+            Err(error) if is_added_column(&statement) && column_exists(&error) => {
+                tracing::info!(%statement, "column already added by an earlier, interrupted run");
+            }
+            result => result?,
+        }
     }
     client
         .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
@@ -72,6 +82,20 @@ async fn run_migration(
         .bind(migration.name)
         .execute()
         .await
+}
+
+/// `ALTER TABLE … ADD COLUMN`: ClickHouse 18.16 has no `IF NOT EXISTS` for it, so a run after a
+/// crash half-way meets columns that are already there.
+fn is_added_column(statement: &str) -> bool {
+    statement.starts_with("ALTER TABLE") && statement.contains(" ADD COLUMN ")
+}
+
+/// "Cannot add column customer_id: column with this name already exists" (code 44 on 18.16,
+/// 15 DUPLICATE_COLUMN on current versions).
+fn column_exists(error: &clickhouse::error::Error) -> bool {
+    error
+        .to_string()
+        .contains("column with this name already exists")
 }
 
 /// The statements of a migration file: `;`-terminated, `--` comment lines dropped.
@@ -101,13 +125,25 @@ mod tests {
     }
 
     #[test]
-    fn every_statement_creates_a_table_if_missing() {
+    fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 6);
+        assert_eq!(statements.len(), 32);
         for statement in statements {
             assert!(
-                statement.starts_with("CREATE TABLE IF NOT EXISTS"),
+                statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),
                 "{statement}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_category_has_a_table_created_by_a_migration() {
+        let sql: String = MIGRATIONS.iter().map(|m| m.sql).collect();
+        for category in ucx_schemas::Category::ALL {
+            let table = super::super::rows::table_of(*category);
+            assert!(
+                sql.contains(&format!("CREATE TABLE IF NOT EXISTS {table} (")),
+                "{table}"
             );
         }
     }

@@ -17,7 +17,7 @@ use super::batch::Batch;
 use super::migrations;
 use super::purge::Purger;
 use super::retention::{self, Retention};
-use super::rows::{add_alert, add_beat};
+use super::rows::{add_alert, add_beat, table_of};
 use super::writer::{Interrupted, Writer};
 use crate::config::SinkConfig;
 use crate::metrics::SinkMetrics;
@@ -95,7 +95,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = sleep_until(flush_at), if flush_at.is_some() => {
-                if flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err() {
+                if flush(&mut batch, &writer, &dead_letters, &consumer, &metrics, &shutdown).await.is_err() {
                     break;
                 }
             }
@@ -103,7 +103,7 @@ pub async fn run(
                 let pending = purger.pending(registry_view.purges());
                 if !pending.is_empty() {
                     // Rows collected before the request go in first, so the deletion covers them.
-                    if flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err() {
+                    if flush(&mut batch, &writer, &dead_letters, &consumer, &metrics, &shutdown).await.is_err() {
                         break;
                     }
                     if !purger.carry_out_all(&pending, &metrics.purges_completed).await {
@@ -116,7 +116,7 @@ pub async fn run(
                 Ok(message) => {
                     take(&message, &mut batch, &dead_letters, &metrics, kafka_settings, &registry_view).await;
                     if batch.row_count() >= config.sinks.batch_max_rows
-                        && flush(&mut batch, &writer, &consumer, &metrics, &shutdown).await.is_err()
+                        && flush(&mut batch, &writer, &dead_letters, &consumer, &metrics, &shutdown).await.is_err()
                     {
                         break;
                     }
@@ -131,7 +131,14 @@ pub async fn run(
     // Write what was collected so a clean stop leaves no lag; if ClickHouse is away the records
     // stay uncommitted and are read again after the restart.
     let never_cancelled = CancellationToken::new();
-    let last_flush = flush(&mut batch, &writer, &consumer, &metrics, &never_cancelled);
+    let last_flush = flush(
+        &mut batch,
+        &writer,
+        &dead_letters,
+        &consumer,
+        &metrics,
+        &never_cancelled,
+    );
     if tokio::time::timeout(Duration::from_secs(10), last_flush)
         .await
         .is_err()
@@ -195,29 +202,47 @@ async fn take(
         }
         purged
     };
+    // Every row names its customer; an installation the registry doesn't know (yet) gets ''.
+    let customer_of = |installation_id: &str| {
+        registry
+            .installation(installation_id)
+            .map(|installation| installation.customer_id)
+            .unwrap_or_default()
+    };
+    let rows_before = batch.row_count();
     let outcome = if topic == kafka_settings.alerts_topic {
         ucx_schemas::decode_alert(payload)
             .map_err(|error| error.to_string())
             .and_then(|alert| {
                 if purged(&alert.installation_id, alert.event_at) {
-                    return Ok(());
+                    return Ok(None);
                 }
-                add_alert(&alert, batch).map_err(|error| error.to_string())
+                add_alert(&alert, &customer_of(&alert.installation_id), batch)
+                    .map(|()| Some("alerts"))
+                    .map_err(|error| error.to_string())
             })
     } else {
         ucx_schemas::decode_beat(payload)
             .map_err(|error| error.to_string())
             .and_then(|beat| {
                 if purged(&beat.envelope.installation_id, beat.envelope.received_at) {
-                    return Ok(());
+                    return Ok(None);
                 }
-                add_beat(&beat, batch).map_err(|error| error.to_string())
+                add_beat(&beat, &customer_of(&beat.envelope.installation_id), batch)
+                    .map(|()| Some(table_of(beat.payload.category())))
+                    .map_err(|error| error.to_string())
             })
     };
-    if let Err(reason) = outcome {
-        tracing::warn!(topic, partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");
-        metrics.dead_letters.with_label_values(&[topic]).inc();
-        dead_letters.send(STAGE, message, &reason).await;
+    match outcome {
+        Ok(Some(table)) if batch.row_count() > rows_before => {
+            batch.add_source(table, message.detach());
+        }
+        Ok(_) => {}
+        Err(reason) => {
+            tracing::warn!(topic, partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");
+            metrics.dead_letters.with_label_values(&[topic]).inc();
+            dead_letters.send(STAGE, message, &reason).await;
+        }
     }
     batch.track(topic, message.partition(), message.offset());
 }
@@ -225,6 +250,7 @@ async fn take(
 async fn flush(
     batch: &mut Batch,
     writer: &Writer,
+    dead_letters: &DeadLetters,
     consumer: &StreamConsumer<kafka::LagContext>,
     metrics: &SinkMetrics,
     shutdown: &CancellationToken,
@@ -232,7 +258,15 @@ async fn flush(
     if batch.first_record_at().is_none() {
         return Ok(());
     }
-    writer.write(batch, metrics, shutdown).await?;
+    for rejected in writer.write(batch, metrics, shutdown).await? {
+        for record in batch.sources(rejected.table) {
+            metrics
+                .dead_letters
+                .with_label_values(&[record.topic()])
+                .inc();
+            dead_letters.send(STAGE, record, &rejected.reason).await;
+        }
+    }
     // A failed commit (e.g. the partition moved to another sink in a rebalance) only means the
     // rows will be written again, which the table keys make invisible.
     if let Err(error) = consumer.commit(&batch.offsets(), CommitMode::Sync) {

@@ -1,14 +1,16 @@
 //! Writes a batch: every non-empty table in parallel, each retried with exponential backoff
 //! until ClickHouse takes it. While ClickHouse is away nothing is committed, so consumption
-//! pauses and the lag grows instead of data being dropped.
+//! pauses and the lag grows instead of data being dropped. An insert ClickHouse refuses for its
+//! content (a table that no longer matches the rows) would fail forever: that table's rows are
+//! given up and their records dead-lettered by the caller, so the other tables go on.
 
 use std::time::{Duration, Instant};
 
-use clickhouse::{Client, RowOwned, RowWrite};
-use futures::future::{join_all, BoxFuture, FutureExt};
+use clickhouse::Client;
+use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use super::batch::Batch;
+use super::batch::{Batch, TableRows};
 use crate::metrics::SinkMetrics;
 
 /// A batch was not written because the sink is shutting down; its offsets stay uncommitted.
@@ -16,13 +18,39 @@ use crate::metrics::SinkMetrics;
 #[error("shutdown before the batch was written")]
 pub struct Interrupted;
 
+/// ClickHouse refused a table's rows for what they are; retrying cannot help.
+#[derive(Debug)]
+pub struct Rejected {
+    pub table: &'static str,
+    pub reason: String,
+}
+
+/// ClickHouse error codes that mean the rows or the table's columns are wrong, not the server:
+/// unknown column (16), parse and conversion failures (6, 27, 33, 41, 70, 72), illegal column or
+/// type (43, 44, 53), incorrect data (117). Anything else (unreachable, overloaded, too many parts,
+/// unknown table while someone repairs it) is retried.
+const REFUSAL_CODES: &[u32] = &[6, 16, 27, 33, 41, 43, 44, 53, 70, 72, 117];
+
+fn is_refusal(error: &clickhouse::error::Error) -> bool {
+    let clickhouse::error::Error::BadResponse(message) = error else {
+        return false;
+    };
+    error_code(message).is_some_and(|code| REFUSAL_CODES.contains(&code))
+}
+
+/// The `N` of "Code: N, e.displayText() = …" (18.16) or "Code: N. DB::Exception: …" (current).
+fn error_code(message: &str) -> Option<u32> {
+    let digits = message.split_once("Code: ")?.1;
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
 pub struct Writer {
     client: Client,
     backoff_max: Duration,
 }
-
-type InsertFn<'a> =
-    Box<dyn Fn() -> BoxFuture<'a, Result<(), clickhouse::error::Error>> + Send + Sync + 'a>;
 
 impl Writer {
     pub fn new(client: Client, backoff_max: Duration) -> Self {
@@ -37,60 +65,55 @@ impl Writer {
         batch: &Batch,
         metrics: &SinkMetrics,
         shutdown: &CancellationToken,
-    ) -> Result<(), Interrupted> {
+    ) -> Result<Vec<Rejected>, Interrupted> {
         let started = Instant::now();
-        let tables = [
-            self.table("hardware_disks", &batch.disks),
-            self.table("running_processes", &batch.processes),
-            self.table("ucx_acd", &batch.acd),
-            self.table("beats_raw", &batch.raw),
-            self.table("alerts", &batch.alerts),
-        ];
-        let results = join_all(tables.into_iter().flatten().map(|(table, rows, insert)| {
-            self.until_written(table, rows, insert, metrics, shutdown)
-        }))
+        let results = join_all(
+            batch
+                .tables()
+                .map(|(table, rows)| self.until_written(table, rows, metrics, shutdown)),
+        )
         .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let rejected = results
+            .into_iter()
+            .collect::<Result<Vec<Option<Rejected>>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         metrics
             .batch_duration
             .observe(started.elapsed().as_secs_f64());
         metrics.batch_rows.observe(batch.row_count() as f64);
-        Ok(())
-    }
-
-    fn table<'a, R: RowOwned + RowWrite + Sync>(
-        &'a self,
-        table: &'static str,
-        rows: &'a [R],
-    ) -> Option<(&'static str, usize, InsertFn<'a>)> {
-        if rows.is_empty() {
-            return None;
-        }
-        let insert: InsertFn<'a> = Box::new(move || insert_rows(&self.client, table, rows).boxed());
-        Some((table, rows.len(), insert))
+        Ok(rejected)
     }
 
     async fn until_written(
         &self,
         table: &'static str,
-        rows: usize,
-        insert: InsertFn<'_>,
+        rows: &dyn TableRows,
         metrics: &SinkMetrics,
         shutdown: &CancellationToken,
-    ) -> Result<(), Interrupted> {
+    ) -> Result<Option<Rejected>, Interrupted> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match insert().await {
+            match rows.insert(&self.client, table).await {
                 Ok(()) => {
                     metrics
                         .rows_written
                         .with_label_values(&[table])
-                        .inc_by(rows as u64);
-                    return Ok(());
+                        .inc_by(rows.row_count() as u64);
+                    return Ok(None);
+                }
+                Err(error) if is_refusal(&error) => {
+                    metrics.insert_failures.with_label_values(&[table]).inc();
+                    tracing::error!(table, rows = rows.row_count(), %error, "clickhouse refused the rows; their records go to the dead-letter topic");
+                    return Ok(Some(Rejected {
+                        table,
+                        reason: format!("clickhouse refused the insert into {table}: {error}"),
+                    }));
                 }
                 Err(error) => {
                     metrics.insert_failures.with_label_values(&[table]).inc();
-                    tracing::warn!(table, rows, %error, retry_in_ms = backoff.as_millis() as u64, "clickhouse insert failed, retrying");
+                    tracing::warn!(table, rows = rows.row_count(), %error, retry_in_ms = backoff.as_millis() as u64, "clickhouse insert failed, retrying");
                 }
             }
             tokio::select! {
@@ -102,14 +125,24 @@ impl Writer {
     }
 }
 
-async fn insert_rows<R: RowOwned + RowWrite>(
-    client: &Client,
-    table: &str,
-    rows: &[R],
-) -> Result<(), clickhouse::error::Error> {
-    let mut insert = client.insert::<R>(table).await?;
-    for row in rows {
-        insert.write(row).await?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_from_outages_by_their_code() {
+        let refused = clickhouse::error::Error::BadResponse(
+            "Code: 16, e.displayText() = DB::Exception: No such column b in table tx".into(),
+        );
+        assert!(is_refusal(&refused));
+        let current = clickhouse::error::Error::BadResponse(
+            "Code: 53. DB::Exception: Type mismatch. (TYPE_MISMATCH)".into(),
+        );
+        assert!(is_refusal(&current));
+        let overloaded = clickhouse::error::Error::BadResponse(
+            "Code: 252, e.displayText() = DB::Exception: Too many parts".into(),
+        );
+        assert!(!is_refusal(&overloaded));
+        assert_eq!(error_code("no code here"), None);
     }
-    insert.end().await
 }
