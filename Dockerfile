@@ -12,5 +12,6 @@ COPY --from=build /src/target/release/ucx-ingest /src/target/release/ucx-process
      /src/target/release/ucx-sinks /src/target/release/ucx-sim /src/target/release/ucx-admin \
      /usr/local/bin/
 COPY config/ucx.toml /etc/ucx/ucx.toml
-ENV UCX_CONFIG=/etc/ucx/ucx.toml
+COPY processors/rules.toml /etc/ucx/rules.toml
+ENV UCX_CONFIG=/etc/ucx/ucx.toml UCX_PROCESSORS__RULES_FILE=/etc/ucx/rules.toml
 USER nobody

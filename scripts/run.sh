@@ -16,6 +16,7 @@ export UCX_KAFKA_PORT=${UCX_KAFKA_PORT:-19092}
 export UCX_CLICKHOUSE_HTTP_PORT=${UCX_CLICKHOUSE_HTTP_PORT:-18123}
 export UCX_CLICKHOUSE_TCP_PORT=${UCX_CLICKHOUSE_TCP_PORT:-19000}
 export UCX_CONFIG="$repo_root/config/ucx.toml"
+export UCX_PROCESSORS__RULES_FILE="$repo_root/processors/rules.toml"
 # The admin API's token: the gateway checks it, the simulator registers its fleet with it, and
 # `target/debug/ucx-admin` reads it from UCX_ADMIN_TOKEN. A fresh one per run unless given.
 export UCX_ADMIN_TOKEN=${UCX_ADMIN_TOKEN:-local-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}

@@ -44,6 +44,9 @@ pub struct Progress {
 pub struct RegistryView {
     state: RwLock<State>,
     progress: watch::Sender<Progress>,
+    /// Installations waited for in vain: not waited for again, so records of an installation
+    /// that is really unknown do not each stall their reader.
+    given_up: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl RegistryView {
@@ -52,6 +55,7 @@ impl RegistryView {
         RegistryView {
             state: RwLock::default(),
             progress: watch::Sender::new(Progress::default()),
+            given_up: Default::default(),
         }
     }
 
@@ -128,6 +132,36 @@ impl RegistryView {
     pub async fn wait_applied(&self, offset: i64, timeout: Duration) -> bool {
         self.wait_for(timeout, |progress| progress.next_offset > offset)
             .await
+    }
+
+    /// The installation, waiting up to `timeout` for it to appear. A beat reaches a stage only
+    /// after the gateway authenticated it, so an installation this view does not know yet was
+    /// registered moments ago and its record is on its way.
+    pub async fn wait_for_installation(
+        &self,
+        installation_id: &str,
+        timeout: Duration,
+    ) -> Option<Installation> {
+        if let Some(installation) = self.installation(installation_id) {
+            return Some(installation);
+        }
+        if self.given_up.lock().unwrap().contains(installation_id) {
+            return None;
+        }
+        self.wait_for(timeout, |_| self.installation(installation_id).is_some())
+            .await;
+        let found = self.installation(installation_id);
+        if found.is_none() {
+            tracing::warn!(
+                installation_id,
+                "installation unknown to the customer registry"
+            );
+            self.given_up
+                .lock()
+                .unwrap()
+                .insert(installation_id.to_string());
+        }
+        found
     }
 
     async fn wait_for(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> bool {

@@ -1,5 +1,7 @@
 //! The processors' configuration: `[kafka]` and `[processors]` of the deployment's TOML file.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 use ucx_common::config::KafkaSettings;
 
@@ -18,10 +20,16 @@ pub struct ProcessorSettings {
     pub listen: String,
     /// Consumer group; instances in one group share the beats topic's partitions.
     pub group_id: String,
-    /// A disk with less free space than this (percent of its size) raises a warning.
-    pub disk_free_warning_percent: f64,
-    /// Below this it is critical.
-    pub disk_free_critical_percent: f64,
+    /// The rule library (`processors/rules.toml` in the repository), followed for changes; unset:
+    /// the library built into the binary, fixed.
+    pub rules_file: Option<PathBuf>,
+    /// How often the rule file is checked for changes.
+    pub rules_reload_interval_ms: u64,
+    /// Gold and Platinum customers whose care ended more than this many days ago get no new
+    /// customer notifications (limited mode); support engineers still see their alerts.
+    pub care_grace_days: u32,
+    /// Link to a server's dashboard carried by every alert; `{installation_id}` is replaced.
+    pub dashboard_url: String,
 }
 
 impl Default for ProcessorSettings {
@@ -29,8 +37,12 @@ impl Default for ProcessorSettings {
         ProcessorSettings {
             listen: "127.0.0.1:8081".into(),
             group_id: "ucx-processors".into(),
-            disk_free_warning_percent: 15.0,
-            disk_free_critical_percent: 5.0,
+            rules_file: None,
+            rules_reload_interval_ms: 2_000,
+            care_grace_days: 30,
+            dashboard_url:
+                "http://127.0.0.1:3000/d/ucx-server/server?var-installation={installation_id}"
+                    .into(),
         }
     }
 }

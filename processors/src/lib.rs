@@ -1,9 +1,11 @@
-//! Processors: read beats, evaluate the rules, and publish alert state changes to the alerts
-//! topic. Offsets are committed only after the alerts a beat caused were acknowledged.
+//! Processors: read beats, evaluate the rule library, and publish alert state changes to the
+//! alerts topic, routed by the customer's contract tier. Offsets are committed only after the
+//! alerts a beat caused were acknowledged.
 
 mod alert_book;
 pub mod config;
 mod metrics;
+mod routing;
 pub mod rules;
 
 use std::sync::Arc;
@@ -19,7 +21,8 @@ use ucx_schemas::{decode_beat, encode_alert, Alert};
 use alert_book::AlertBook;
 pub use config::{ProcessorConfig, ProcessorSettings};
 use metrics::ProcessorMetrics;
-use rules::disk_free::DiskFreeRule;
+use routing::Router;
+use rules::signals::FactBook;
 
 const STAGE: &str = "processors";
 
@@ -43,10 +46,21 @@ pub async fn run(
     kafka::subscribe(&consumer, &[&kafka_settings.beats_topic])?;
     let producer = Arc::new(kafka::Producer::new(kafka_settings)?);
     let dead_letters = DeadLetters::new(producer.clone(), &kafka_settings.dead_letter_topic);
-    let rule = DiskFreeRule::new(
-        config.processors.disk_free_warning_percent,
-        config.processors.disk_free_critical_percent,
-    );
+    let rules = rules::reload::start(
+        config.processors.rules_file.clone(),
+        Duration::from_millis(config.processors.rules_reload_interval_ms.max(100)),
+        metrics.reload.clone(),
+        shutdown.clone(),
+    )?;
+    let registry_view = ucx_common::registry::follow(kafka_settings, shutdown.clone()).await?;
+    while !registry_view.wait_loaded(Duration::from_secs(5)).await {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        tracing::warn!("waiting for the customer registry before consuming");
+    }
+    let router = Router::new(registry_view, &config.processors);
+    let mut facts = FactBook::default();
     let mut book = AlertBook::default();
 
     loop {
@@ -63,7 +77,21 @@ pub async fn run(
         };
         metrics.beats_received.inc();
         let alerts = match decode_beat(message.payload().unwrap_or_default()) {
-            Ok(beat) => book.apply(&beat, rule.evaluate(&beat)),
+            Ok(beat) => match router.route(&beat.envelope.installation_id).await {
+                Some(audience) => {
+                    let library = rules.borrow().clone();
+                    let facts = facts.learn(&beat);
+                    let findings = library.evaluate(&beat, facts, audience.tier);
+                    book.apply(&beat, findings, &audience.audience)
+                }
+                None => {
+                    metrics
+                        .beats_skipped
+                        .with_label_values(&["telemetry_disabled"])
+                        .inc();
+                    Vec::new()
+                }
+            },
             Err(error) => {
                 metrics.dead_letters.inc();
                 dead_letters.send(STAGE, &message, &error.to_string()).await;

@@ -1,13 +1,17 @@
 //! The processors' Prometheus metrics.
 
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use ucx_common::ops::register;
 use ucx_schemas::{Alert, AlertState};
+
+use crate::rules::reload::ReloadMetrics;
 
 pub struct ProcessorMetrics {
     pub beats_received: IntCounter,
     pub dead_letters: IntCounter,
     pub consumer_lag: IntGaugeVec,
+    pub beats_skipped: IntCounterVec,
+    pub reload: ReloadMetrics,
     alerts_raised: IntCounterVec,
     alerts_resolved: IntCounterVec,
 }
@@ -42,6 +46,38 @@ impl ProcessorMetrics {
                 )
                 .unwrap(),
             ),
+            beats_skipped: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "processor_beats_skipped_total",
+                        "Beats not evaluated, by reason (telemetry_disabled: the customer opted out)",
+                    ),
+                    &["reason"],
+                )
+                .unwrap(),
+            ),
+            reload: ReloadMetrics {
+                reloads: register(
+                    registry,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "processor_rules_reloads_total",
+                            "Rule file changes seen, by outcome (applied, or refused as invalid)",
+                        ),
+                        &["outcome"],
+                    )
+                    .unwrap(),
+                ),
+                library_version: register(
+                    registry,
+                    IntGauge::new(
+                        "processor_rules_library_version",
+                        "library_version of the rule library in force",
+                    )
+                    .unwrap(),
+                ),
+            },
             alerts_raised: register(
                 registry,
                 IntCounterVec::new(

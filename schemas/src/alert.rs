@@ -62,6 +62,25 @@ pub struct Alert {
     pub event_at: i64,
     /// When the processor decided, UTC ms.
     pub raised_at: i64,
+    /// The installation's customer when the alert was raised ('' if unknown).
+    #[serde(default)]
+    pub customer_id: String,
+    /// `BASIC`, `GOLD` or `PLATINUM` at that moment ('' if unknown).
+    #[serde(default)]
+    pub contract_tier: String,
+    /// Proactive Support: the customer is e-mailed too; otherwise support engineers only.
+    #[serde(default)]
+    pub notify_customer: bool,
+    /// Why the rule matters and what to do (rule library).
+    #[serde(default)]
+    pub explanation: String,
+    /// The server's dashboard.
+    #[serde(default)]
+    pub dashboard_url: String,
 }
 
 pub(crate) const ALERT_SCHEMA_SOURCE: &str = include_str!("../avro/alerts/alert.avsc");
+
+/// Earlier versions of the alert schema: records they wrote stay readable.
+pub(crate) const ALERT_SCHEMA_HISTORY: &[(&str, &str)] =
+    &[("alert.v1", include_str!("../avro/history/alert.v1.avsc"))];

@@ -9,7 +9,7 @@ use apache_avro::rabin::Rabin;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use crate::alert::{Alert, ALERT_SCHEMA_SOURCE};
+use crate::alert::{Alert, ALERT_SCHEMA_HISTORY, ALERT_SCHEMA_SOURCE};
 use crate::beats::{Beat, Category, SCHEMA_HISTORY};
 use crate::registry::{
     RegistryRecord, CUSTOMER_SCHEMA_SOURCE, INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE,
@@ -124,6 +124,11 @@ fn catalog() -> &'static Catalog {
         for (category, name, source) in SCHEMA_HISTORY {
             let schema = parse_embedded(name, source);
             let kind = Kind::Beat(*category);
+            by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
+        }
+        for (name, source) in ALERT_SCHEMA_HISTORY {
+            let schema = parse_embedded(name, source);
+            let kind = Kind::Alert;
             by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
         }
         Catalog {

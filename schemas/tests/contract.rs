@@ -157,6 +157,11 @@ fn alerts_round_trip_and_are_not_mistaken_for_beats() {
         beat_id: "b1".into(),
         event_at: NOW_MS,
         raised_at: NOW_MS + 5,
+        customer_id: "cust-acme".into(),
+        contract_tier: "GOLD".into(),
+        notify_customer: true,
+        explanation: "Free space below the threshold stops SQL Server.".into(),
+        dashboard_url: "http://grafana/d/server?var-installation=inst".into(),
     };
     let bytes = encode_alert(&alert).unwrap();
     assert_eq!(decode_alert(&bytes).unwrap(), alert);

@@ -15,6 +15,9 @@ fn history() -> Vec<(Category, Schema)> {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let category_id = file.split(".v").next().unwrap();
+        if category_id == "alert" {
+            continue; // see the alert test below
+        }
         let category = *Category::ALL
             .iter()
             .find(|c| c.id() == category_id)
@@ -106,4 +109,35 @@ fn the_wire_format_accepts_both_names_of_the_start_mode() {
         panic!()
     };
     assert_eq!(data.services[0].startup_mode, "Auto");
+}
+
+/// Alerts gained their customer, tier routing and explanation in v2: v1 records still decode,
+/// with the new fields at their defaults.
+#[test]
+fn the_current_alert_schema_reads_v1_records() {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
+    let v1 =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v1.avsc")).unwrap())
+            .unwrap();
+    let current =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
+            .unwrap();
+    SchemaCompatibility::can_read(&v1, &current).unwrap();
+
+    let record = serde_json::json!({
+        "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
+        "rule_id": "disk_free_low", "rule_version": 1, "subject": "disk C:", "severity": "WARNING",
+        "state": "OPEN", "summary": "s", "observed_value": 9.5, "threshold": 15.0,
+        "beat_id": "b", "event_at": 1_795_428_000_000_i64, "raised_at": 1_795_428_000_100_i64
+    });
+    let value = apache_avro::types::Value::from(record)
+        .resolve(&v1)
+        .unwrap();
+    let mut bytes = vec![0xC3, 0x01];
+    bytes.extend(v1.fingerprint::<Rabin>().bytes);
+    bytes.extend(apache_avro::to_avro_datum(&v1, value).unwrap());
+    let alert = ucx_schemas::decode_alert(&bytes).unwrap();
+    assert_eq!(alert.subject, "disk C:");
+    assert_eq!(alert.customer_id, "");
+    assert!(!alert.notify_customer);
 }

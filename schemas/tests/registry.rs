@@ -72,6 +72,11 @@ fn an_alert_is_not_a_registry_record() {
         beat_id: "b".into(),
         event_at: 0,
         raised_at: 0,
+        customer_id: String::new(),
+        contract_tier: String::new(),
+        notify_customer: false,
+        explanation: String::new(),
+        dashboard_url: String::new(),
     };
     let error = decode_registry(&encode_alert(&alert).unwrap()).unwrap_err();
     assert!(

@@ -1,13 +1,19 @@
-//! Rules: each reads beats of one category and reports, per subject, whether it is in trouble.
+//! Rules: the library (`rules.toml`, hot-reloaded) judges signals computed from each beat and
+//! reports, per subject, whether it is in trouble.
+//! - `signals`: the values rules can judge, per beat category and subject;
+//! - `library`: the rule file parsed, validated and evaluated;
+//! - `reload`: follows the file and swaps in a new library when it changes and validates.
 
-pub mod disk_free;
+pub mod library;
+pub mod reload;
+pub mod signals;
 
 use ucx_schemas::Severity;
 
 /// A rule's verdict on one subject of one beat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    pub rule_id: &'static str,
+    pub rule_id: String,
     pub rule_version: i32,
     /// What the verdict is about within the node, e.g. `disk C:`.
     pub subject: String,
@@ -16,4 +22,8 @@ pub struct Finding {
     pub observed_value: f64,
     pub threshold: f64,
     pub summary: String,
+    pub explanation: String,
+    /// Consecutive bad verdicts before an alert opens, good ones before it resolves.
+    pub for_beats: u32,
+    pub clear_beats: u32,
 }

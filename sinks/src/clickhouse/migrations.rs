@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "beat_families",
         sql: include_str!("../../migrations/0004_beat_families.sql"),
     },
+    Migration {
+        version: 5,
+        name: "alert_routing",
+        sql: include_str!("../../migrations/0005_alert_routing.sql"),
+    },
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.
@@ -127,7 +132,7 @@ mod tests {
     #[test]
     fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 32);
+        assert_eq!(statements.len(), 36);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),

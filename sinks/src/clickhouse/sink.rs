@@ -23,6 +23,8 @@ use crate::config::SinkConfig;
 use crate::metrics::SinkMetrics;
 
 const STAGE: &str = "sinks.clickhouse";
+/// How long a record of an installation the registry view does not know yet waits for it.
+const REGISTRY_CATCH_UP: Duration = Duration::from_secs(10);
 
 /// Runs the ClickHouse sink until `shutdown` is cancelled; `ops_listener` serves `/metrics`.
 pub async fn run(
@@ -202,36 +204,45 @@ async fn take(
         }
         purged
     };
-    // Every row names its customer; an installation the registry doesn't know (yet) gets ''.
-    let customer_of = |installation_id: &str| {
+    // Every row names its customer (an alert says it; for a beat it is looked up). An
+    // installation registered moments ago may still be on its way to this view: waited for
+    // briefly; one still unknown gets ''.
+    let customer_of = |installation_id: String| async move {
         registry
-            .installation(installation_id)
+            .wait_for_installation(&installation_id, REGISTRY_CATCH_UP)
+            .await
             .map(|installation| installation.customer_id)
             .unwrap_or_default()
     };
     let rows_before = batch.row_count();
     let outcome = if topic == kafka_settings.alerts_topic {
-        ucx_schemas::decode_alert(payload)
-            .map_err(|error| error.to_string())
-            .and_then(|alert| {
-                if purged(&alert.installation_id, alert.event_at) {
-                    return Ok(None);
-                }
-                add_alert(&alert, &customer_of(&alert.installation_id), batch)
+        match ucx_schemas::decode_alert(payload) {
+            Err(error) => Err(error.to_string()),
+            Ok(alert) if purged(&alert.installation_id, alert.event_at) => Ok(None),
+            Ok(alert) => {
+                let customer_id = if alert.customer_id.is_empty() {
+                    customer_of(alert.installation_id.clone()).await
+                } else {
+                    alert.customer_id.clone()
+                };
+                add_alert(&alert, &customer_id, batch)
                     .map(|()| Some("alerts"))
                     .map_err(|error| error.to_string())
-            })
+            }
+        }
     } else {
-        ucx_schemas::decode_beat(payload)
-            .map_err(|error| error.to_string())
-            .and_then(|beat| {
-                if purged(&beat.envelope.installation_id, beat.envelope.received_at) {
-                    return Ok(None);
-                }
-                add_beat(&beat, &customer_of(&beat.envelope.installation_id), batch)
+        match ucx_schemas::decode_beat(payload) {
+            Err(error) => Err(error.to_string()),
+            Ok(beat) if purged(&beat.envelope.installation_id, beat.envelope.received_at) => {
+                Ok(None)
+            }
+            Ok(beat) => {
+                let customer_id = customer_of(beat.envelope.installation_id.clone()).await;
+                add_beat(&beat, &customer_id, batch)
                     .map(|()| Some(table_of(beat.payload.category())))
                     .map_err(|error| error.to_string())
-            })
+            }
+        }
     };
     match outcome {
         Ok(Some(table)) if batch.row_count() > rows_before => {

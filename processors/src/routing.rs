@@ -1,0 +1,118 @@
+//! Routing by contract tier, from the customer registry: Basic → Enhanced Support (support
+//! engineers only); Gold and Platinum → Proactive Support (the customer is notified too) while
+//! their care is in force, plus a grace period; opted-out customers are not processed at all.
+
+use std::sync::Arc;
+
+use time::{macros::format_description, Date, Duration, OffsetDateTime};
+use ucx_common::registry::RegistryView;
+use ucx_schemas::registry::{ContractTier, Customer};
+
+use crate::alert_book::Audience;
+use crate::config::ProcessorSettings;
+
+/// How long a beat of an installation the registry view does not know yet waits for it.
+const REGISTRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub struct Router {
+    registry: Arc<RegistryView>,
+    care_grace: Duration,
+    dashboard_url: String,
+}
+
+/// How one installation's alerts are judged and who hears of them.
+pub struct Routed {
+    /// Picks the tier's thresholds; `None` (no known customer) is judged as Basic.
+    pub tier: Option<ContractTier>,
+    pub audience: Audience,
+}
+
+impl Router {
+    pub fn new(registry: Arc<RegistryView>, settings: &ProcessorSettings) -> Self {
+        Router {
+            registry,
+            care_grace: Duration::days(settings.care_grace_days.into()),
+            dashboard_url: settings.dashboard_url.clone(),
+        }
+    }
+
+    /// `None` when the installation's customer switched telemetry off: nothing is evaluated.
+    pub async fn route(&self, installation_id: &str) -> Option<Routed> {
+        self.registry
+            .wait_for_installation(installation_id, REGISTRY_CATCH_UP)
+            .await;
+        let customer = self.registry.customer_of(installation_id);
+        if customer.as_ref().is_some_and(|c| !c.telemetry_enabled) {
+            return None;
+        }
+        let today = OffsetDateTime::now_utc().date();
+        let dashboard_url = self
+            .dashboard_url
+            .replace("{installation_id}", installation_id);
+        Some(match customer {
+            Some(customer) => Routed {
+                tier: Some(customer.contract_tier),
+                audience: Audience {
+                    notify_customer: customer.contract_tier.is_proactive()
+                        && care_in_force(&customer, today, self.care_grace),
+                    customer_id: customer.customer_id,
+                    contract_tier: customer.contract_tier.as_str().to_string(),
+                    dashboard_url,
+                },
+            },
+            None => Routed {
+                tier: None,
+                audience: Audience {
+                    dashboard_url,
+                    ..Audience::default()
+                },
+            },
+        })
+    }
+}
+
+/// Care with no end date, or ending no longer than `grace` before `today`. A date that does
+/// not parse counts as in force: a typo must not silence a paying customer.
+fn care_in_force(customer: &Customer, today: Date, grace: Duration) -> bool {
+    let Some(end) = &customer.care_end_date else {
+        return true;
+    };
+    match Date::parse(end, format_description!("[year]-[month]-[day]")) {
+        Ok(end) => today <= end + grace,
+        Err(error) => {
+            tracing::warn!(customer = %customer.customer_id, end, %error, "care end date unreadable; treating care as in force");
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+    use ucx_schemas::Region;
+
+    fn customer(end: Option<&str>) -> Customer {
+        Customer {
+            customer_id: "c".into(),
+            name: "C".into(),
+            region: Region::EU,
+            contract_tier: ContractTier::Gold,
+            care_end_date: end.map(str::to_string),
+            telemetry_enabled: true,
+            alert_contacts: Vec::new(),
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn care_ends_after_the_grace_period() {
+        let grace = Duration::days(30);
+        let today = date!(2026 - 11 - 23);
+        assert!(care_in_force(&customer(None), today, grace));
+        assert!(care_in_force(&customer(Some("2026-12-31")), today, grace));
+        assert!(care_in_force(&customer(Some("2026-10-24")), today, grace));
+        assert!(!care_in_force(&customer(Some("2026-10-23")), today, grace));
+        assert!(care_in_force(&customer(Some("someday")), today, grace));
+    }
+}

@@ -1,0 +1,246 @@
+//! Signals: the values rules judge, computed from one beat (and what earlier beats of the same
+//! installation told, see [`Facts`]). Each gives one observation per subject, e.g. per disk.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use ucx_schemas::{Beat, BeatPayload};
+
+/// Express editions of SQL Server refuse writes past 10 GB per database.
+const EXPRESS_LIMIT_BYTES: f64 = 10.0 * 1024.0 * 1024.0 * 1024.0;
+const DAY_MS: f64 = 86_400_000.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Per disk: free space, percent of its size.
+    DiskFreePercent,
+    /// Available memory, percent of the total.
+    MemoryAvailablePercent,
+    /// Per process name: CPU percent (the busiest instance).
+    ProcessCpuPercent,
+    /// Per process name: open handles (the largest instance).
+    ProcessHandleCount,
+    /// Per service: 1 when its state is not `Running`.
+    ServiceNotRunning,
+    /// Per firewall profile: 1 when it is disabled.
+    FirewallProfileDisabled,
+    /// Days from the newest hotfix to the beat.
+    DaysSinceLastHotfix,
+    /// Per database on an Express edition: size, percent of the 10 GB limit.
+    DatabasePercentOfEditionLimit,
+    /// Per database: days from its last maintenance to the beat.
+    DaysSinceDatabaseMaintenance,
+    /// Per database: 1 when its full-text catalog is not `Healthy`.
+    FullTextCatalogUnhealthy,
+    /// 1 when UCX Suite logging is off.
+    LoggingDisabled,
+    /// Days logs are kept (when logging is on).
+    LogRetentionDays,
+    /// Nodes seen in the cluster before that are missing from its membership now.
+    ClusterNodesMissing,
+    /// Calls queued in ACD (FIFO and camp-on).
+    AcdQueuedCalls,
+    /// Faxes waiting to be transmitted.
+    FaxesTransmitting,
+    /// The year of the UCX Suite release (`2024.Winter.1` → 2024).
+    SuiteReleaseYear,
+}
+
+/// One value of a signal about one subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub subject: String,
+    pub value: f64,
+}
+
+fn observe(subject: impl Into<String>, value: f64) -> Observation {
+    Observation {
+        subject: subject.into(),
+        value,
+    }
+}
+
+fn flag(bad: bool) -> f64 {
+    if bad {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// What earlier beats of one installation told that a rule needs to judge a later one.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    sql_server_edition: Option<String>,
+    cluster_nodes_seen: Vec<String>,
+}
+
+/// Facts per installation.
+#[derive(Debug, Default)]
+pub struct FactBook {
+    by_installation: HashMap<String, Facts>,
+}
+
+impl FactBook {
+    /// Learns from `beat` and returns the installation's facts including it.
+    pub fn learn(&mut self, beat: &Beat) -> &Facts {
+        let facts = self
+            .by_installation
+            .entry(beat.envelope.installation_id.clone())
+            .or_default();
+        match &beat.payload {
+            BeatPayload::UcxSuiteDatabaseServer(server) => {
+                facts.sql_server_edition = Some(server.sql_server_edition.clone());
+            }
+            BeatPayload::UcxSuiteCluster(cluster) => {
+                for node in &cluster.nodes {
+                    if !facts.cluster_nodes_seen.contains(node) {
+                        facts.cluster_nodes_seen.push(node.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+        facts
+    }
+}
+
+impl Signal {
+    /// The observations of this signal in `beat`; none when the beat is of another category.
+    pub fn observe(self, beat: &Beat, facts: &Facts) -> Vec<Observation> {
+        let sent_at = beat.envelope.sent_at as f64;
+        match (self, &beat.payload) {
+            (Signal::DiskFreePercent, BeatPayload::HardwareInfoDisks(data)) => data
+                .disks
+                .iter()
+                .filter(|disk| disk.size_bytes > 0)
+                .map(|disk| {
+                    observe(
+                        format!("disk {}", disk.name),
+                        100.0 * disk.free_bytes as f64 / disk.size_bytes as f64,
+                    )
+                })
+                .collect(),
+            (Signal::MemoryAvailablePercent, BeatPayload::HardwareInfoMemory(data))
+                if data.total_bytes > 0 =>
+            {
+                vec![observe(
+                    "memory",
+                    100.0 * data.available_bytes as f64 / data.total_bytes as f64,
+                )]
+            }
+            (Signal::ProcessCpuPercent, BeatPayload::ProcessesRunningProcesses(data)) => {
+                per_name(data.processes.iter().map(|p| (&p.name, p.cpu_percent)))
+            }
+            (Signal::ProcessHandleCount, BeatPayload::ProcessesRunningProcesses(data)) => per_name(
+                data.processes
+                    .iter()
+                    .map(|p| (&p.name, p.handle_count as f64)),
+            ),
+            (Signal::ServiceNotRunning, BeatPayload::ProcessesWindowsServices(data)) => data
+                .services
+                .iter()
+                .map(|service| {
+                    observe(
+                        format!("service {}", service.name),
+                        flag(!service.status.eq_ignore_ascii_case("running")),
+                    )
+                })
+                .collect(),
+            (Signal::FirewallProfileDisabled, BeatPayload::SoftwareInfoWindowsFirewall(data)) => {
+                vec![
+                    observe("domain", flag(!data.domain_enabled)),
+                    observe("private", flag(!data.private_enabled)),
+                    observe("public", flag(!data.public_enabled)),
+                ]
+            }
+            (Signal::DaysSinceLastHotfix, BeatPayload::SoftwareInfoWindowsUpdates(data)) => data
+                .hotfixes
+                .iter()
+                .filter_map(|hotfix| hotfix.installed_at)
+                .max()
+                .map(|newest| vec![observe("windows updates", days(sent_at, newest))])
+                .unwrap_or_default(),
+            (Signal::DatabasePercentOfEditionLimit, BeatPayload::UcxSuiteDatabase(data)) => {
+                let express = facts
+                    .sql_server_edition
+                    .as_deref()
+                    .is_some_and(|edition| edition.to_ascii_lowercase().contains("express"));
+                if express {
+                    vec![observe(
+                        format!("database {}", data.database_name),
+                        100.0 * data.size_bytes as f64 / EXPRESS_LIMIT_BYTES,
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+            (Signal::DaysSinceDatabaseMaintenance, BeatPayload::UcxSuiteDatabase(data)) => data
+                .last_maintenance_at
+                .map(|at| {
+                    vec![observe(
+                        format!("database {}", data.database_name),
+                        days(sent_at, at),
+                    )]
+                })
+                .unwrap_or_default(),
+            (Signal::FullTextCatalogUnhealthy, BeatPayload::UcxSuiteDatabase(data)) => {
+                vec![observe(
+                    format!("database {}", data.database_name),
+                    flag(
+                        !data
+                            .full_text_catalog_status
+                            .eq_ignore_ascii_case("healthy"),
+                    ),
+                )]
+            }
+            (Signal::LoggingDisabled, BeatPayload::UcxSuiteLogging(data)) => {
+                vec![observe("logging", flag(!data.enabled))]
+            }
+            (Signal::LogRetentionDays, BeatPayload::UcxSuiteLogging(data)) if data.enabled => {
+                vec![observe("logging", data.retention_days as f64)]
+            }
+            (Signal::ClusterNodesMissing, BeatPayload::UcxSuiteCluster(data)) => {
+                let missing = facts
+                    .cluster_nodes_seen
+                    .iter()
+                    .filter(|node| !data.nodes.contains(node))
+                    .count();
+                vec![observe("cluster", missing as f64)]
+            }
+            (Signal::AcdQueuedCalls, BeatPayload::UcxSuiteAcd(data)) => vec![observe(
+                "acd",
+                (data.fifo_queued_calls + data.camp_on_queued_calls) as f64,
+            )],
+            (Signal::FaxesTransmitting, BeatPayload::UcxSuiteDigitalFax(data)) => {
+                vec![observe("fax", data.faxes_transmitting as f64)]
+            }
+            (Signal::SuiteReleaseYear, BeatPayload::UcxSuiteSuiteInfo(data)) => data
+                .version
+                .split('.')
+                .next()
+                .and_then(|year| year.parse::<f64>().ok())
+                .map(|year| vec![observe("ucx suite", year)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn days(sent_at_ms: f64, then_ms: i64) -> f64 {
+    ((sent_at_ms - then_ms as f64) / DAY_MS).max(0.0).floor()
+}
+
+/// One observation per process name, the largest value among its instances.
+fn per_name<'a>(values: impl Iterator<Item = (&'a String, f64)>) -> Vec<Observation> {
+    let mut by_name: Vec<Observation> = Vec::new();
+    for (name, value) in values {
+        let subject = format!("process {name}");
+        match by_name.iter_mut().find(|o| o.subject == subject) {
+            Some(existing) => existing.value = existing.value.max(value),
+            None => by_name.push(observe(subject, value)),
+        }
+    }
+    by_name
+}

@@ -1,0 +1,401 @@
+//! The rule library on the real broker: every starter rule opens exactly one alert on a scripted
+//! bad stretch and resolves it when the beats turn good; alerts are routed by contract tier
+//! (Basic: support only; Gold: the customer too; opted out: nothing evaluated); and an edited
+//! rule file takes effect without a restart, while an invalid one is refused.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use ucx_e2e::{
+    add_installation, example_beat, metrics_text, post_with_key, put_customer, read_topic,
+    set_telemetry, start_gateway, start_processors, unique, wait_until, Services,
+};
+use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
+use ucx_schemas::{decode_alert, Alert, AlertState, Category};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A beat of `category` with `change` applied to its data.
+fn beat(category: Category, installation: &str, change: impl Fn(&mut Value)) -> Value {
+    let mut beat = example_beat(category, installation);
+    change(&mut beat["data"]);
+    beat
+}
+
+/// Per rule: the beats that set the scene, the bad beat, the good beat.
+fn scenarios(installation: &str, now: i64) -> Vec<(&'static str, Vec<Value>, Value, Value)> {
+    use Category::*;
+    let b = |category, change: &dyn Fn(&mut Value)| beat(category, installation, change);
+    let database = |size: i64, maintained_days_ago: i64, catalog: &str| {
+        b(UcxSuiteDatabase, &|d| {
+            d["size_bytes"] = json!(size);
+            d["last_maintenance_at"] = json!(now - maintained_days_ago * DAY_MS);
+            d["full_text_catalog_status"] = json!(catalog);
+        })
+    };
+    let gib = 1 << 30;
+    vec![
+        (
+            "disk_free_low",
+            vec![],
+            b(HardwareInfoDisks, &|_| {}),
+            b(HardwareInfoDisks, &|d| {
+                d["disks"][1]["free_bytes"] = json!(100 * gib)
+            }),
+        ),
+        (
+            "memory_low",
+            vec![],
+            b(HardwareInfoMemory, &|d| {
+                d["available_bytes"] = json!(gib / 2)
+            }),
+            b(HardwareInfoMemory, &|_| {}),
+        ),
+        (
+            "cpu_pinned",
+            vec![],
+            b(ProcessesRunningProcesses, &|d| {
+                d["processes"][0]["cpu_percent"] = json!(99.0)
+            }),
+            b(ProcessesRunningProcesses, &|_| {}),
+        ),
+        (
+            "handle_count_high",
+            vec![],
+            b(ProcessesRunningProcesses, &|d| {
+                d["processes"][1]["handle_count"] = json!(20_000)
+            }),
+            b(ProcessesRunningProcesses, &|_| {}),
+        ),
+        (
+            "required_service_stopped",
+            vec![],
+            b(ProcessesWindowsServices, &|d| {
+                d["services"][0]["status"] = json!("Stopped")
+            }),
+            b(ProcessesWindowsServices, &|_| {}),
+        ),
+        (
+            "firewall_disabled",
+            vec![],
+            b(SoftwareInfoWindowsFirewall, &|_| {}),
+            b(SoftwareInfoWindowsFirewall, &|d| {
+                d["private_enabled"] = json!(true)
+            }),
+        ),
+        (
+            "windows_updates_stale",
+            vec![],
+            b(SoftwareInfoWindowsUpdates, &|d| {
+                d["hotfixes"][0]["installed_at"] = json!(now - 100 * DAY_MS)
+            }),
+            b(SoftwareInfoWindowsUpdates, &|d| {
+                d["hotfixes"][0]["installed_at"] = json!(now - DAY_MS)
+            }),
+        ),
+        (
+            "database_near_edition_limit",
+            vec![b(UcxSuiteDatabaseServer, &|_| {})],
+            database(9 * gib, 1, "Healthy"),
+            database(4 * gib, 1, "Healthy"),
+        ),
+        (
+            "database_maintenance_overdue",
+            vec![],
+            database(4 * gib, 40, "Healthy"),
+            database(4 * gib, 1, "Healthy"),
+        ),
+        (
+            "full_text_catalog_unhealthy",
+            vec![],
+            database(4 * gib, 1, "Corrupted"),
+            database(4 * gib, 1, "Healthy"),
+        ),
+        (
+            "logging_disabled",
+            vec![],
+            b(UcxSuiteLogging, &|d| d["enabled"] = json!(false)),
+            b(UcxSuiteLogging, &|_| {}),
+        ),
+        (
+            "log_retention_short",
+            vec![],
+            b(UcxSuiteLogging, &|d| d["retention_days"] = json!(3)),
+            b(UcxSuiteLogging, &|_| {}),
+        ),
+        (
+            "cluster_node_missing",
+            vec![b(UcxSuiteCluster, &|_| {})],
+            b(UcxSuiteCluster, &|d| d["nodes"] = json!(["node-1"])),
+            b(UcxSuiteCluster, &|_| {}),
+        ),
+        (
+            "acd_queue_high",
+            vec![],
+            b(UcxSuiteAcd, &|d| d["fifo_queued_calls"] = json!(30)),
+            b(UcxSuiteAcd, &|_| {}),
+        ),
+        (
+            "fax_backlog",
+            vec![],
+            b(UcxSuiteDigitalFax, &|d| d["faxes_transmitting"] = json!(30)),
+            b(UcxSuiteDigitalFax, &|_| {}),
+        ),
+        (
+            "suite_version_unsupported",
+            vec![],
+            b(UcxSuiteSuiteInfo, &|d| {
+                d["version"] = json!("2022.Summer.3")
+            }),
+            b(UcxSuiteSuiteInfo, &|_| {}),
+        ),
+    ]
+}
+
+fn fresh(mut beat: Value) -> Value {
+    beat["beat_id"] = json!(uuid::Uuid::new_v4().to_string());
+    beat
+}
+
+/// The alerts on the topic: waits up to `timeout` for `expected` of them.
+fn alerts_of(
+    kafka: &ucx_common::config::KafkaSettings,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Alert> {
+    read_topic(&kafka.brokers, &kafka.alerts_topic, expected, timeout)
+        .iter()
+        .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_starter_rule_fires_once_and_resolves() {
+    let services = Services::from_env();
+    let kafka = services.kafka("rules");
+    let mut config = ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    config.processors.group_id = unique("rules");
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    })
+    .await;
+    let _processors = start_processors(config).await;
+    put_customer(&gateway.url, "cust-gold", "GOLD", true).await;
+    let key = add_installation(&gateway.url, "cust-gold", "inst-rules").await;
+
+    let library = RuleLibrary::parse(BUILT_IN).unwrap();
+    let now = ucx_common::now_ms();
+    let scenarios = scenarios("inst-rules", now);
+    let scripted: Vec<&str> = scenarios.iter().map(|s| s.0).collect();
+    let shipped: Vec<&str> = library.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        scripted, shipped,
+        "a scenario per starter rule, in the library's order"
+    );
+    for ((rule_id, scene, bad, good), rule) in scenarios.into_iter().zip(&library.rules) {
+        let mut beats = scene;
+        beats.extend((0..rule.for_beats).map(|_| fresh(bad.clone())));
+        beats.extend((0..rule.clear_beats).map(|_| fresh(good.clone())));
+        for beat in beats {
+            let response = post_with_key(&gateway.url, Some(&key), &beat).await;
+            assert_eq!(response.status(), 202, "{rule_id}");
+        }
+    }
+
+    let alerts = alerts_of(&kafka, 2 * library.rules.len(), Duration::from_secs(90));
+    let mut by_rule: BTreeMap<&str, Vec<AlertState>> = BTreeMap::new();
+    for alert in &alerts {
+        by_rule.entry(&alert.rule_id).or_default().push(alert.state);
+        assert_eq!(alert.customer_id, "cust-gold");
+        assert_eq!(alert.contract_tier, "GOLD");
+        assert!(alert.notify_customer, "Gold: Proactive Support");
+        assert!(!alert.explanation.is_empty());
+        assert!(
+            alert.dashboard_url.contains("inst-rules"),
+            "{}",
+            alert.dashboard_url
+        );
+    }
+    for rule in &library.rules {
+        assert_eq!(
+            by_rule.get(rule.id.as_str()).map(Vec::as_slice),
+            Some([AlertState::Open, AlertState::Resolved].as_slice()),
+            "{}: {alerts:#?}",
+            rule.id
+        );
+    }
+    assert_eq!(alerts.len(), 2 * library.rules.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_routed_by_contract_tier_and_opted_out_customers_are_not_evaluated() {
+    let services = Services::from_env();
+    let kafka = services.kafka("routing");
+    let mut config = ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    config.processors.group_id = unique("routing");
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    })
+    .await;
+    let processors = start_processors(config).await;
+    let mut keys = Vec::new();
+    for (customer, tier, installation) in [
+        ("cust-basic", "BASIC", "inst-basic"),
+        ("cust-gold", "GOLD", "inst-gold"),
+        ("cust-out", "PLATINUM", "inst-out"),
+    ] {
+        put_customer(&gateway.url, customer, tier, true).await;
+        keys.push(add_installation(&gateway.url, customer, installation).await);
+    }
+    // A disk at 5 % free is a warning for everyone (the example's D:).
+    for (key, installation) in keys.iter().zip(["inst-basic", "inst-gold"]) {
+        let disks = example_beat(Category::HardwareInfoDisks, installation);
+        assert_eq!(
+            post_with_key(&gateway.url, Some(key), &disks)
+                .await
+                .status(),
+            202
+        );
+    }
+    let alerts = alerts_of(&kafka, 2, Duration::from_secs(60));
+    let routed: BTreeMap<&str, (&str, bool)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a.installation_id.as_str(),
+                (a.contract_tier.as_str(), a.notify_customer),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routed["inst-basic"],
+        ("BASIC", false),
+        "Enhanced Support: support only"
+    );
+    assert_eq!(
+        routed["inst-gold"],
+        ("GOLD", true),
+        "Proactive Support: the customer too"
+    );
+
+    // Beats already on their way when a customer opts out are not evaluated.
+    set_telemetry(&gateway.url, "cust-out", false).await;
+    // The registry record reaches the processors' view within milliseconds.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let producer = ucx_common::kafka::Producer::new(&kafka).unwrap();
+    let beat = ucx_schemas::parse_beat_json(
+        example_beat(Category::HardwareInfoDisks, "inst-out")
+            .to_string()
+            .as_bytes(),
+        ucx_common::now_ms(),
+    )
+    .unwrap();
+    let record = ucx_schemas::encode_beat(&beat).unwrap();
+    producer
+        .produce(&kafka.beats_topic, b"inst-out", &record, Default::default())
+        .await
+        .unwrap();
+    wait_until(
+        "the opted-out beat to be skipped",
+        Duration::from_secs(30),
+        || async {
+            metrics_text(&processors.url)
+                .await
+                .contains("processor_beats_skipped_total{reason=\"telemetry_disabled\"} 1")
+        },
+    )
+    .await;
+    assert_eq!(
+        alerts_of(&kafka, 3, Duration::from_secs(3)).len(),
+        2,
+        "no alert for the opted-out customer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_rule_file_takes_effect_without_a_restart() {
+    let services = Services::from_env();
+    let kafka = services.kafka("reload");
+    let file = std::env::temp_dir().join(format!("{}.toml", unique("rules")));
+    let lenient = BUILT_IN.replace(
+        "warning = { basic = 15, gold = 15, platinum = 20 }\ncritical = 5",
+        "warning = 3\ncritical = 1",
+    );
+    assert_ne!(lenient, BUILT_IN);
+    std::fs::write(&file, &lenient).unwrap();
+    let mut config = ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    config.processors.group_id = unique("reload");
+    config.processors.rules_file = Some(file.clone());
+    config.processors.rules_reload_interval_ms = 200;
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    })
+    .await;
+    let processors = start_processors(config).await;
+    put_customer(&gateway.url, "cust-reload", "GOLD", true).await;
+    let key = add_installation(&gateway.url, "cust-reload", "inst-reload").await;
+    let post_disks = || async {
+        let disks = example_beat(Category::HardwareInfoDisks, "inst-reload");
+        assert_eq!(
+            post_with_key(&gateway.url, Some(&key), &disks)
+                .await
+                .status(),
+            202
+        );
+    };
+
+    // 5 % free is fine under the lenient file.
+    post_disks().await;
+    wait_until("the beat evaluated", Duration::from_secs(30), || async {
+        metrics_text(&processors.url)
+            .await
+            .contains("processor_beats_received_total 1")
+    })
+    .await;
+    assert!(alerts_of(&kafka, 1, Duration::from_secs(3)).is_empty());
+
+    // An invalid edit is refused and changes nothing.
+    std::fs::write(&file, "library_version = 2\n[[rule]]\nid = \"broken\"\n").unwrap();
+    wait_until("the refusal", Duration::from_secs(10), || async {
+        metrics_text(&processors.url)
+            .await
+            .contains("processor_rules_reloads_total{outcome=\"refused\"} 1")
+    })
+    .await;
+
+    // The shipped thresholds, as library version 2: the same disk now raises a warning.
+    std::fs::write(
+        &file,
+        BUILT_IN.replace("library_version = 1", "library_version = 2"),
+    )
+    .unwrap();
+    wait_until(
+        "the new library in force",
+        Duration::from_secs(10),
+        || async {
+            metrics_text(&processors.url)
+                .await
+                .contains("processor_rules_library_version 2")
+        },
+    )
+    .await;
+    post_disks().await;
+    let alerts = alerts_of(&kafka, 1, Duration::from_secs(30));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].rule_id, "disk_free_low");
+    assert_eq!(alerts[0].threshold, 15.0);
+    let _ = std::fs::remove_file(&file);
+}
