@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use ucx_e2e::{
     add_installation, example_beat, metrics_text, post_with_key, put_customer, read_topic,
-    set_telemetry, start_gateway, start_processors, unique, wait_until, Services,
+    set_telemetry, start_gateway, start_processors, unique, wait_until, Services, Stage,
 };
 use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
 use ucx_schemas::{decode_alert, Alert, AlertState, Category};
@@ -170,21 +170,32 @@ fn alerts_of(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_starter_rule_fires_once_and_resolves() {
-    let services = Services::from_env();
-    let kafka = services.kafka("rules");
+/// A gateway and processors on topics of their own, the processors following `rules_file`
+/// (checked every 200 ms) or the built-in library.
+async fn gateway_and_processors(
+    test: &str,
+    rules_file: Option<std::path::PathBuf>,
+) -> (ucx_common::config::KafkaSettings, Stage, Stage) {
+    let kafka = Services::from_env().kafka(test);
     let mut config = ucx_processors::ProcessorConfig {
         kafka: kafka.clone(),
         ..Default::default()
     };
-    config.processors.group_id = unique("rules");
+    config.processors.group_id = unique(test);
+    config.processors.rules_file = rules_file;
+    config.processors.rules_reload_interval_ms = 200;
     let gateway = start_gateway(ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()
     })
     .await;
-    let _processors = start_processors(config).await;
+    let processors = start_processors(config).await;
+    (kafka, gateway, processors)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_starter_rule_fires_once_and_resolves() {
+    let (kafka, gateway, _processors) = gateway_and_processors("rules", None).await;
     put_customer(&gateway.url, "cust-gold", "GOLD", true).await;
     let key = add_installation(&gateway.url, "cust-gold", "inst-rules").await;
 
@@ -234,19 +245,7 @@ async fn every_starter_rule_fires_once_and_resolves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_routed_by_contract_tier_and_opted_out_customers_are_not_evaluated() {
-    let services = Services::from_env();
-    let kafka = services.kafka("routing");
-    let mut config = ucx_processors::ProcessorConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    };
-    config.processors.group_id = unique("routing");
-    let gateway = start_gateway(ucx_ingest::IngestConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    })
-    .await;
-    let processors = start_processors(config).await;
+    let (kafka, gateway, processors) = gateway_and_processors("routing", None).await;
     let mut keys = Vec::new();
     for (customer, tier, installation) in [
         ("cust-basic", "BASIC", "inst-basic"),
@@ -323,8 +322,6 @@ async fn alerts_are_routed_by_contract_tier_and_opted_out_customers_are_not_eval
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_rule_file_takes_effect_without_a_restart() {
-    let services = Services::from_env();
-    let kafka = services.kafka("reload");
     let file = std::env::temp_dir().join(format!("{}.toml", unique("rules")));
     let lenient = BUILT_IN.replace(
         "warning = { basic = 15, gold = 15, platinum = 20 }\ncritical = 5",
@@ -332,19 +329,7 @@ async fn an_edited_rule_file_takes_effect_without_a_restart() {
     );
     assert_ne!(lenient, BUILT_IN);
     std::fs::write(&file, &lenient).unwrap();
-    let mut config = ucx_processors::ProcessorConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    };
-    config.processors.group_id = unique("reload");
-    config.processors.rules_file = Some(file.clone());
-    config.processors.rules_reload_interval_ms = 200;
-    let gateway = start_gateway(ucx_ingest::IngestConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    })
-    .await;
-    let processors = start_processors(config).await;
+    let (kafka, gateway, processors) = gateway_and_processors("reload", Some(file.clone())).await;
     put_customer(&gateway.url, "cust-reload", "GOLD", true).await;
     let key = add_installation(&gateway.url, "cust-reload", "inst-reload").await;
     let post_disks = || async {
