@@ -36,6 +36,9 @@ pub struct KafkaSettings {
     pub dead_letter_topic: String,
     /// Compacted topic of customers, installations and purge requests (one partition).
     pub registry_topic: String,
+    /// Compacted changelog of the processors' per-installation state (at least as many
+    /// partitions as the beats topic).
+    pub processor_state_topic: String,
     /// Partitions of topics the pipeline creates; bounds how many consumers share the work.
     pub topic_partitions: i32,
     pub topic_replication_factor: i32,
@@ -57,6 +60,7 @@ impl Default for KafkaSettings {
             alerts_topic: "ucx.alerts".into(),
             dead_letter_topic: "ucx.dead-letters".into(),
             registry_topic: "ucx.registry".into(),
+            processor_state_topic: "ucx.processor-state".into(),
             topic_partitions: 6,
             topic_replication_factor: 1,
             delivery_timeout_ms: 10_000,

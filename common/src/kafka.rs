@@ -1,6 +1,7 @@
 //! The one way the pipeline talks to Kafka: clients built from `[kafka]`, topics created by
 //! the project, records produced with broker acknowledgement, dead letters with their reason.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -88,10 +89,14 @@ impl rdkafka::consumer::ConsumerContext for ReaderContext {}
 
 /// A consumer outside any group that reads assigned partitions and never commits: every
 /// start reads from the beginning (the registry topic), with an event at the end of the data.
-pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer<ReaderContext>, KafkaError> {
+/// `name` is only the client's group id: readers never join the group nor commit.
+pub fn reader(
+    settings: &KafkaSettings,
+    name: &str,
+) -> Result<StreamConsumer<ReaderContext>, KafkaError> {
     let mut config = base_config(settings);
     config
-        .set("group.id", "ucx-registry-reader")
+        .set("group.id", name)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -101,9 +106,18 @@ pub fn reader(settings: &KafkaSettings) -> Result<StreamConsumer<ReaderContext>,
 
 /// The context of a consumer that publishes its lag: librdkafka's statistics (every
 /// `statistics.interval.ms`) carry each assigned partition's lag, set on the gauge by topic and
-/// partition. Partitions no longer assigned lose their series.
+/// partition. Partitions no longer assigned lose their series. It also counts rebalances, so a
+/// consumer with per-partition state learns that its assignment changed.
 pub struct LagContext {
     lag: prometheus::IntGaugeVec,
+    rebalances: AtomicU64,
+}
+
+impl LagContext {
+    /// Assignments and revocations so far.
+    pub fn rebalances(&self) -> u64 {
+        self.rebalances.load(Ordering::SeqCst)
+    }
 }
 
 impl rdkafka::ClientContext for LagContext {
@@ -126,7 +140,16 @@ impl rdkafka::ClientContext for LagContext {
     }
 }
 
-impl rdkafka::consumer::ConsumerContext for LagContext {}
+impl rdkafka::consumer::ConsumerContext for LagContext {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        tracing::info!(?rebalance, "partitions rebalanced");
+        self.rebalances.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// [`consumer`] that also keeps `lag` (labels `topic`, `partition`) current every 5 s.
 pub fn consumer_with_lag(
@@ -136,7 +159,10 @@ pub fn consumer_with_lag(
 ) -> Result<StreamConsumer<LagContext>, KafkaError> {
     let mut config = consumer_config(settings, group_id);
     config.set("statistics.interval.ms", "5000");
-    with_client_options(config, settings).create_with_context(LagContext { lag })
+    with_client_options(config, settings).create_with_context(LagContext {
+        lag,
+        rebalances: AtomicU64::new(0),
+    })
 }
 
 /// Creates the compacted, single-partition registry topic if it is missing.
@@ -148,6 +174,38 @@ pub async fn ensure_registry_topic(settings: &KafkaSettings) -> Result<(), Kafka
     )
     .set("cleanup.policy", "compact");
     create_topics(settings, &[topic]).await
+}
+
+/// Creates a compacted topic of `settings.topic_partitions` partitions if it is missing (state
+/// changelogs: the newest record per key is what counts).
+pub async fn ensure_compacted_topic(
+    settings: &KafkaSettings,
+    name: &str,
+) -> Result<(), KafkaError> {
+    let topic = NewTopic::new(
+        name,
+        settings.topic_partitions,
+        TopicReplication::Fixed(settings.topic_replication_factor),
+    )
+    .set("cleanup.policy", "compact");
+    create_topics(settings, &[topic]).await
+}
+
+/// How many partitions `topic` has, from the broker's metadata.
+pub async fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<usize, KafkaError> {
+    let client: rdkafka::consumer::BaseConsumer =
+        with_client_options(base_config(settings), settings).create()?;
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let metadata = client.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+        Ok(metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or_default())
+    })
+    .await
+    .expect("metadata task")
 }
 
 /// Creates the pipeline's topics if they are missing; existing topics are left as they are.
@@ -242,11 +300,31 @@ impl Producer {
         payload: &[u8],
         headers: OwnedHeaders,
     ) -> Result<Acknowledged, KafkaError> {
-        let producer = self.current.read().expect("producer lock").clone();
         let record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)
             .headers(headers);
+        self.send(record).await
+    }
+
+    /// [`Producer::produce`] into a chosen partition (state kept beside the partition it
+    /// describes), without headers.
+    pub async fn produce_to_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<Acknowledged, KafkaError> {
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(key)
+            .payload(payload);
+        self.send(record).await
+    }
+
+    async fn send(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<Acknowledged, KafkaError> {
+        let producer = self.current.read().expect("producer lock").clone();
         let result = producer
             .send(record, Timeout::After(Duration::ZERO))
             .await

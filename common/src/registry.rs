@@ -258,7 +258,7 @@ pub async fn follow(
     if let Err(error) = crate::kafka::ensure_registry_topic(settings).await {
         tracing::warn!(%error, "could not ensure the registry topic exists; continuing");
     }
-    let consumer = crate::kafka::reader(settings)?;
+    let consumer = crate::kafka::reader(settings, "ucx-registry-reader")?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(&settings.registry_topic, PARTITION, Offset::Beginning)?;
     consumer.assign(&assignment)?;

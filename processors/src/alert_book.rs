@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
 use ucx_schemas::{Alert, AlertState, Beat, Severity};
 
+use crate::rules::series::{deserialize_keyed, serialize_keyed};
 use crate::rules::Finding;
 
 type AlertKey = (String, String, String, String);
@@ -21,7 +23,7 @@ pub struct Audience {
     pub dashboard_url: String,
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Tracked {
     /// The open alert's id and severity.
     open: Option<(String, Severity)>,
@@ -29,8 +31,13 @@ struct Tracked {
     good_streak: u32,
 }
 
-#[derive(Default)]
+/// The alerts of one installation: open ones and streaks towards opening or resolving.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertBook {
+    #[serde(
+        serialize_with = "serialize_keyed",
+        deserialize_with = "deserialize_keyed"
+    )]
     tracked: HashMap<AlertKey, Tracked>,
 }
 
@@ -99,8 +106,15 @@ impl AlertBook {
     }
 }
 
+impl AlertBook {
+    /// Open alerts.
+    pub fn open_count(&self) -> usize {
+        self.tracked.values().filter(|t| t.open.is_some()).count()
+    }
+}
+
 /// Deterministic, so that re-evaluating the same beat after a crash yields the same id.
-fn alert_id(key: &AlertKey, opening_beat_id: &str) -> String {
+pub fn alert_id(key: &AlertKey, opening_beat_id: &str) -> String {
     let (installation, node, rule, subject) = key;
     let name = format!("{installation}/{node}/{rule}/{subject}/{opening_beat_id}");
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
@@ -146,6 +160,16 @@ mod tests {
     use ucx_schemas::{BeatPayload, Envelope, Region};
 
     use crate::rules::library::{RuleLibrary, BUILT_IN};
+
+    #[test]
+    fn the_book_survives_json() {
+        let mut book = AlertBook::default();
+        run(&library(1, 1), &mut book, &beat("1", 3));
+        assert_eq!(book.open_count(), 1);
+        let text = serde_json::to_string(&book).unwrap();
+        let restored: AlertBook = serde_json::from_str(&text).unwrap();
+        assert_eq!(restored, book);
+    }
     use crate::rules::signals::Facts;
 
     fn beat(beat_id: &str, free: i64) -> Beat {
@@ -179,7 +203,7 @@ mod tests {
     }
 
     fn run(library: &RuleLibrary, book: &mut AlertBook, beat: &Beat) -> Vec<Alert> {
-        let findings = library.evaluate(beat, &Facts::default(), None);
+        let findings = library.evaluate(beat, &Facts::default(), None, &mut Default::default());
         book.apply(beat, findings, &Audience::default())
     }
 

@@ -30,6 +30,12 @@ pub struct ProcessorSettings {
     pub care_grace_days: u32,
     /// Link to a server's dashboard carried by every alert; `{installation_id}` is replaced.
     pub dashboard_url: String,
+    /// How often state is written to the changelog and offsets are committed: a crash replays
+    /// at most this much.
+    pub checkpoint_interval_ms: u64,
+    /// A server is lost when no beat came for its usual cadence plus this long in event time
+    /// (the newest beat of any server is "now"); 0 disables heartbeat alerts.
+    pub heartbeat_timeout_ms: u64,
 }
 
 impl Default for ProcessorSettings {
@@ -43,6 +49,8 @@ impl Default for ProcessorSettings {
             dashboard_url:
                 "http://127.0.0.1:3000/d/ucx-server/server?var-installation={installation_id}"
                     .into(),
+            checkpoint_interval_ms: 1_000,
+            heartbeat_timeout_ms: 300_000,
         }
     }
 }

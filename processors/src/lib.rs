@@ -1,28 +1,34 @@
-//! Processors: read beats, evaluate the rule library, and publish alert state changes to the
-//! alerts topic, routed by the customer's contract tier. Offsets are committed only after the
-//! alerts a beat caused were acknowledged.
+//! Processors: read beats, evaluate the rule library against each installation's remembered
+//! state, watch for silent installations, and publish alert state changes to the alerts topic,
+//! routed by the customer's contract tier. Every `checkpoint_interval_ms` the changed states go
+//! to the state changelog and then the offsets of the beats they include are committed; a
+//! restarted or rebalanced processor restores the states of its partitions and goes on.
 
 mod alert_book;
 pub mod config;
+mod engine;
+mod heartbeat;
 mod metrics;
 mod routing;
 pub mod rules;
+mod state;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, OwnedHeaders};
-use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
-use ucx_common::kafka::{self, DeadLetters};
+use ucx_common::kafka::{self, DeadLetters, LagContext};
 use ucx_schemas::{decode_beat, encode_alert, Alert};
 
-use alert_book::AlertBook;
 pub use config::{ProcessorConfig, ProcessorSettings};
+use engine::Engine;
 use metrics::ProcessorMetrics;
 use routing::Router;
-use rules::signals::FactBook;
+use state::{Applied, StateStore};
 
 const STAGE: &str = "processors";
 
@@ -33,22 +39,29 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let kafka_settings = &config.kafka;
+    let settings = &config.processors;
     kafka::ensure_pipeline_topics(kafka_settings).await?;
     let registry = prometheus::Registry::new();
     let metrics = ProcessorMetrics::new(&registry);
     let ops = ucx_common::ops::spawn("processors", ops_listener, registry, shutdown.clone());
 
+    let producer = Arc::new(kafka::Producer::new(kafka_settings)?);
+    let store = StateStore::open(
+        kafka_settings,
+        &kafka_settings.processor_state_topic,
+        producer.clone(),
+    )
+    .await?;
     let consumer = kafka::consumer_with_lag(
         kafka_settings,
-        &config.processors.group_id,
+        &settings.group_id,
         metrics.consumer_lag.clone(),
     )?;
     kafka::subscribe(&consumer, &[&kafka_settings.beats_topic])?;
-    let producer = Arc::new(kafka::Producer::new(kafka_settings)?);
     let dead_letters = DeadLetters::new(producer.clone(), &kafka_settings.dead_letter_topic);
     let rules = rules::reload::start(
-        config.processors.rules_file.clone(),
-        Duration::from_millis(config.processors.rules_reload_interval_ms.max(100)),
+        settings.rules_file.clone(),
+        Duration::from_millis(settings.rules_reload_interval_ms.max(100)),
         metrics.reload.clone(),
         shutdown.clone(),
     )?;
@@ -59,36 +72,109 @@ pub async fn run(
         }
         tracing::warn!("waiting for the customer registry before consuming");
     }
-    let router = Router::new(registry_view, &config.processors);
-    let mut facts = FactBook::default();
-    let mut book = AlertBook::default();
+    let router = Router::new(registry_view, settings);
+    let heartbeat_timeout_ms = settings.heartbeat_timeout_ms as i64;
 
+    let mut engine = Engine::default();
+    let mut rebalances_seen = 0;
+    // Per beats partition: the offset to commit at the next checkpoint.
+    let mut uncommitted: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut ticks = tokio::time::interval(Duration::from_millis(
+        settings.checkpoint_interval_ms.max(10),
+    ));
+    ticks.reset();
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let checkpoint_interval = Duration::from_millis(settings.checkpoint_interval_ms.max(10));
+    let mut last_checkpoint = tokio::time::Instant::now();
     loop {
-        let message = tokio::select! {
+        // Beats first: a tick is taken only when no beat is waiting, i.e. the processor has
+        // caught up — the moment to judge silence. Checkpoints also happen between beats.
+        let received = tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break,
-            received = consumer.recv() => match received {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "kafka consume error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
+            received = consumer.recv() => Some(received),
+            _ = ticks.tick() => None,
+        };
+        // A new assignment: the partitions may have been someone else's in between, so what is
+        // in memory is dropped and the changelog is the truth (librdkafka restarts every
+        // assigned partition from its committed offset).
+        let rebalances = consumer.context().rebalances();
+        if rebalances != rebalances_seen {
+            rebalances_seen = rebalances;
+            uncommitted.clear();
+            let partitions = assigned(&consumer, &kafka_settings.beats_topic);
+            engine = Engine::restored(store.restore(&partitions).await?);
+            metrics.restored(partitions.len());
+            tracing::info!(
+                ?partitions,
+                installations = engine.installations(),
+                open_alerts = engine.open_alerts(),
+                "state restored"
+            );
+        }
+        let due = last_checkpoint.elapsed() >= checkpoint_interval;
+        let Some(received) = received else {
+            if heartbeat_timeout_ms > 0 {
+                for alert in raise_lost(&mut engine, &router, heartbeat_timeout_ms).await {
+                    publish_alert(&producer, &kafka_settings.alerts_topic, &alert, &shutdown)
+                        .await?;
+                    metrics.record(&alert);
                 }
-            },
+            }
+            checkpoint(
+                &mut engine,
+                &store,
+                &consumer,
+                &kafka_settings.beats_topic,
+                &mut uncommitted,
+                &metrics,
+                &shutdown,
+            )
+            .await?;
+            last_checkpoint = tokio::time::Instant::now();
+            continue;
+        };
+        if due {
+            checkpoint(
+                &mut engine,
+                &store,
+                &consumer,
+                &kafka_settings.beats_topic,
+                &mut uncommitted,
+                &metrics,
+                &shutdown,
+            )
+            .await?;
+            last_checkpoint = tokio::time::Instant::now();
+        }
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "kafka consume error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
         };
         metrics.beats_received.inc();
+        let at = Applied {
+            partition: message.partition(),
+            offset: message.offset(),
+        };
         let alerts = match decode_beat(message.payload().unwrap_or_default()) {
             Ok(beat) => match router.route(&beat.envelope.installation_id).await {
-                Some(audience) => {
+                Some(routed) => {
                     let library = rules.borrow().clone();
-                    let facts = facts.learn(&beat);
-                    let findings = library.evaluate(&beat, facts, audience.tier);
-                    book.apply(&beat, findings, &audience.audience)
+                    match engine.apply(&beat, at, &library, &routed) {
+                        Some(alerts) => alerts,
+                        None => {
+                            metrics.skipped("already_applied");
+                            Vec::new()
+                        }
+                    }
                 }
                 None => {
-                    metrics
-                        .beats_skipped
-                        .with_label_values(&["telemetry_disabled"])
-                        .inc();
+                    metrics.skipped("telemetry_disabled");
                     Vec::new()
                 }
             },
@@ -102,10 +188,88 @@ pub async fn run(
             publish_alert(&producer, &kafka_settings.alerts_topic, alert, &shutdown).await?;
             metrics.record(alert);
         }
-        commit(&consumer, &message);
+        uncommitted.insert(at.partition, at.offset + 1);
+    }
+    // A last checkpoint, so that a planned stop replays nothing (one try: we are stopping).
+    if let Err(error) = checkpoint(
+        &mut engine,
+        &store,
+        &consumer,
+        &kafka_settings.beats_topic,
+        &mut uncommitted,
+        &metrics,
+        &shutdown,
+    )
+    .await
+    {
+        tracing::warn!(%error, "final checkpoint failed; the next start replays from the last one");
     }
     tracing::info!("processors stopped");
     ops.await??;
+    Ok(())
+}
+
+/// The beats partitions assigned to this processor now.
+fn assigned(consumer: &StreamConsumer<LagContext>, beats_topic: &str) -> Vec<i32> {
+    match consumer.assignment() {
+        Ok(assignment) => assignment
+            .elements_for_topic(beats_topic)
+            .iter()
+            .map(|element| element.partition())
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "reading the assignment");
+            Vec::new()
+        }
+    }
+}
+
+/// Heartbeat alerts for installations that fell silent (opted-out customers are not watched).
+async fn raise_lost(engine: &mut Engine, router: &Router, timeout_ms: i64) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    for installation_id in engine.lost(timeout_ms) {
+        if let Some(routed) = router.route(&installation_id).await {
+            alerts.extend(engine.raise_lost(&installation_id, timeout_ms, &routed.audience));
+        }
+    }
+    alerts
+}
+
+/// Writes the changed states, then commits the offsets of the beats they include. A state
+/// write that fails is retried (consumption waits: nothing is committed past unsaved state).
+async fn checkpoint(
+    engine: &mut Engine,
+    store: &StateStore,
+    consumer: &StreamConsumer<LagContext>,
+    beats_topic: &str,
+    uncommitted: &mut BTreeMap<i32, i64>,
+    metrics: &ProcessorMetrics,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let documents = engine.take_dirty();
+    while let Err(error) = store.write(&documents).await {
+        anyhow::ensure!(
+            !shutdown.is_cancelled(),
+            "shutting down with unsaved state: {error}"
+        );
+        tracing::warn!(%error, "writing state failed, retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    metrics.state_documents.inc_by(documents.len() as u64);
+    metrics.observe(engine);
+    if uncommitted.is_empty() {
+        return Ok(());
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, &offset) in uncommitted.iter() {
+        offsets.add_partition_offset(beats_topic, partition, Offset::Offset(offset))?;
+    }
+    uncommitted.clear();
+    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+        // the states record what they include: a replay of these beats is skipped
+        tracing::warn!(%error, "offset commit failed; beats after the last commit are read again");
+    }
+    metrics.checkpoints.inc();
     Ok(())
 }
 
@@ -131,14 +295,5 @@ async fn publish_alert(
             }
             Err(error) => anyhow::bail!("shutting down with an unpublished alert: {error}"),
         }
-    }
-}
-
-fn commit(
-    consumer: &rdkafka::consumer::StreamConsumer<kafka::LagContext>,
-    message: &BorrowedMessage<'_>,
-) {
-    if let Err(error) = consumer.commit_message(message, CommitMode::Async) {
-        tracing::warn!(%error, "offset commit failed; the beat may be evaluated again");
     }
 }

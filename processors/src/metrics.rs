@@ -4,6 +4,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registr
 use ucx_common::ops::register;
 use ucx_schemas::{Alert, AlertState};
 
+use crate::engine::Engine;
 use crate::rules::reload::ReloadMetrics;
 
 pub struct ProcessorMetrics {
@@ -12,6 +13,13 @@ pub struct ProcessorMetrics {
     pub consumer_lag: IntGaugeVec,
     pub beats_skipped: IntCounterVec,
     pub reload: ReloadMetrics,
+    restores: IntCounter,
+    assigned_partitions: IntGauge,
+    pub checkpoints: IntCounter,
+    pub state_documents: IntCounter,
+    installations: IntGauge,
+    open_alerts: IntGauge,
+    watermark: IntGauge,
     alerts_raised: IntCounterVec,
     alerts_resolved: IntCounterVec,
 }
@@ -51,7 +59,7 @@ impl ProcessorMetrics {
                 IntCounterVec::new(
                     Opts::new(
                         "processor_beats_skipped_total",
-                        "Beats not evaluated, by reason (telemetry_disabled: the customer opted out)",
+                        "Beats not evaluated, by reason (telemetry_disabled: the customer opted out; already_applied: replayed after a crash, already in the state)",
                     ),
                     &["reason"],
                 )
@@ -78,6 +86,58 @@ impl ProcessorMetrics {
                     .unwrap(),
                 ),
             },
+            restores: register(
+                registry,
+                IntCounter::new(
+                    "processor_state_restores_total",
+                    "Times the state of the assigned partitions was restored from the changelog (start, rebalance)",
+                )
+                .unwrap(),
+            ),
+            assigned_partitions: register(
+                registry,
+                IntGauge::new(
+                    "processor_assigned_partitions",
+                    "Beats partitions assigned to this processor",
+                )
+                .unwrap(),
+            ),
+            checkpoints: register(
+                registry,
+                IntCounter::new(
+                    "processor_checkpoints_total",
+                    "Checkpoints that wrote state and committed offsets",
+                )
+                .unwrap(),
+            ),
+            state_documents: register(
+                registry,
+                IntCounter::new(
+                    "processor_state_documents_written_total",
+                    "Installation states written to the changelog",
+                )
+                .unwrap(),
+            ),
+            installations: register(
+                registry,
+                IntGauge::new(
+                    "processor_installations",
+                    "Installations whose state this processor holds",
+                )
+                .unwrap(),
+            ),
+            open_alerts: register(
+                registry,
+                IntGauge::new("processor_open_alerts", "Alerts open now (heartbeat alerts aside)").unwrap(),
+            ),
+            watermark: register(
+                registry,
+                IntGauge::new(
+                    "processor_watermark_seconds",
+                    "Event time: the newest received_at of the beats processed, Unix seconds",
+                )
+                .unwrap(),
+            ),
             alerts_raised: register(
                 registry,
                 IntCounterVec::new(
@@ -98,6 +158,22 @@ impl ProcessorMetrics {
                 .unwrap(),
             ),
         }
+    }
+
+    pub fn restored(&self, partitions: usize) {
+        self.restores.inc();
+        self.assigned_partitions.set(partitions as i64);
+    }
+
+    pub fn skipped(&self, reason: &str) {
+        self.beats_skipped.with_label_values(&[reason]).inc();
+    }
+
+    /// Gauges of what the engine holds.
+    pub fn observe(&self, engine: &Engine) {
+        self.installations.set(engine.installations() as i64);
+        self.open_alerts.set(engine.open_alerts() as i64);
+        self.watermark.set(engine.watermark() / 1000);
     }
 
     pub fn record(&self, alert: &Alert) {

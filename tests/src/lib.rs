@@ -63,6 +63,7 @@ pub fn kafka_settings(brokers: &str, test: &str) -> KafkaSettings {
         alerts_topic: format!("{prefix}.alerts"),
         dead_letter_topic: format!("{prefix}.dead-letters"),
         registry_topic: format!("{prefix}.registry"),
+        processor_state_topic: format!("{prefix}.processor-state"),
         topic_partitions: 3,
         ..KafkaSettings::default()
     }
@@ -92,6 +93,14 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// Ends the stage abruptly, as a crash would: its task is dropped mid-flight and nothing it
+    /// would do on a planned stop (final flushes, checkpoints) happens.
+    pub async fn crash(mut self) {
+        let handle = self.handle.take().expect("running");
+        handle.abort();
+        let _ = handle.await;
+    }
+
     /// Stops the stage the way SIGTERM does and returns how its `run` ended.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use ucx_schemas::registry::ContractTier;
 use ucx_schemas::{Beat, Severity};
 
+use super::series::{Baseline, History, Trend};
 use super::signals::{Facts, Signal};
 use super::Finding;
 
@@ -25,6 +26,9 @@ pub enum LibraryError {
 #[serde(deny_unknown_fields)]
 pub struct RuleLibrary {
     pub library_version: u32,
+    /// Trend points of a series are kept at least this far apart (event time).
+    #[serde(default = "default_trend_spacing_minutes")]
+    pub trend_spacing_minutes: u32,
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
 }
@@ -35,6 +39,17 @@ pub enum When {
     Below,
     Above,
     True,
+    /// Further above this server's own baseline than `warning`/`critical` deviations.
+    AboveBaseline,
+    /// The trend reaches `limit` within `warning`/`critical` days.
+    Forecast,
+}
+
+impl When {
+    /// Judged against what earlier beats of the server showed.
+    pub fn needs_history(self) -> bool {
+        matches!(self, When::AboveBaseline | When::Forecast)
+    }
 }
 
 /// A threshold for every tier, or one per tier (Platinum may be stricter).
@@ -71,6 +86,15 @@ fn one() -> u32 {
     1
 }
 
+fn default_trend_spacing_minutes() -> u32 {
+    15
+}
+
+/// Below this many learnt values (baseline) or trend points (forecast) a rule stays quiet.
+const DEFAULT_WARM_UP: u32 = 12;
+/// A forecast needs a trend a straight line explains this well (R²).
+const DEFAULT_MIN_FIT: f64 = 0.8;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -91,6 +115,15 @@ pub struct Rule {
     /// Only these subjects are judged; all when empty.
     #[serde(default)]
     pub subjects: Vec<String>,
+    /// Baseline and forecast rules: values (or trend points) needed before they judge.
+    pub warm_up: Option<u32>,
+    /// Baseline rules: the smallest spread assumed, so that a series that never moved is not
+    /// "infinitely abnormal" on its first small change.
+    pub min_spread: Option<f64>,
+    /// Forecast rules: the value the trend must not reach (0 for free space, 100 for a limit).
+    pub limit: Option<f64>,
+    /// Forecast rules: how well a straight line must explain the points (R², 0…1).
+    pub min_fit: Option<f64>,
     pub summary: String,
     pub explanation: String,
 }
@@ -117,13 +150,26 @@ impl RuleLibrary {
                 When::True if rule.warning.is_some() || rule.critical.is_some() => {
                     return Err(invalid("when = \"true\" takes no thresholds"))
                 }
-                When::Below | When::Above if rule.warning.is_none() && rule.critical.is_none() => {
+                When::True => {}
+                _ if rule.warning.is_none() && rule.critical.is_none() => {
                     return Err(invalid("needs a warning or a critical threshold"))
                 }
-                When::Below | When::Above if rule.severity.is_some() => {
+                _ if rule.severity.is_some() => {
                     return Err(invalid("severity comes from the thresholds here"))
                 }
+                When::Forecast if rule.limit.is_none() => {
+                    return Err(invalid("when = \"forecast\" needs a limit"))
+                }
                 _ => {}
+            }
+            let history_only = rule.warm_up.is_some()
+                || rule.min_spread.is_some()
+                || rule.limit.is_some()
+                || rule.min_fit.is_some();
+            if history_only && !rule.when.needs_history() {
+                return Err(invalid(
+                    "warm_up, min_spread, limit and min_fit belong to baseline and forecast rules",
+                ));
             }
             if let (Some(warning), Some(critical)) = (rule.warning, rule.critical) {
                 for tier in [
@@ -132,8 +178,9 @@ impl RuleLibrary {
                     ContractTier::Platinum,
                 ] {
                     let (w, c) = (warning.for_tier(Some(tier)), critical.for_tier(Some(tier)));
+                    // forecasts count days left: fewer is worse
                     let ordered = match rule.when {
-                        When::Below => c <= w,
+                        When::Below | When::Forecast => c <= w,
                         _ => c >= w,
                     };
                     if !ordered {
@@ -148,60 +195,189 @@ impl RuleLibrary {
         Ok(library)
     }
 
-    /// Every rule's verdict on every subject of `beat` it reads.
-    pub fn evaluate(&self, beat: &Beat, facts: &Facts, tier: Option<ContractTier>) -> Vec<Finding> {
-        let mut findings = Vec::new();
+    /// Every rule's verdict on every subject of `beat` it reads. `history` is the server's
+    /// memory: baselines and trends of the signals that baseline and forecast rules read, updated
+    /// with this beat.
+    pub fn evaluate(
+        &self,
+        beat: &Beat,
+        facts: &Facts,
+        tier: Option<ContractTier>,
+        history: &mut History,
+    ) -> Vec<Finding> {
+        let mut signals: Vec<Signal> = Vec::new();
         for rule in &self.rules {
-            for observation in rule.signal.observe(beat, facts) {
-                if !rule.subjects.is_empty() && !rule.subjects.contains(&observation.subject) {
-                    continue;
+            if !signals.contains(&rule.signal) {
+                signals.push(rule.signal);
+            }
+        }
+        let node = &beat.envelope.node_id;
+        let spacing_ms = i64::from(self.trend_spacing_minutes) * 60_000;
+        let mut findings = Vec::new();
+        for signal in signals {
+            for observation in signal.observe(beat, facts) {
+                let rules: Vec<&Rule> = self
+                    .rules
+                    .iter()
+                    .filter(|rule| rule.signal == signal && rule.judges(&observation.subject))
+                    .collect();
+                let mut context = Context::default();
+                let remembered = rules.iter().any(|rule| rule.when.needs_history());
+                if remembered {
+                    let series = history.series(node, signal.key(), &observation.subject);
+                    context.baseline = Some(series.baseline());
+                    series.record(beat.envelope.sent_at, observation.value, spacing_ms);
+                    context.trend = series.trend();
                 }
-                let (severity, threshold) = rule.judge(observation.value, tier);
-                findings.push(Finding {
-                    rule_id: rule.id.clone(),
-                    rule_version: rule.version,
-                    summary: rule.summary_of(&observation.subject, observation.value, threshold),
-                    explanation: rule.explanation.clone(),
-                    subject: observation.subject,
-                    severity,
-                    observed_value: observation.value,
-                    threshold,
-                    for_beats: rule.for_beats,
-                    clear_beats: rule.clear_beats,
-                });
+                let mut abnormal = false;
+                for rule in rules {
+                    let verdict = rule.judge_with(observation.value, tier, &context);
+                    abnormal |= rule.when == When::AboveBaseline && verdict.severity.is_some();
+                    findings.push(Finding {
+                        rule_id: rule.id.clone(),
+                        rule_version: rule.version,
+                        summary: rule.summary_of(&observation.subject, &verdict),
+                        explanation: rule.explanation.clone(),
+                        subject: observation.subject.clone(),
+                        severity: verdict.severity,
+                        observed_value: verdict.value,
+                        threshold: verdict.threshold,
+                        for_beats: rule.for_beats,
+                        clear_beats: rule.clear_beats,
+                    });
+                }
+                // An abnormal value does not become the new normal: a lasting jump stays abnormal.
+                if remembered && !abnormal {
+                    history
+                        .series(node, signal.key(), &observation.subject)
+                        .learn(observation.value);
+                }
             }
         }
         findings
     }
 }
 
+/// What a baseline or forecast rule judges besides the value.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Context {
+    /// Learnt from earlier values, without this one.
+    pub baseline: Option<Baseline>,
+    /// Including this value.
+    pub trend: Option<Trend>,
+}
+
+/// A rule's judgement of one value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// `None`: healthy (or not judged yet: still warming up).
+    pub severity: Option<Severity>,
+    /// What was held against the threshold: the value, or days left for a forecast.
+    pub value: f64,
+    pub threshold: f64,
+    /// The observed value itself.
+    pub current: f64,
+    /// The baseline's mean, the trend's change per day.
+    pub baseline: Option<f64>,
+    pub rate_per_day: Option<f64>,
+}
+
 impl Rule {
-    /// The severity `value` deserves (None: healthy) and the threshold it was held against.
-    fn judge(&self, value: f64, tier: Option<ContractTier>) -> (Option<Severity>, f64) {
-        let crossed = |threshold: f64| match self.when {
-            When::Below => value < threshold,
-            When::Above => value > threshold,
-            When::True => value != 0.0,
-        };
-        if self.when == When::True {
-            return (self.severity.filter(|_| crossed(0.0)), 1.0);
-        }
-        let critical = self.critical.map(|t| t.for_tier(tier));
-        let warning = self.warning.map(|t| t.for_tier(tier));
-        if let Some(critical) = critical.filter(|&c| crossed(c)) {
-            return (Some(Severity::Critical), critical);
-        }
-        if let Some(warning) = warning.filter(|&w| crossed(w)) {
-            return (Some(Severity::Warning), warning);
-        }
-        (None, warning.or(critical).unwrap_or_default())
+    fn judges(&self, subject: &str) -> bool {
+        self.subjects.is_empty() || self.subjects.iter().any(|s| s == subject)
     }
 
-    fn summary_of(&self, subject: &str, value: f64, threshold: f64) -> String {
+    /// The severity `value` deserves (None: healthy) and the threshold it was held against.
+    pub fn judge(&self, value: f64, tier: Option<ContractTier>) -> (Option<Severity>, f64) {
+        let verdict = self.judge_with(value, tier, &Context::default());
+        (verdict.severity, verdict.threshold)
+    }
+
+    pub fn judge_with(&self, value: f64, tier: Option<ContractTier>, context: &Context) -> Verdict {
+        let critical = self.critical.map(|t| t.for_tier(tier));
+        let warning = self.warning.map(|t| t.for_tier(tier));
+        let warm_up = self.warm_up.unwrap_or(DEFAULT_WARM_UP);
+        let mut verdict = Verdict {
+            severity: None,
+            value,
+            threshold: warning.or(critical).unwrap_or_default(),
+            current: value,
+            baseline: None,
+            rate_per_day: None,
+        };
+        // The severity of the first threshold `crossed` and the threshold it crossed.
+        let grade = |crossed: &dyn Fn(f64) -> bool| -> Option<(Severity, f64)> {
+            critical
+                .filter(|&c| crossed(c))
+                .map(|c| (Severity::Critical, c))
+                .or_else(|| {
+                    warning
+                        .filter(|&w| crossed(w))
+                        .map(|w| (Severity::Warning, w))
+                })
+        };
+        match self.when {
+            When::True => {
+                verdict.severity = self.severity.filter(|_| value != 0.0);
+                verdict.threshold = 1.0;
+            }
+            When::Below | When::Above => {
+                let below = self.when == When::Below;
+                if let Some((severity, threshold)) =
+                    grade(&|t| if below { value < t } else { value > t })
+                {
+                    verdict.severity = Some(severity);
+                    verdict.threshold = threshold;
+                }
+            }
+            When::AboveBaseline => {
+                let Some(baseline) = context.baseline.filter(|b| b.learnt >= warm_up) else {
+                    return verdict;
+                };
+                let spread = baseline.spread.max(self.min_spread.unwrap_or(1.0));
+                let deviations = (value - baseline.mean) / spread;
+                verdict.baseline = Some(baseline.mean);
+                let limit_of = |k: f64| baseline.mean + k * spread;
+                verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
+                if let Some((severity, k)) = grade(&|k| deviations > k) {
+                    verdict.severity = Some(severity);
+                    verdict.threshold = limit_of(k);
+                }
+            }
+            When::Forecast => {
+                let min_fit = self.min_fit.unwrap_or(DEFAULT_MIN_FIT);
+                let Some(trend) = context
+                    .trend
+                    .filter(|t| t.points >= warm_up as usize && t.fit >= min_fit)
+                else {
+                    return verdict;
+                };
+                verdict.rate_per_day = Some(trend.slope_per_day);
+                let limit = self.limit.unwrap_or_default();
+                let Some(days) = trend.days_until(limit) else {
+                    verdict.value = f64::INFINITY;
+                    return verdict;
+                };
+                verdict.value = (days * 10.0).round() / 10.0;
+                if let Some((severity, threshold)) = grade(&|t| days < t) {
+                    verdict.severity = Some(severity);
+                    verdict.threshold = threshold;
+                }
+            }
+        }
+        verdict
+    }
+
+    fn summary_of(&self, subject: &str, verdict: &Verdict) -> String {
+        let optional = |value: Option<f64>| value.map(number).unwrap_or_else(|| "?".into());
         self.summary
             .replace("{subject}", subject)
-            .replace("{value}", &number(value))
-            .replace("{threshold}", &number(threshold))
+            .replace("{value}", &number(verdict.value))
+            .replace("{threshold}", &number(verdict.threshold))
+            .replace("{current}", &number(verdict.current))
+            .replace("{baseline}", &optional(verdict.baseline))
+            .replace("{rate}", &optional(verdict.rate_per_day))
+            .replace("{limit}", &optional(self.limit))
     }
 }
 
@@ -261,8 +437,9 @@ mod tests {
             (Some(Severity::Warning), 20.0)
         );
         assert_eq!(disk.judge(4.0, None), (Some(Severity::Critical), 5.0));
+        let verdict = disk.judge_with(4.25, None, &Context::default());
         assert_eq!(
-            disk.summary_of("disk C:", 4.25, 5.0),
+            disk.summary_of("disk C:", &verdict),
             "disk C: has 4.2% free (threshold 5%)"
         );
     }

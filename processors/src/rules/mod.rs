@@ -6,6 +6,7 @@
 
 pub mod library;
 pub mod reload;
+pub mod series;
 pub mod signals;
 
 use ucx_schemas::Severity;

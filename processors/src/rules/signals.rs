@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use ucx_schemas::{Beat, BeatPayload};
 
 /// Express editions of SQL Server refuse writes past 10 GB per database.
@@ -21,6 +21,9 @@ pub enum Signal {
     ProcessCpuPercent,
     /// Per process name: open handles (the largest instance).
     ProcessHandleCount,
+    /// Per process name: working set, percent of the server's memory (the largest instance;
+    /// once a memory beat told the total).
+    ProcessMemoryPercent,
     /// Per service: 1 when its state is not `Running`.
     ServiceNotRunning,
     /// Per firewall profile: 1 when it is disabled.
@@ -70,26 +73,25 @@ fn flag(bad: bool) -> f64 {
 }
 
 /// What earlier beats of one installation told that a rule needs to judge a later one.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Facts {
     sql_server_edition: Option<String>,
     cluster_nodes_seen: Vec<String>,
+    /// Per node.
+    total_memory_bytes: HashMap<String, i64>,
 }
 
-/// Facts per installation.
-#[derive(Debug, Default)]
-pub struct FactBook {
-    by_installation: HashMap<String, Facts>,
-}
-
-impl FactBook {
-    /// Learns from `beat` and returns the installation's facts including it.
-    pub fn learn(&mut self, beat: &Beat) -> &Facts {
-        let facts = self
-            .by_installation
-            .entry(beat.envelope.installation_id.clone())
-            .or_default();
+impl Facts {
+    /// Learns from `beat`, a beat of this installation.
+    pub fn learn(&mut self, beat: &Beat) {
+        let facts = self;
         match &beat.payload {
+            BeatPayload::HardwareInfoMemory(memory) if memory.total_bytes > 0 => {
+                facts
+                    .total_memory_bytes
+                    .insert(beat.envelope.node_id.clone(), memory.total_bytes);
+            }
             BeatPayload::UcxSuiteDatabaseServer(server) => {
                 facts.sql_server_edition = Some(server.sql_server_edition.clone());
             }
@@ -102,11 +104,33 @@ impl FactBook {
             }
             _ => {}
         }
-        facts
     }
 }
 
 impl Signal {
+    /// The name series of this signal are remembered under.
+    pub fn key(self) -> &'static str {
+        match self {
+            Signal::DiskFreePercent => "disk_free_percent",
+            Signal::MemoryAvailablePercent => "memory_available_percent",
+            Signal::ProcessCpuPercent => "process_cpu_percent",
+            Signal::ProcessHandleCount => "process_handle_count",
+            Signal::ProcessMemoryPercent => "process_memory_percent",
+            Signal::ServiceNotRunning => "service_not_running",
+            Signal::FirewallProfileDisabled => "firewall_profile_disabled",
+            Signal::DaysSinceLastHotfix => "days_since_last_hotfix",
+            Signal::DatabasePercentOfEditionLimit => "database_percent_of_edition_limit",
+            Signal::DaysSinceDatabaseMaintenance => "days_since_database_maintenance",
+            Signal::FullTextCatalogUnhealthy => "full_text_catalog_unhealthy",
+            Signal::LoggingDisabled => "logging_disabled",
+            Signal::LogRetentionDays => "log_retention_days",
+            Signal::ClusterNodesMissing => "cluster_nodes_missing",
+            Signal::AcdQueuedCalls => "acd_queued_calls",
+            Signal::FaxesTransmitting => "faxes_transmitting",
+            Signal::SuiteReleaseYear => "suite_release_year",
+        }
+    }
+
     /// The observations of this signal in `beat`; none when the beat is of another category.
     pub fn observe(self, beat: &Beat, facts: &Facts) -> Vec<Observation> {
         let sent_at = beat.envelope.sent_at as f64;
@@ -138,6 +162,16 @@ impl Signal {
                     .iter()
                     .map(|p| (&p.name, p.handle_count as f64)),
             ),
+            (Signal::ProcessMemoryPercent, BeatPayload::ProcessesRunningProcesses(data)) => {
+                match facts.total_memory_bytes.get(&beat.envelope.node_id) {
+                    Some(&total) => per_name(
+                        data.processes
+                            .iter()
+                            .map(|p| (&p.name, 100.0 * p.memory_bytes as f64 / total as f64)),
+                    ),
+                    None => Vec::new(),
+                }
+            }
             (Signal::ServiceNotRunning, BeatPayload::ProcessesWindowsServices(data)) => data
                 .services
                 .iter()

@@ -18,6 +18,7 @@ mod idempotency;
 mod migrations;
 mod openapi;
 mod personal_data;
+mod processor_state;
 mod purge;
 mod retention;
 mod rules;

@@ -15,6 +15,38 @@ use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
 use ucx_schemas::{decode_alert, Alert, AlertState, Category};
 
 const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+const GIB: i64 = 1 << 30;
+
+/// `count` beats of `category` from `node`, an hour apart and ending three hours ago, each
+/// changed by `change(k, data)`: a scripted history for baseline and forecast rules. Each such
+/// scenario has a node of its own, so histories do not mix.
+fn history(
+    category: Category,
+    installation: &str,
+    node: &str,
+    count: i64,
+    change: impl Fn(i64, &mut Value),
+) -> Vec<Value> {
+    let now = ucx_common::now_ms();
+    (0..count)
+        .map(|k| {
+            let mut beat = example_beat(category, installation);
+            beat["node_id"] = json!(node);
+            beat["sent_at"] = json!(now - (count + 3 - k) * HOUR_MS);
+            change(k, &mut beat["data"]);
+            beat
+        })
+        .collect()
+}
+
+/// The beat after a history: one hour later, from the same node.
+fn next(history: Vec<Value>, change: impl Fn(&mut Value)) -> (Vec<Value>, Value) {
+    let mut beat = history.last().expect("a history").clone();
+    beat["sent_at"] = json!(beat["sent_at"].as_i64().unwrap() + HOUR_MS);
+    change(&mut beat["data"]);
+    (history, beat)
+}
 
 /// A beat of `category` with `change` applied to its data.
 fn beat(category: Category, installation: &str, change: impl Fn(&mut Value)) -> Value {
@@ -24,7 +56,7 @@ fn beat(category: Category, installation: &str, change: impl Fn(&mut Value)) -> 
 }
 
 /// Per rule: the beats that set the scene, the bad beat, the good beat.
-fn scenarios(installation: &str, now: i64) -> Vec<(&'static str, Vec<Value>, Value, Value)> {
+fn scenarios(installation: &str, now: i64) -> Vec<Scenario> {
     use Category::*;
     let b = |category, change: &dyn Fn(&mut Value)| beat(category, installation, change);
     let database = |size: i64, maintained_days_ago: i64, catalog: &str| {
@@ -150,7 +182,117 @@ fn scenarios(installation: &str, now: i64) -> Vec<(&'static str, Vec<Value>, Val
             }),
             b(UcxSuiteSuiteInfo, &|_| {}),
         ),
+        trend_scenario(
+            "disk_full_forecast",
+            // C: loses a point of its 100 GiB an hour from 60 % free: full in about two days
+            history(HardwareInfoDisks, installation, "node-disk", 12, |k, d| {
+                let size = 100 * GIB;
+                d["disks"] = json!([{ "name": "C:", "model": "m", "size_bytes": size,
+                                      "free_bytes": (60 - k) * size / 100 }]);
+            }),
+            |k, d| d["disks"][0]["free_bytes"] = json!((60 - k) * GIB),
+            |d| d["disks"][0]["free_bytes"] = json!(95 * GIB),
+        ),
+        trend_scenario(
+            "database_full_forecast",
+            // an Express database growing by 1 % of its 10 GB limit an hour from half of it
+            [b(UcxSuiteDatabaseServer, &|_| {})]
+                .into_iter()
+                .chain(history(
+                    UcxSuiteDatabase,
+                    installation,
+                    "node-db",
+                    12,
+                    |k, d| {
+                        d["size_bytes"] = json!((50 + k) * 10 * GIB / 100);
+                        d["last_maintenance_at"] = json!(now - DAY_MS);
+                        d["full_text_catalog_status"] = json!("Healthy");
+                    },
+                ))
+                .collect(),
+            |k, d| d["size_bytes"] = json!((50 + k) * 10 * GIB / 100),
+            |d| d["size_bytes"] = json!(3 * GIB),
+        ),
+        trend_scenario(
+            "process_memory_leak",
+            // ApolloService.exe gains 1/4 GiB of 16 an hour: at 80 % in about a day
+            [{
+                let mut memory = b(HardwareInfoMemory, &|_| {});
+                memory["node_id"] = json!("node-leak");
+                memory
+            }]
+            .into_iter()
+            .chain(history(
+                ProcessesRunningProcesses,
+                installation,
+                "node-leak",
+                12,
+                |k, d| d["processes"][1]["memory_bytes"] = json!(2 * GIB + k * GIB / 4),
+            ))
+            .collect(),
+            |k, d| d["processes"][1]["memory_bytes"] = json!(2 * GIB + k * GIB / 4),
+            |d| d["processes"][1]["memory_bytes"] = json!(GIB / 2),
+        ),
+        trend_scenario(
+            "handle_leak",
+            // 500 more handles an hour, far below the fixed 10 000 yet 50 000 in under 4 days
+            history(
+                ProcessesRunningProcesses,
+                installation,
+                "node-handles",
+                12,
+                |k, d| d["processes"][1]["handle_count"] = json!(930 + 500 * k),
+            ),
+            |k, d| d["processes"][1]["handle_count"] = json!(930 + 500 * k),
+            |d| d["processes"][1]["handle_count"] = json!(900),
+        ),
+        baseline_scenario(
+            "acd_queue_abnormal",
+            history(UcxSuiteAcd, installation, "node-acd", 20, |k, d| {
+                d["fifo_queued_calls"] = json!([1, 2, 3, 2][k as usize % 4]);
+                d["camp_on_queued_calls"] = json!(0);
+            }),
+            // usual ≈ 2, so 14 is abnormal here while the fixed rule (20) stays quiet
+            |d| d["fifo_queued_calls"] = json!(14),
+            |d| d["fifo_queued_calls"] = json!(2),
+        ),
+        baseline_scenario(
+            "fax_backlog_abnormal",
+            history(UcxSuiteDigitalFax, installation, "node-fax", 20, |k, d| {
+                d["faxes_transmitting"] = json!([0, 1, 2, 1][k as usize % 4])
+            }),
+            |d| d["faxes_transmitting"] = json!(12),
+            |d| d["faxes_transmitting"] = json!(1),
+        ),
     ]
+}
+
+type Scenario = (&'static str, Vec<Value>, Value, Value);
+
+/// A forecast rule's scenario: the history, the next point on the same line (bad), and a point
+/// that breaks the line (good: space freed, a service restarted).
+fn trend_scenario(
+    rule: &'static str,
+    history: Vec<Value>,
+    on_the_line: impl Fn(i64, &mut Value),
+    off_the_line: impl Fn(&mut Value),
+) -> Scenario {
+    let points = history.len() as i64;
+    let (history, bad) = next(history, |d| on_the_line(points, d));
+    let (_, good) = next(vec![bad.clone()], off_the_line);
+    (rule, history, bad, good)
+}
+
+/// A baseline rule's scenario: usual values, one far above them, a usual one again.
+fn baseline_scenario(
+    rule: &'static str,
+    history: Vec<Value>,
+    abnormal: impl Fn(&mut Value),
+    usual: impl Fn(&mut Value),
+) -> Scenario {
+    let (history, bad) = next(history, abnormal);
+    let (_, good) = next(vec![bad.clone()], usual);
+    (rule, history, bad, good)
 }
 
 fn fresh(mut beat: Value) -> Value {

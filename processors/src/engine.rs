@@ -1,0 +1,238 @@
+//! The processors' memory and judgement, without any I/O: the states of the installations whose
+//! beats partitions this processor owns, the rules applied to each beat, heartbeat loss against
+//! the event-time watermark, and which states changed since the last checkpoint.
+
+use std::collections::{HashMap, HashSet};
+
+use ucx_schemas::{Alert, Beat};
+
+use crate::alert_book::Audience;
+use crate::heartbeat::Heartbeat;
+use crate::routing::Routed;
+use crate::rules::library::RuleLibrary;
+use crate::state::{self, Applied, InstallationState};
+
+#[derive(Default)]
+pub struct Engine {
+    states: HashMap<String, InstallationState>,
+    dirty: HashSet<String>,
+    /// The newest `received_at` of any beat seen (event time).
+    watermark: i64,
+}
+
+impl Engine {
+    /// An engine holding restored states.
+    pub fn restored(states: HashMap<String, InstallationState>) -> Self {
+        let watermark = states
+            .values()
+            .filter_map(|state| state.heartbeat.as_ref())
+            .map(|heartbeat| heartbeat.last_received_at)
+            .max()
+            .unwrap_or_default();
+        Engine {
+            states,
+            dirty: HashSet::new(),
+            watermark,
+        }
+    }
+
+    /// The alert changes `beat` (at `at` in the beats topic) causes; `None` when the state
+    /// already includes it (a replay after a crash).
+    pub fn apply(
+        &mut self,
+        beat: &Beat,
+        at: Applied,
+        library: &RuleLibrary,
+        routed: &Routed,
+    ) -> Option<Vec<Alert>> {
+        let installation_id = &beat.envelope.installation_id;
+        let state = self.states.entry(installation_id.clone()).or_default();
+        if state.includes(at.partition, at.offset) {
+            return None;
+        }
+        state.facts.learn(beat);
+        let findings = library.evaluate(beat, &state.facts, routed.tier, &mut state.history);
+        let mut alerts = state.alerts.apply(beat, findings, &routed.audience);
+        match &mut state.heartbeat {
+            Some(heartbeat) => alerts.extend(heartbeat.beat(&beat.envelope, &routed.audience)),
+            None => state.heartbeat = Some(Heartbeat::new(&beat.envelope)),
+        }
+        state.applied = Some(at);
+        self.watermark = self.watermark.max(beat.envelope.received_at);
+        self.dirty.insert(installation_id.clone());
+        Some(alerts)
+    }
+
+    /// Installations silent for longer than allowed at the watermark, not alerted yet.
+    pub fn lost(&self, timeout_ms: i64) -> Vec<String> {
+        self.states
+            .iter()
+            .filter(|(_, state)| {
+                state
+                    .heartbeat
+                    .as_ref()
+                    .is_some_and(|h| h.is_lost(self.watermark, timeout_ms))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Opens the heartbeat alert of a lost installation.
+    pub fn raise_lost(
+        &mut self,
+        installation_id: &str,
+        timeout_ms: i64,
+        audience: &Audience,
+    ) -> Option<Alert> {
+        let heartbeat = self.states.get_mut(installation_id)?.heartbeat.as_mut()?;
+        let alert = heartbeat.raise(installation_id, self.watermark, timeout_ms, audience);
+        self.dirty.insert(installation_id.to_string());
+        Some(alert)
+    }
+
+    /// The documents of the states changed since the last call: (installation, partition,
+    /// document).
+    pub fn take_dirty(&mut self) -> Vec<(String, i32, Vec<u8>)> {
+        let mut documents = Vec::new();
+        for installation_id in self.dirty.drain() {
+            let Some(state) = self.states.get(&installation_id) else {
+                continue;
+            };
+            let Some(applied) = state.applied else {
+                continue;
+            };
+            documents.push((installation_id, applied.partition, state::encode(state)));
+        }
+        documents
+    }
+
+    pub fn installations(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn open_alerts(&self) -> usize {
+        self.states
+            .values()
+            .map(|state| state.alerts.open_count())
+            .sum()
+    }
+
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ucx_schemas::beats::{Disk, HardwareInfoDisks};
+    use ucx_schemas::{AlertState, BeatPayload, Envelope, Region};
+
+    use crate::rules::library::BUILT_IN;
+
+    fn disks(installation: &str, beat_id: &str, received_at: i64, free: i64) -> Beat {
+        Beat {
+            envelope: Envelope {
+                beat_id: beat_id.into(),
+                installation_id: installation.into(),
+                node_id: "node".into(),
+                region: Region::EU,
+                sent_at: received_at,
+                received_at,
+                source_ip: None,
+            },
+            payload: BeatPayload::HardwareInfoDisks(HardwareInfoDisks {
+                disks: vec![Disk {
+                    name: "C:".into(),
+                    model: "m".into(),
+                    size_bytes: 100,
+                    free_bytes: free,
+                }],
+            }),
+        }
+    }
+
+    fn routed() -> Routed {
+        Routed {
+            tier: None,
+            audience: Audience::default(),
+        }
+    }
+
+    fn at(offset: i64) -> Applied {
+        Applied {
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[test]
+    fn a_restored_engine_neither_reopens_nor_forgets_and_skips_replays() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let mut engine = Engine::default();
+        let opened = engine
+            .apply(&disks("a", "1", 1_000, 3), at(0), &library, &routed())
+            .unwrap();
+        assert_eq!(opened.len(), 1);
+        let documents = engine.take_dirty();
+        assert_eq!(documents.len(), 1);
+        assert!(engine.take_dirty().is_empty(), "nothing changed since");
+
+        let (id, _, document) = &documents[0];
+        let mut restored = Engine::restored(HashMap::from([(
+            id.clone(),
+            state::decode(document).unwrap(),
+        )]));
+        assert_eq!(restored.open_alerts(), 1);
+        assert_eq!(restored.watermark(), 1_000);
+        assert!(
+            restored
+                .apply(&disks("a", "1", 1_000, 3), at(0), &library, &routed())
+                .is_none(),
+            "the replayed beat is already in the state"
+        );
+        let still_bad = restored
+            .apply(&disks("a", "2", 2_000, 3), at(1), &library, &routed())
+            .unwrap();
+        assert!(still_bad.is_empty(), "not re-opened: {still_bad:?}");
+        let resolved = restored
+            .apply(&disks("a", "3", 3_000, 60), at(2), &library, &routed())
+            .unwrap();
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].state, AlertState::Resolved);
+        assert_eq!(resolved[0].alert_id, opened[0].alert_id);
+    }
+
+    #[test]
+    fn only_the_silent_installation_is_lost_and_only_when_others_move_the_watermark() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let mut engine = Engine::default();
+        let mut offset = 0;
+        let mut post = |engine: &mut Engine, installation: &str, at_ms: i64| {
+            offset += 1;
+            let beat = disks(installation, &offset.to_string(), at_ms, 60);
+            engine
+                .apply(&beat, at(offset), &library, &routed())
+                .unwrap()
+        };
+        for second in 0..10 {
+            post(&mut engine, "a", second * 10_000);
+            post(&mut engine, "b", second * 10_000);
+        }
+        // Nobody sends (a paused pipeline): the watermark stands still, nobody is lost.
+        assert!(engine.lost(30_000).is_empty());
+        // Only b sends again, for a while.
+        for second in 10..16 {
+            post(&mut engine, "b", second * 10_000);
+        }
+        assert_eq!(engine.lost(30_000), ["a"]);
+        let alert = engine
+            .raise_lost("a", 30_000, &Audience::default())
+            .unwrap();
+        assert_eq!(alert.installation_id, "a");
+        assert!(engine.lost(30_000).is_empty(), "raised once");
+        let back = post(&mut engine, "a", 160_000);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].alert_id, alert.alert_id);
+    }
+}

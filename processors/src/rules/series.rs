@@ -1,0 +1,271 @@
+//! What the processors remember of one metric of one server: a baseline (exponentially weighted
+//! mean and mean absolute deviation, robust enough for "abnormal for this server") and a window
+//! of recent points whose least-squares line gives the trend used for leak and full-disk
+//! forecasts.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// Weight of a new value in the baseline: about the last 20 values count.
+const BASELINE_WEIGHT: f64 = 0.05;
+/// A mean absolute deviation scaled by this estimates a standard deviation for normal data.
+const MAD_TO_SIGMA: f64 = 1.25;
+/// Points kept for the trend.
+const TREND_POINTS: usize = 32;
+const DAY_MS: f64 = 86_400_000.0;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Series {
+    /// Values the baseline has learnt from.
+    pub learnt: u32,
+    mean: f64,
+    deviation: f64,
+    /// (event time in ms, value), oldest first, at least `min_spacing_ms` apart.
+    points: VecDeque<(i64, f64)>,
+}
+
+/// The usual level of a series and how much it usually strays from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    pub learnt: u32,
+    pub mean: f64,
+    /// An estimate of the standard deviation.
+    pub spread: f64,
+}
+
+/// The least-squares line through the recent points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    pub points: usize,
+    /// Change per day.
+    pub slope_per_day: f64,
+    /// How well a straight line explains the points (0…1).
+    pub fit: f64,
+    /// The line's value at the newest point.
+    pub current: f64,
+}
+
+impl Series {
+    pub fn baseline(&self) -> Baseline {
+        Baseline {
+            learnt: self.learnt,
+            mean: self.mean,
+            spread: self.deviation * MAD_TO_SIGMA,
+        }
+    }
+
+    /// Lets `value` shape the baseline.
+    pub fn learn(&mut self, value: f64) {
+        if self.learnt == 0 {
+            self.mean = value;
+            self.deviation = 0.0;
+        } else {
+            let weight = BASELINE_WEIGHT.max(1.0 / f64::from(self.learnt + 1));
+            self.deviation += weight * ((value - self.mean).abs() - self.deviation);
+            self.mean += weight * (value - self.mean);
+        }
+        self.learnt = self.learnt.saturating_add(1);
+    }
+
+    /// Adds a point to the trend window. Points stay `min_spacing_ms` apart but for the newest,
+    /// which a closer point replaces: frequent beats do not shrink the window's span. A point
+    /// older than the newest (a redelivered beat) is ignored.
+    pub fn record(&mut self, at_ms: i64, value: f64, min_spacing_ms: i64) {
+        if self
+            .points
+            .back()
+            .is_some_and(|&(last_at, _)| at_ms < last_at)
+        {
+            return;
+        }
+        let n = self.points.len();
+        if n >= 2 && at_ms - self.points[n - 2].0 < min_spacing_ms {
+            self.points[n - 1] = (at_ms, value);
+        } else {
+            self.points.push_back((at_ms, value));
+        }
+        while self.points.len() > TREND_POINTS {
+            self.points.pop_front();
+        }
+    }
+
+    pub fn trend(&self) -> Option<Trend> {
+        let n = self.points.len();
+        if n < 2 {
+            return None;
+        }
+        let origin = self.points[0].0;
+        let xs: Vec<f64> = self
+            .points
+            .iter()
+            .map(|(at, _)| (at - origin) as f64 / DAY_MS)
+            .collect();
+        let ys: Vec<f64> = self.points.iter().map(|(_, value)| *value).collect();
+        let mean_x = xs.iter().sum::<f64>() / n as f64;
+        let mean_y = ys.iter().sum::<f64>() / n as f64;
+        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+        for (x, y) in xs.iter().zip(&ys) {
+            sxx += (x - mean_x) * (x - mean_x);
+            sxy += (x - mean_x) * (y - mean_y);
+            syy += (y - mean_y) * (y - mean_y);
+        }
+        if sxx == 0.0 {
+            return None;
+        }
+        let slope = sxy / sxx;
+        // A flat, noiseless series is perfectly explained by its (flat) line.
+        let fit = if syy == 0.0 {
+            1.0
+        } else {
+            (sxy * sxy) / (sxx * syy)
+        };
+        Some(Trend {
+            points: n,
+            slope_per_day: slope,
+            fit,
+            current: mean_y + slope * (xs[n - 1] - mean_x),
+        })
+    }
+}
+
+impl Trend {
+    /// Days until the line reaches `limit`; `None` when it is heading away from it.
+    pub fn days_until(&self, limit: f64) -> Option<f64> {
+        let distance = limit - self.current;
+        if distance == 0.0 {
+            return Some(0.0);
+        }
+        if self.slope_per_day == 0.0 || distance.signum() != self.slope_per_day.signum() {
+            return None;
+        }
+        Some(distance / self.slope_per_day)
+    }
+}
+
+/// The series of one installation, by (node, signal, subject).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct History {
+    #[serde(with = "keyed")]
+    series: HashMap<(String, String, String), Series>,
+}
+
+impl History {
+    pub fn series(&mut self, node: &str, signal: &str, subject: &str) -> &mut Series {
+        self.series
+            .entry((node.to_string(), signal.to_string(), subject.to_string()))
+            .or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
+/// Tuple-keyed maps as lists of entries: JSON object keys must be strings.
+mod keyed {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &HashMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
+}
+
+pub use keyed::{deserialize as deserialize_keyed, serialize as serialize_keyed};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn the_baseline_follows_the_usual_level_and_spread() {
+        let mut series = Series::default();
+        for value in [10.0, 12.0, 8.0, 11.0, 9.0].iter().cycle().take(200) {
+            series.learn(*value);
+        }
+        let baseline = series.baseline();
+        assert!((baseline.mean - 10.0).abs() < 1.0, "{baseline:?}");
+        assert!(
+            baseline.spread > 0.8 && baseline.spread < 2.5,
+            "{baseline:?}"
+        );
+        assert_eq!(baseline.learnt, 200);
+    }
+
+    #[test]
+    fn a_steady_decline_is_forecast_to_reach_the_limit() {
+        let mut series = Series::default();
+        // 40 % free, losing 1 % every 6 hours: 4 %/day, 0 % in about 10 days from the last point.
+        for step in 0..24 {
+            let noise = if step % 2 == 0 { 0.1 } else { -0.1 };
+            series.record(step * 6 * HOUR, 40.0 - step as f64 + noise, HOUR);
+        }
+        let trend = series.trend().unwrap();
+        assert_eq!(trend.points, 24);
+        assert!((trend.slope_per_day + 4.0).abs() < 0.05, "{trend:?}");
+        assert!(trend.fit > 0.99, "{trend:?}");
+        let days = trend.days_until(0.0).unwrap();
+        assert!((days - 4.25).abs() < 0.1, "{days}");
+        assert_eq!(trend.days_until(100.0), None, "heading away");
+    }
+
+    #[test]
+    fn close_points_replace_the_newest_and_old_points_leave_the_window() {
+        let mut series = Series::default();
+        series.record(0, 1.0, HOUR);
+        series.record(HOUR, 2.0, HOUR);
+        series.record(HOUR + 10, 3.0, HOUR);
+        series.record(HOUR + 20, 4.0, HOUR);
+        assert_eq!(series.points, [(0, 1.0), (HOUR, 2.0), (HOUR + 20, 4.0)]);
+        series.record(HOUR, 9.0, HOUR);
+        assert_eq!(series.points.len(), 3, "an older point is ignored");
+        for step in 2..100 {
+            series.record(step * HOUR + 30, step as f64, HOUR);
+        }
+        assert_eq!(series.points.len(), TREND_POINTS);
+    }
+
+    #[test]
+    fn noise_has_a_poor_fit() {
+        let mut series = Series::default();
+        for (step, value) in [5.0, 50.0, 7.0, 48.0, 3.0, 52.0, 6.0, 49.0]
+            .iter()
+            .enumerate()
+        {
+            series.record(step as i64 * HOUR, *value, HOUR);
+        }
+        assert!(series.trend().unwrap().fit < 0.2);
+    }
+
+    #[test]
+    fn history_survives_json() {
+        let mut history = History::default();
+        history.series("n", "s", "disk C:").learn(3.0);
+        history.series("n", "s", "disk C:").record(5, 3.0, 1);
+        let text = serde_json::to_string(&history).unwrap();
+        assert_eq!(serde_json::from_str::<History>(&text).unwrap(), history);
+    }
+}

@@ -1,0 +1,214 @@
+//! Per-installation state and its changelog. Everything the processors remember of a server
+//! (facts, alert streaks and open alerts, baselines and trends, heartbeat) is one JSON document,
+//! written to a compacted topic keyed by installation id, into the *same partition number* as
+//! the installation's beats. A processor that is assigned beats partition P (at start, after a
+//! crash or a rebalance) restores partition P of the changelog and goes on from the committed
+//! offset; each document records the newest beat it includes, so beats replayed after a crash
+//! are not counted twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use ucx_common::config::KafkaSettings;
+use ucx_common::kafka::{self, Producer};
+
+use crate::alert_book::AlertBook;
+use crate::heartbeat::Heartbeat;
+use crate::rules::series::History;
+use crate::rules::signals::Facts;
+
+/// Bumped when the document changes incompatibly; older documents are then ignored.
+pub const FORMAT: u32 = 1;
+/// How long restoring one assignment may take before the processor gives up (and restarts).
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The beats-topic position of the newest beat a state includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstallationState {
+    pub format: u32,
+    pub facts: Facts,
+    pub alerts: AlertBook,
+    pub history: History,
+    pub heartbeat: Option<Heartbeat>,
+    pub applied: Option<Applied>,
+}
+
+impl Default for InstallationState {
+    fn default() -> Self {
+        InstallationState {
+            format: FORMAT,
+            facts: Facts::default(),
+            alerts: AlertBook::default(),
+            history: History::default(),
+            heartbeat: None,
+            applied: None,
+        }
+    }
+}
+
+impl InstallationState {
+    /// Whether the beat at (`partition`, `offset`) is already part of this state.
+    pub fn includes(&self, partition: i32, offset: i64) -> bool {
+        self.applied
+            .is_some_and(|applied| applied.partition == partition && applied.offset >= offset)
+    }
+}
+
+/// The changelog topic of installation states.
+pub struct StateStore {
+    settings: KafkaSettings,
+    topic: String,
+    producer: Arc<Producer>,
+}
+
+impl StateStore {
+    /// Creates the changelog topic if missing and checks it has a partition for every beats
+    /// partition (states are written to their beats' partition number).
+    pub async fn open(
+        settings: &KafkaSettings,
+        topic: &str,
+        producer: Arc<Producer>,
+    ) -> anyhow::Result<Self> {
+        kafka::ensure_compacted_topic(settings, topic).await?;
+        let beats = kafka::partition_count(settings, &settings.beats_topic).await?;
+        let states = kafka::partition_count(settings, topic).await?;
+        anyhow::ensure!(
+            states >= beats,
+            "the state topic {topic} has {states} partitions but the beats topic {} has {beats}: \
+             give the state topic at least as many (kafka-topics --alter --partitions {beats})",
+            settings.beats_topic
+        );
+        Ok(StateStore {
+            settings: settings.clone(),
+            topic: topic.to_string(),
+            producer,
+        })
+    }
+
+    /// The states in changelog `partitions`, read from the beginning to the end; the newest
+    /// document per installation wins, an empty one deletes.
+    pub async fn restore(
+        &self,
+        partitions: &[i32],
+    ) -> anyhow::Result<HashMap<String, InstallationState>> {
+        let mut states = HashMap::new();
+        if partitions.is_empty() {
+            return Ok(states);
+        }
+        let reader = kafka::reader(&self.settings, "ucx-processor-state-reader")?;
+        let mut assignment = TopicPartitionList::new();
+        for &partition in partitions {
+            assignment.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
+        }
+        reader.assign(&assignment)?;
+        let mut unfinished: HashSet<i32> = partitions.iter().copied().collect();
+        let deadline = tokio::time::Instant::now() + RESTORE_TIMEOUT;
+        while !unfinished.is_empty() {
+            let received = tokio::time::timeout_at(deadline, reader.recv())
+                .await
+                .with_context(|| format!("restoring state partitions {partitions:?} timed out"))?;
+            match received {
+                Ok(message) => {
+                    let Some(key) = message.key().map(String::from_utf8_lossy) else {
+                        continue;
+                    };
+                    match message.payload().filter(|p| !p.is_empty()) {
+                        None => {
+                            states.remove(key.as_ref());
+                        }
+                        Some(payload) => match decode(payload) {
+                            Ok(state) => {
+                                states.insert(key.into_owned(), state);
+                            }
+                            Err(error) => tracing::error!(
+                                installation_id = %key, %error,
+                                "unreadable state document ignored; the installation starts afresh"
+                            ),
+                        },
+                    }
+                }
+                Err(KafkaError::PartitionEOF(partition)) => {
+                    unfinished.remove(&partition);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "reading the state topic");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        Ok(states)
+    }
+
+    /// Writes states (installation, partition, document), all acknowledged when this returns.
+    pub async fn write(&self, documents: &[(String, i32, Vec<u8>)]) -> Result<(), KafkaError> {
+        let writes = documents.iter().map(|(installation, partition, document)| {
+            self.producer.produce_to_partition(
+                &self.topic,
+                *partition,
+                installation.as_bytes(),
+                document,
+            )
+        });
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
+    }
+}
+
+pub fn encode(state: &InstallationState) -> Vec<u8> {
+    serde_json::to_vec(state).expect("states serialise")
+}
+
+pub fn decode(document: &[u8]) -> anyhow::Result<InstallationState> {
+    let state: InstallationState = serde_json::from_slice(document)?;
+    anyhow::ensure!(
+        state.format == FORMAT,
+        "format {} (this processor reads {FORMAT})",
+        state.format
+    );
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_survives_its_document() {
+        let mut state = InstallationState {
+            applied: Some(Applied {
+                partition: 2,
+                offset: 41,
+            }),
+            ..Default::default()
+        };
+        state.history.series("n", "s", "disk C:").learn(4.0);
+        let restored = decode(&encode(&state)).unwrap();
+        assert_eq!(restored, state);
+        assert!(restored.includes(2, 41) && restored.includes(2, 3));
+        assert!(!restored.includes(2, 42) && !restored.includes(1, 3));
+    }
+
+    #[test]
+    fn a_document_of_another_format_is_refused() {
+        let state = InstallationState {
+            format: FORMAT + 1,
+            ..Default::default()
+        };
+        assert!(decode(&encode(&state)).is_err());
+    }
+}
