@@ -32,6 +32,13 @@ fn required_env(name: &str) -> String {
 
 impl Services {
     pub fn from_env() -> Self {
+        // `UCX_TEST_LOG=debug` shows the stages' logs of a failing test (captured otherwise)
+        if let Ok(filter) = std::env::var("UCX_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         Services {
             brokers: required_env("UCX_KAFKA__BROKERS"),
             clickhouse_url: required_env("UCX_CLICKHOUSE__URL"),

@@ -93,6 +93,18 @@ async fn metric(stage: &Stage, name: &str) -> f64 {
         .unwrap_or_default()
 }
 
+/// Waits until `processors` owns every beats partition (the broker's first group join is slow;
+/// a processor stopped before it joined would hold the group up until its session expires).
+async fn wait_assigned(processors: &Stage, kafka: &KafkaSettings) {
+    let partitions = kafka.topic_partitions as f64;
+    wait_until(
+        "the processor assigned",
+        Duration::from_secs(60),
+        || async { metric(processors, "processor_assigned_partitions").await == partitions },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_processor_neither_reopens_nor_loses_open_alerts() {
     let kafka = Services::from_env().kafka("state-crash");
@@ -206,6 +218,7 @@ async fn a_silent_server_is_alerted_and_a_paused_pipeline_is_not() {
     };
 
     let processors = start_processors(config.clone()).await;
+    wait_assigned(&processors, &kafka).await;
     send(vec![0, 1], 2).await;
     // The whole fleet (or the gateway) goes quiet: no beats, no watermark progress.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -214,6 +227,7 @@ async fn a_silent_server_is_alerted_and_a_paused_pipeline_is_not() {
     processors.stop().await.unwrap();
     send(vec![0, 1], 4).await;
     let processors = start_processors(config).await;
+    wait_assigned(&processors, &kafka).await;
     send(vec![0, 1], 2).await;
     let last_sent_s = (ucx_common::now_ms() / 1000 - 1) as f64;
     wait_until("the backlog processed", Duration::from_secs(30), || async {
