@@ -13,7 +13,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use ucx_schemas::{
-    decode_registry, Customer, Installation, InstallationStatus, PurgeRequest, RegistryRecord,
+    decode_registry, Acknowledgement, Customer, Installation, InstallationStatus, PurgeRequest,
+    RegistryRecord, Silence,
 };
 
 use crate::config::KafkaSettings;
@@ -30,6 +31,9 @@ struct State {
     purges: HashMap<String, PurgeRequest>,
     /// installation id → the latest `requested_at` of a purge naming it
     purged_until: HashMap<String, i64>,
+    silences: HashMap<String, Silence>,
+    /// alert id → who took it on
+    acknowledgements: HashMap<String, Acknowledgement>,
 }
 
 /// How far the view has read the registry topic.
@@ -107,6 +111,27 @@ impl RegistryView {
     /// Data of this installation up to the returned instant (UTC ms) is to be purged.
     pub fn purged_until(&self, installation_id: &str) -> Option<i64> {
         self.read().purged_until.get(installation_id).copied()
+    }
+
+    /// Every silence and maintenance window, ended ones included, by start.
+    pub fn silences(&self) -> Vec<Silence> {
+        let mut silences: Vec<Silence> = self.read().silences.values().cloned().collect();
+        silences.sort_by(|a, b| (a.starts_at, &a.silence_id).cmp(&(b.starts_at, &b.silence_id)));
+        silences
+    }
+
+    /// The silences and maintenance windows of one customer (any time).
+    pub fn silences_of(&self, customer_id: &str) -> Vec<Silence> {
+        self.read()
+            .silences
+            .values()
+            .filter(|silence| silence.customer_id == customer_id)
+            .cloned()
+            .collect()
+    }
+
+    pub fn acknowledgement(&self, alert_id: &str) -> Option<Acknowledgement> {
+        self.read().acknowledgements.get(alert_id).cloned()
     }
 
     pub fn progress(&self) -> Progress {
@@ -203,6 +228,12 @@ impl RegistryView {
                 }
                 state.purges.insert(purge.customer_id.clone(), purge);
             }
+            Some(RegistryRecord::Silence(silence)) => {
+                state.silences.insert(silence.silence_id.clone(), silence);
+            }
+            Some(RegistryRecord::Acknowledgement(ack)) => {
+                state.acknowledgements.insert(ack.alert_id.clone(), ack);
+            }
             None => match key.split_once(':') {
                 Some(("customer", id)) => {
                     state.customers.remove(id);
@@ -214,6 +245,12 @@ impl RegistryView {
                 }
                 Some(("purge", id)) => {
                     state.purges.remove(id);
+                }
+                Some(("silence", id)) => {
+                    state.silences.remove(id);
+                }
+                Some(("ack", id)) => {
+                    state.acknowledgements.remove(id);
                 }
                 _ => tracing::warn!(key, "registry tombstone with an unknown key ignored"),
             },

@@ -22,7 +22,7 @@ use ucx_schemas::{
 };
 
 use crate::error::ErrorBody;
-use crate::{auth, keys, AppState};
+use crate::{admin_silences, auth, keys, AppState};
 
 /// How long an answer waits for this gateway's view to apply the published change.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,6 +50,15 @@ pub fn routes(state: Arc<AppState>) -> Router {
             "/v1/admin/installations/{installation_id}/revoke",
             post(revoke_installation),
         )
+        .route("/v1/admin/silences", get(admin_silences::list_silences))
+        .route(
+            "/v1/admin/silences/{silence_id}",
+            put(admin_silences::put_silence).delete(admin_silences::end_silence),
+        )
+        .route(
+            "/v1/admin/alerts/{alert_id}/acknowledge",
+            post(admin_silences::acknowledge),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin,
@@ -65,7 +74,7 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         AdminError {
             status,
             code,
@@ -73,11 +82,11 @@ impl AdminError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
 
-    fn no_customer(customer_id: &str) -> Self {
+    pub(crate) fn no_customer(customer_id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "unknown_customer",
@@ -85,7 +94,7 @@ impl AdminError {
         )
     }
 
-    fn no_installation(installation_id: &str) -> Self {
+    pub(crate) fn no_installation(installation_id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "unknown_installation",
@@ -246,7 +255,7 @@ impl CustomerInput {
     }
 }
 
-fn check_id(kind: &str, id: &str) -> Result<(), AdminError> {
+pub(crate) fn check_id(kind: &str, id: &str) -> Result<(), AdminError> {
     if is_identifier(id) {
         Ok(())
     } else {
@@ -439,7 +448,7 @@ async fn revoke_installation(
 }
 
 /// Produces a registry record and waits until this gateway's view has applied it.
-async fn publish(state: &AppState, record: RegistryRecord) -> Result<(), AdminError> {
+pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<(), AdminError> {
     if !state.registry.is_loaded() {
         return Err(AdminError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,7 @@
 //! records, and 503 when it did not. `/v1/admin/…` manages the customer registry.
 
 mod admin;
+mod admin_silences;
 mod auth;
 mod beats;
 mod client_ip;

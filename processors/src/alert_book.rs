@@ -1,19 +1,24 @@
 //! The alert lifecycle: one alert per (installation, node, rule, subject). A subject that stays
 //! bad for the rule's `for_beats` opens it, a change of severity re-announces it under the same
-//! id, and `clear_beats` good verdicts in a row resolve it: a value wavering around the
-//! threshold does not open and resolve an alert on every beat.
+//! id, an alert still open after the tier's reminder interval is announced again as a reminder
+//! (not once acknowledged), and `clear_beats` good verdicts in a row resolve it: a value
+//! wavering around the threshold does not open and resolve an alert on every beat.
+//!
+//! Silences and maintenance windows (admin API, from the registry) are judged at the beat's
+//! event time: a maintenance window opens nothing, a silence lets the alert be recorded for
+//! support but withholds the customer notification (`suppressed_by`) and the reminders.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use ucx_schemas::{Alert, AlertState, Beat, Severity};
+use ucx_schemas::{Acknowledgement, Alert, AlertState, Beat, Severity, Silence, SilenceKind};
 
 use crate::rules::series::{deserialize_keyed, serialize_keyed};
 use crate::rules::Finding;
 
 type AlertKey = (String, String, String, String);
 
-/// Who the alert is for: filled in from the customer registry.
+/// Who the alert is for and the lifecycle policy of its customer: filled in from the registry.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
     pub customer_id: String,
@@ -21,12 +26,39 @@ pub struct Audience {
     /// Proactive Support: the customer hears of it too.
     pub notify_customer: bool,
     pub dashboard_url: String,
+    /// The customer's silences and maintenance windows (any time; judged at event time).
+    pub silences: Vec<Silence>,
+    /// An alert still open this long after it was announced is announced again; 0: never.
+    pub reminder_interval_ms: i64,
+}
+
+impl Audience {
+    /// The silence or maintenance window covering `rule_id` on `installation_id` at `at_ms`;
+    /// a maintenance window first.
+    pub fn covering(&self, installation_id: &str, rule_id: &str, at_ms: i64) -> Option<&Silence> {
+        let mut covering = self
+            .silences
+            .iter()
+            .filter(|silence| silence.covers(&self.customer_id, installation_id, rule_id, at_ms));
+        let first = covering.next()?;
+        if first.kind == SilenceKind::Maintenance {
+            return Some(first);
+        }
+        Some(
+            covering
+                .find(|silence| silence.kind == SilenceKind::Maintenance)
+                .unwrap_or(first),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 struct Tracked {
-    /// The open alert's id and severity.
-    open: Option<(String, Severity)>,
+    /// The open alert as last announced (its id, severity, evidence).
+    open: Option<Alert>,
+    /// Event time of the last announcement (opening, escalation, reminder).
+    announced_at: i64,
     bad_streak: u32,
     good_streak: u32,
 }
@@ -49,27 +81,40 @@ impl AlertBook {
         findings: Vec<Finding>,
         audience: &Audience,
     ) -> Vec<Alert> {
+        let envelope = &beat.envelope;
+        let now = envelope.received_at;
         let mut changes = Vec::new();
         for finding in findings {
             let key: AlertKey = (
-                beat.envelope.installation_id.clone(),
-                beat.envelope.node_id.clone(),
+                envelope.installation_id.clone(),
+                envelope.node_id.clone(),
                 finding.rule_id.clone(),
                 finding.subject.clone(),
             );
+            let covering = audience.covering(&envelope.installation_id, &finding.rule_id, now);
+            let in_maintenance = covering.is_some_and(|s| s.kind == SilenceKind::Maintenance);
             let tracked = self.tracked.entry(key.clone()).or_default();
             let change = match finding.severity {
                 Some(severity) => {
                     tracked.bad_streak += 1;
                     tracked.good_streak = 0;
                     match &tracked.open {
-                        Some((_, open)) if *open == severity => None,
-                        Some((alert_id, _)) => Some((alert_id.clone(), severity, AlertState::Open)),
-                        None if tracked.bad_streak >= finding.for_beats => Some((
-                            alert_id(&key, &beat.envelope.beat_id),
-                            severity,
-                            AlertState::Open,
-                        )),
+                        Some(open) if open.severity == severity => {
+                            let reminder_due = audience.reminder_interval_ms > 0
+                                && open.acknowledged_by.is_empty()
+                                && covering.is_none()
+                                && now - tracked.announced_at >= audience.reminder_interval_ms;
+                            reminder_due
+                                .then(|| (open.alert_id.clone(), severity, AlertState::Reminder))
+                        }
+                        Some(open) => Some((open.alert_id.clone(), severity, AlertState::Open)),
+                        None if tracked.bad_streak >= finding.for_beats && !in_maintenance => {
+                            Some((
+                                alert_id(&key, &envelope.beat_id),
+                                severity,
+                                AlertState::Open,
+                            ))
+                        }
                         None => None,
                     }
                 }
@@ -77,36 +122,73 @@ impl AlertBook {
                     tracked.good_streak += 1;
                     tracked.bad_streak = 0;
                     match &tracked.open {
-                        Some((alert_id, severity))
-                            if tracked.good_streak >= finding.clear_beats =>
-                        {
-                            Some((alert_id.clone(), *severity, AlertState::Resolved))
+                        Some(open) if tracked.good_streak >= finding.clear_beats => {
+                            Some((open.alert_id.clone(), open.severity, AlertState::Resolved))
                         }
                         _ => None,
                     }
                 }
             };
-            match &change {
-                Some((alert_id, severity, AlertState::Open)) => {
-                    tracked.open = Some((alert_id.clone(), *severity));
-                }
-                Some((_, _, AlertState::Resolved)) => {
+            let Some((alert_id, severity, state)) = change else {
+                if tracked.open.is_none() && tracked.bad_streak == 0 {
                     self.tracked.remove(&key);
                 }
-                None if tracked.open.is_none() && tracked.bad_streak == 0 => {
+                continue;
+            };
+            let mut alert = to_alert(beat, finding, alert_id, severity, state, audience);
+            alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
+            if let Some(open) = &tracked.open {
+                alert.acknowledged_by = open.acknowledged_by.clone();
+                // the customer who was not told of the opening is not told of the rest either
+                if alert.suppressed_by.is_empty() {
+                    alert.suppressed_by = open.suppressed_by.clone();
+                }
+            }
+            match state {
+                AlertState::Resolved => {
                     self.tracked.remove(&key);
                 }
-                None => {}
+                _ => {
+                    tracked.open = Some(alert.clone());
+                    tracked.announced_at = now;
+                }
             }
-            if let Some((alert_id, severity, state)) = change {
-                changes.push(to_alert(beat, finding, alert_id, severity, state, audience));
-            }
+            changes.push(alert);
         }
         changes
     }
-}
 
-impl AlertBook {
+    /// Records the acknowledgements (looked up by alert id) of open alerts not acknowledged
+    /// yet; the `ACKNOWLEDGED` state changes they cause.
+    pub fn acknowledge(&mut self, lookup: impl Fn(&str) -> Option<Acknowledgement>) -> Vec<Alert> {
+        let mut changes = Vec::new();
+        for tracked in self.tracked.values_mut() {
+            let Some(open) = tracked.open.as_mut() else {
+                continue;
+            };
+            if !open.acknowledged_by.is_empty() {
+                continue;
+            }
+            let Some(ack) = lookup(&open.alert_id) else {
+                continue;
+            };
+            open.acknowledged_by = ack.acknowledged_by.clone();
+            let mut alert = open.clone();
+            alert.state = AlertState::Acknowledged;
+            alert.raised_at = ucx_common::now_ms();
+            alert.summary = if ack.comment.is_empty() {
+                format!("acknowledged by {}: {}", ack.acknowledged_by, open.summary)
+            } else {
+                format!(
+                    "acknowledged by {} ({}): {}",
+                    ack.acknowledged_by, ack.comment, open.summary
+                )
+            };
+            changes.push(alert);
+        }
+        changes
+    }
+
     /// Open alerts.
     pub fn open_count(&self) -> usize {
         self.tracked.values().filter(|t| t.open.is_some()).count()
@@ -150,6 +232,8 @@ fn to_alert(
         notify_customer: audience.notify_customer,
         explanation: finding.explanation,
         dashboard_url: audience.dashboard_url.clone(),
+        suppressed_by: String::new(),
+        acknowledged_by: String::new(),
     }
 }
 
@@ -160,6 +244,7 @@ mod tests {
     use ucx_schemas::{BeatPayload, Envelope, Region};
 
     use crate::rules::library::{RuleLibrary, BUILT_IN};
+    use ucx_schemas::{Acknowledgement, Silence, SilenceKind};
 
     #[test]
     fn the_book_survives_json() {
@@ -173,14 +258,18 @@ mod tests {
     use crate::rules::signals::Facts;
 
     fn beat(beat_id: &str, free: i64) -> Beat {
+        beat_at(beat_id, free, 1)
+    }
+
+    fn beat_at(beat_id: &str, free: i64, at_ms: i64) -> Beat {
         Beat {
             envelope: Envelope {
                 beat_id: beat_id.into(),
                 installation_id: "inst".into(),
                 node_id: "node".into(),
                 region: Region::EU,
-                sent_at: 1,
-                received_at: 1,
+                sent_at: at_ms,
+                received_at: at_ms,
                 source_ip: None,
             },
             payload: BeatPayload::HardwareInfoDisks(HardwareInfoDisks {
@@ -266,5 +355,155 @@ mod tests {
         let states: Vec<AlertState> = changes.iter().map(|a| a.state).collect();
         assert_eq!(states, [AlertState::Open, AlertState::Resolved]);
         assert_eq!(changes[1].beat_id, "b6", "resolved on the third good beat");
+    }
+
+    const MINUTE: i64 = 60_000;
+
+    fn gold(silences: Vec<Silence>) -> Audience {
+        Audience {
+            customer_id: "cust".into(),
+            contract_tier: "GOLD".into(),
+            notify_customer: true,
+            silences,
+            reminder_interval_ms: 10 * MINUTE,
+            ..Audience::default()
+        }
+    }
+
+    fn silence(kind: SilenceKind, from_minute: i64, to_minute: i64) -> Silence {
+        Silence {
+            silence_id: "s1".into(),
+            kind,
+            customer_id: "cust".into(),
+            installation_id: Some("inst".into()),
+            rule_id: None,
+            starts_at: from_minute * MINUTE,
+            ends_at: to_minute * MINUTE,
+            comment: "c".into(),
+            created_by: "me".into(),
+            created_at: 0,
+        }
+    }
+
+    /// (state, suppressed_by) of the changes of a beat every minute with these free percents.
+    fn minutes(
+        audience: &Audience,
+        book: &mut AlertBook,
+        frees: &[(i64, i64)],
+    ) -> Vec<(i64, AlertState, String)> {
+        let library = library(1, 1);
+        let mut changes = Vec::new();
+        for (minute, free) in frees {
+            let beat = beat_at(&format!("m{minute}"), *free, minute * MINUTE);
+            let findings =
+                library.evaluate(&beat, &Facts::default(), None, &mut Default::default());
+            for alert in book.apply(&beat, findings, audience) {
+                changes.push((*minute, alert.state, alert.suppressed_by));
+            }
+        }
+        changes
+    }
+
+    #[test]
+    fn an_alert_left_open_is_reminded_every_interval_until_acknowledged() {
+        let mut book = AlertBook::default();
+        let audience = gold(Vec::new());
+        let bad: Vec<(i64, i64)> = (0..=25).map(|minute| (minute, 10)).collect();
+        let changes = minutes(&audience, &mut book, &bad);
+        let states: Vec<(i64, AlertState)> = changes.iter().map(|c| (c.0, c.1)).collect();
+        assert_eq!(
+            states,
+            [
+                (0, AlertState::Open),
+                (10, AlertState::Reminder),
+                (20, AlertState::Reminder)
+            ]
+        );
+
+        let acknowledged = book.acknowledge(|id| {
+            Some(Acknowledgement {
+                alert_id: id.into(),
+                acknowledged_by: "anna".into(),
+                comment: "replacing the disk".into(),
+                acknowledged_at: 0,
+            })
+        });
+        assert_eq!(acknowledged.len(), 1);
+        assert_eq!(acknowledged[0].state, AlertState::Acknowledged);
+        assert_eq!(acknowledged[0].acknowledged_by, "anna");
+        assert!(book.acknowledge(|_| None).is_empty());
+        assert!(
+            book.acknowledge(|id| Some(Acknowledgement {
+                alert_id: id.into(),
+                acknowledged_by: "bob".into(),
+                comment: String::new(),
+                acknowledged_at: 0,
+            }))
+            .is_empty(),
+            "acknowledged once"
+        );
+        let later: Vec<(i64, i64)> = (26..=45)
+            .map(|minute| (minute, 10))
+            .chain([(46, 60)])
+            .collect();
+        let changes = minutes(&audience, &mut book, &later);
+        assert_eq!(
+            changes.len(),
+            1,
+            "no reminder once acknowledged: {changes:?}"
+        );
+        assert_eq!(changes[0].1, AlertState::Resolved);
+    }
+
+    #[test]
+    fn a_silence_withholds_the_customer_notification_and_the_reminders() {
+        let mut book = AlertBook::default();
+        let audience = gold(vec![silence(SilenceKind::Silence, 0, 15)]);
+        let frees: Vec<(i64, i64)> = (0..=25)
+            .map(|minute| (minute, 10))
+            .chain([(26, 60)])
+            .collect();
+        let changes = minutes(&audience, &mut book, &frees);
+        assert_eq!(
+            changes,
+            [
+                (0, AlertState::Open, "silence:s1".to_string()),
+                // silence over at minute 15: the reminder is due, but the customer never heard
+                // of the opening, so the rest of the episode stays withheld too
+                (15, AlertState::Reminder, "silence:s1".to_string()),
+                (25, AlertState::Reminder, "silence:s1".to_string()),
+                (26, AlertState::Resolved, "silence:s1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_maintenance_window_opens_nothing_and_the_alert_opens_after_it() {
+        let mut book = AlertBook::default();
+        let audience = gold(vec![silence(SilenceKind::Maintenance, 0, 5)]);
+        let frees: Vec<(i64, i64)> = (0..=6).map(|minute| (minute, 10)).collect();
+        let changes = minutes(&audience, &mut book, &frees);
+        assert_eq!(changes, [(5, AlertState::Open, String::new())]);
+        let alert_id = book
+            .tracked
+            .values()
+            .next()
+            .unwrap()
+            .open
+            .as_ref()
+            .unwrap()
+            .alert_id
+            .clone();
+        assert!(!alert_id.is_empty());
+    }
+
+    #[test]
+    fn another_customers_or_installations_silence_changes_nothing() {
+        let mut book = AlertBook::default();
+        let mut other = silence(SilenceKind::Maintenance, 0, 60);
+        other.installation_id = Some("other".into());
+        let audience = gold(vec![other]);
+        let changes = minutes(&audience, &mut book, &[(0, 10)]);
+        assert_eq!(changes, [(0, AlertState::Open, String::new())]);
     }
 }

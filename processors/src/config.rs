@@ -36,6 +36,31 @@ pub struct ProcessorSettings {
     /// A server is lost when no beat came for its usual cadence plus this long in event time
     /// (the newest beat of any server is "now"); 0 disables heartbeat alerts.
     pub heartbeat_timeout_ms: u64,
+    /// An alert still open this long after it was announced is announced again (a reminder),
+    /// per contract tier; installations of no known customer count as Basic. 0: no reminders.
+    pub reminder_interval_minutes: PerTier,
+    /// Where processors announce what changed on a server (suite version, nodes, hardware,
+    /// hotfixes, applications).
+    pub changes_topic: String,
+}
+
+/// A value per contract tier (`[processors.<name>]` with `basic`, `gold`, `platinum`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerTier {
+    pub basic: u64,
+    pub gold: u64,
+    pub platinum: u64,
+}
+
+impl PerTier {
+    pub fn of(&self, tier: Option<ucx_schemas::ContractTier>) -> u64 {
+        match tier {
+            Some(ucx_schemas::ContractTier::Platinum) => self.platinum,
+            Some(ucx_schemas::ContractTier::Gold) => self.gold,
+            Some(ucx_schemas::ContractTier::Basic) | None => self.basic,
+        }
+    }
 }
 
 impl Default for ProcessorSettings {
@@ -51,6 +76,12 @@ impl Default for ProcessorSettings {
                     .into(),
             checkpoint_interval_ms: 1_000,
             heartbeat_timeout_ms: 300_000,
+            reminder_interval_minutes: PerTier {
+                basic: 1_440,
+                gold: 720,
+                platinum: 240,
+            },
+            changes_topic: "ucx.changes".into(),
         }
     }
 }

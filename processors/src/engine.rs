@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ucx_schemas::{Alert, Beat};
+use ucx_schemas::{Acknowledgement, Alert, Beat, Silence, SilenceKind};
 
 use crate::alert_book::Audience;
-use crate::heartbeat::Heartbeat;
+use crate::heartbeat::{self, Heartbeat};
 use crate::routing::Routed;
 use crate::rules::library::RuleLibrary;
 use crate::state::{self, Applied, InstallationState};
@@ -77,17 +77,36 @@ impl Engine {
             .collect()
     }
 
-    /// Opens the heartbeat alert of a lost installation.
+    /// Opens the heartbeat alert of a lost installation, unless a maintenance window covers it
+    /// (then it is judged again once the window is over).
     pub fn raise_lost(
         &mut self,
         installation_id: &str,
         timeout_ms: i64,
         audience: &Audience,
     ) -> Option<Alert> {
+        let covering = audience.covering(installation_id, heartbeat::RULE_ID, self.watermark);
+        if covering.is_some_and(|silence| silence.kind == SilenceKind::Maintenance) {
+            return None;
+        }
         let heartbeat = self.states.get_mut(installation_id)?.heartbeat.as_mut()?;
-        let alert = heartbeat.raise(installation_id, self.watermark, timeout_ms, audience);
+        let mut alert = heartbeat.raise(installation_id, self.watermark, timeout_ms, audience);
+        alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
         self.dirty.insert(installation_id.to_string());
         Some(alert)
+    }
+
+    /// `ACKNOWLEDGED` changes for open alerts that support acknowledged since the last call.
+    pub fn acknowledge(&mut self, lookup: impl Fn(&str) -> Option<Acknowledgement>) -> Vec<Alert> {
+        let mut changes = Vec::new();
+        for (installation_id, state) in &mut self.states {
+            let acknowledged = state.alerts.acknowledge(&lookup);
+            if !acknowledged.is_empty() {
+                self.dirty.insert(installation_id.clone());
+                changes.extend(acknowledged);
+            }
+        }
+        changes
     }
 
     /// The documents of the states changed since the last call: (installation, partition,

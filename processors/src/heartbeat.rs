@@ -144,6 +144,8 @@ impl Heartbeat {
                           and can reach the telemetry gateway."
                 .into(),
             dashboard_url: audience.dashboard_url.clone(),
+            suppressed_by: String::new(),
+            acknowledged_by: String::new(),
         }
     }
 }

@@ -114,6 +114,13 @@ pub async fn run(
             );
         }
         let due = last_checkpoint.elapsed() >= checkpoint_interval;
+        if due || received.is_none() {
+            // acknowledgements through the admin API, applied to the open alerts held here
+            for alert in engine.acknowledge(|alert_id| router.acknowledgement(alert_id)) {
+                publish_alert(&producer, &kafka_settings.alerts_topic, &alert, &shutdown).await?;
+                metrics.record(&alert);
+            }
+        }
         let Some(received) = received else {
             if heartbeat_timeout_ms > 0 {
                 for alert in raise_lost(&mut engine, &router, heartbeat_timeout_ms).await {

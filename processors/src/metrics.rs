@@ -22,6 +22,9 @@ pub struct ProcessorMetrics {
     watermark: IntGauge,
     alerts_raised: IntCounterVec,
     alerts_resolved: IntCounterVec,
+    alert_reminders: IntCounterVec,
+    alerts_acknowledged: IntCounterVec,
+    alerts_suppressed: IntCounterVec,
 }
 
 impl ProcessorMetrics {
@@ -157,6 +160,39 @@ impl ProcessorMetrics {
                 )
                 .unwrap(),
             ),
+            alert_reminders: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "processor_alert_reminders_total",
+                        "Open alerts announced again after the tier's reminder interval",
+                    ),
+                    &["rule"],
+                )
+                .unwrap(),
+            ),
+            alerts_acknowledged: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "processor_alerts_acknowledged_total",
+                        "Open alerts acknowledged through the admin API",
+                    ),
+                    &["rule"],
+                )
+                .unwrap(),
+            ),
+            alerts_suppressed: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "processor_alerts_suppressed_total",
+                        "Alert state changes whose customer notification a silence or maintenance window withheld",
+                    ),
+                    &["kind"],
+                )
+                .unwrap(),
+            ),
         }
     }
 
@@ -186,6 +222,17 @@ impl ProcessorMetrics {
                 .alerts_resolved
                 .with_label_values(&[alert.rule_id.as_str()])
                 .inc(),
+            AlertState::Reminder => self
+                .alert_reminders
+                .with_label_values(&[alert.rule_id.as_str()])
+                .inc(),
+            AlertState::Acknowledged => self
+                .alerts_acknowledged
+                .with_label_values(&[alert.rule_id.as_str()])
+                .inc(),
+        }
+        if let Some((kind, _)) = alert.suppressed_by.split_once(':') {
+            self.alerts_suppressed.with_label_values(&[kind]).inc();
         }
     }
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use time::{macros::format_description, Date, Duration, OffsetDateTime};
 use ucx_common::registry::RegistryView;
 use ucx_schemas::registry::{ContractTier, Customer};
+use ucx_schemas::Acknowledgement;
 
 use crate::alert_book::Audience;
-use crate::config::ProcessorSettings;
+use crate::config::{PerTier, ProcessorSettings};
 
 /// How long a beat of an installation the registry view does not know yet waits for it.
 const REGISTRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
@@ -18,6 +19,7 @@ pub struct Router {
     registry: Arc<RegistryView>,
     care_grace: Duration,
     dashboard_url: String,
+    reminder_interval_minutes: PerTier,
 }
 
 /// How one installation's alerts are judged and who hears of them.
@@ -33,7 +35,13 @@ impl Router {
             registry,
             care_grace: Duration::days(settings.care_grace_days.into()),
             dashboard_url: settings.dashboard_url.clone(),
+            reminder_interval_minutes: settings.reminder_interval_minutes,
         }
+    }
+
+    /// Who took an alert on, if anyone did.
+    pub fn acknowledgement(&self, alert_id: &str) -> Option<Acknowledgement> {
+        self.registry.acknowledgement(alert_id)
     }
 
     /// `None` when the installation's customer switched telemetry off: nothing is evaluated.
@@ -49,21 +57,26 @@ impl Router {
         let dashboard_url = self
             .dashboard_url
             .replace("{installation_id}", installation_id);
+        let tier = customer.as_ref().map(|customer| customer.contract_tier);
+        let reminder_interval_ms = (self.reminder_interval_minutes.of(tier) * 60_000) as i64;
         Some(match customer {
             Some(customer) => Routed {
-                tier: Some(customer.contract_tier),
+                tier,
                 audience: Audience {
                     notify_customer: customer.contract_tier.is_proactive()
                         && care_in_force(&customer, today, self.care_grace),
+                    silences: self.registry.silences_of(&customer.customer_id),
                     customer_id: customer.customer_id,
                     contract_tier: customer.contract_tier.as_str().to_string(),
                     dashboard_url,
+                    reminder_interval_ms,
                 },
             },
             None => Routed {
-                tier: None,
+                tier,
                 audience: Audience {
                     dashboard_url,
+                    reminder_interval_ms,
                     ..Audience::default()
                 },
             },

@@ -27,6 +27,10 @@ impl Severity {
 pub enum AlertState {
     Open,
     Resolved,
+    /// Still open after the tier's reminder interval (v3).
+    Reminder,
+    /// Support took it on through the admin API: no more reminders (v3).
+    Acknowledged,
 }
 
 impl AlertState {
@@ -34,6 +38,8 @@ impl AlertState {
         match self {
             AlertState::Open => "OPEN",
             AlertState::Resolved => "RESOLVED",
+            AlertState::Reminder => "REMINDER",
+            AlertState::Acknowledged => "ACKNOWLEDGED",
         }
     }
 }
@@ -77,10 +83,25 @@ pub struct Alert {
     /// The server's dashboard.
     #[serde(default)]
     pub dashboard_url: String,
+    /// `silence:<id>` / `maintenance:<id>` when one withheld the customer notification.
+    #[serde(default)]
+    pub suppressed_by: String,
+    /// Who acknowledged the alert, once someone did.
+    #[serde(default)]
+    pub acknowledged_by: String,
+}
+
+impl Alert {
+    /// Whether the customer hears of this record: Proactive Support and nothing withholding it.
+    pub fn reaches_customer(&self) -> bool {
+        self.notify_customer && self.suppressed_by.is_empty()
+    }
 }
 
 pub(crate) const ALERT_SCHEMA_SOURCE: &str = include_str!("../avro/alerts/alert.avsc");
 
 /// Earlier versions of the alert schema: records they wrote stay readable.
-pub(crate) const ALERT_SCHEMA_HISTORY: &[(&str, &str)] =
-    &[("alert.v1", include_str!("../avro/history/alert.v1.avsc"))];
+pub(crate) const ALERT_SCHEMA_HISTORY: &[(&str, &str)] = &[
+    ("alert.v1", include_str!("../avro/history/alert.v1.avsc")),
+    ("alert.v2", include_str!("../avro/history/alert.v2.avsc")),
+];

@@ -11,8 +11,10 @@ use apache_avro::Schema;
 
 use crate::alert::{Alert, ALERT_SCHEMA_HISTORY, ALERT_SCHEMA_SOURCE};
 use crate::beats::{Beat, Category, SCHEMA_HISTORY};
+use crate::change::{Change, CHANGE_SCHEMA_SOURCE};
 use crate::registry::{
-    RegistryRecord, CUSTOMER_SCHEMA_SOURCE, INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE,
+    RegistryRecord, ACKNOWLEDGEMENT_SCHEMA_SOURCE, CUSTOMER_SCHEMA_SOURCE,
+    INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE, SILENCE_SCHEMA_SOURCE,
 };
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -49,6 +51,9 @@ enum Kind {
     Customer,
     Installation,
     Purge,
+    Silence,
+    Acknowledgement,
+    Change,
 }
 
 impl Kind {
@@ -59,6 +64,9 @@ impl Kind {
             Kind::Customer => "customer".into(),
             Kind::Installation => "installation".into(),
             Kind::Purge => "purge request".into(),
+            Kind::Silence => "silence".into(),
+            Kind::Acknowledgement => "acknowledgement".into(),
+            Kind::Change => "change".into(),
         }
     }
 }
@@ -121,6 +129,13 @@ fn catalog() -> &'static Catalog {
             INSTALLATION_SCHEMA_SOURCE,
         );
         add_current(Kind::Purge, "purge_request", PURGE_SCHEMA_SOURCE);
+        add_current(Kind::Silence, "silence", SILENCE_SCHEMA_SOURCE);
+        add_current(
+            Kind::Acknowledgement,
+            "acknowledgement",
+            ACKNOWLEDGEMENT_SCHEMA_SOURCE,
+        );
+        add_current(Kind::Change, "change", CHANGE_SCHEMA_SOURCE);
         for (category, name, source) in SCHEMA_HISTORY {
             let schema = parse_embedded(name, source);
             let kind = Kind::Beat(*category);
@@ -183,6 +198,21 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
     Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
 
+pub fn encode_change(change: &Change) -> Result<Vec<u8>, CodecError> {
+    encode_serde(Kind::Change, change)
+}
+
+pub fn decode_change(bytes: &[u8]) -> Result<Change, CodecError> {
+    let (known, datum) = read_header(bytes)?;
+    if known.kind != Kind::Change {
+        return Err(CodecError::WrongKind {
+            expected: "change",
+            found: known.kind.describe(),
+        });
+    }
+    decode_serde(known, datum)
+}
+
 pub fn encode_alert(alert: &Alert) -> Result<Vec<u8>, CodecError> {
     encode_serde(Kind::Alert, alert)
 }
@@ -206,6 +236,8 @@ pub fn encode_registry(record: &RegistryRecord) -> Result<Vec<u8>, CodecError> {
             encode_serde(Kind::Installation, installation)
         }
         RegistryRecord::Purge(purge) => encode_serde(Kind::Purge, purge),
+        RegistryRecord::Silence(silence) => encode_serde(Kind::Silence, silence),
+        RegistryRecord::Acknowledgement(ack) => encode_serde(Kind::Acknowledgement, ack),
     }
 }
 
@@ -216,6 +248,8 @@ pub fn decode_registry(bytes: &[u8]) -> Result<RegistryRecord, CodecError> {
         Kind::Customer => Ok(RegistryRecord::Customer(decode_serde(known, datum)?)),
         Kind::Installation => Ok(RegistryRecord::Installation(decode_serde(known, datum)?)),
         Kind::Purge => Ok(RegistryRecord::Purge(decode_serde(known, datum)?)),
+        Kind::Silence => Ok(RegistryRecord::Silence(decode_serde(known, datum)?)),
+        Kind::Acknowledgement => Ok(RegistryRecord::Acknowledgement(decode_serde(known, datum)?)),
         other => Err(CodecError::WrongKind {
             expected: "registry record",
             found: other.describe(),

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod beats;
+pub mod change;
 mod codec;
 pub mod openapi;
 pub mod pii;
@@ -16,14 +17,15 @@ pub mod wire;
 
 pub use alert::{Alert, AlertState, Severity};
 pub use beats::{Beat, BeatPayload, Category, Envelope, Region};
+pub use change::{Change, ChangeKind};
 pub use codec::{
-    decode_alert, decode_beat, decode_registry, encode_alert, encode_beat, encode_registry,
-    CodecError,
+    decode_alert, decode_beat, decode_change, decode_registry, encode_alert, encode_beat,
+    encode_change, encode_registry, CodecError,
 };
 pub use pii::{PiiFinding, PiiKind, PiiPolicy};
 pub use registry::{
-    AlertContact, ContractTier, Customer, Installation, InstallationStatus, PurgeRequest,
-    RegistryRecord,
+    Acknowledgement, AlertContact, ContractTier, Customer, Installation, InstallationStatus,
+    PurgeRequest, RegistryRecord, Silence, SilenceKind,
 };
 pub use validation::{Violation, Violations};
 pub use wire::{parse_beat, parse_beat_json, ParsedBeat, WireError};

@@ -82,12 +82,84 @@ pub struct PurgeRequest {
     pub reason: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SilenceKind {
+    /// Alerts are recorded for support, but the customer is not notified and no reminders go out.
+    Silence,
+    /// No alert opens, heartbeat loss included: the server is being worked on.
+    Maintenance,
+}
+
+impl SilenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SilenceKind::Silence => "silence",
+            SilenceKind::Maintenance => "maintenance",
+        }
+    }
+}
+
+/// Mirrors `avro/registry/silence.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub silence_id: String,
+    pub kind: SilenceKind,
+    pub customer_id: String,
+    /// One installation of the customer; all of them when `None`.
+    pub installation_id: Option<String>,
+    /// One rule; all when `None`.
+    pub rule_id: Option<String>,
+    /// UTC ms, from (inclusive) …
+    pub starts_at: i64,
+    /// … to (exclusive).
+    pub ends_at: i64,
+    pub comment: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl Silence {
+    /// Whether it covers an alert of `rule_id` on `installation_id` (of `customer_id`) at `at_ms`.
+    pub fn covers(
+        &self,
+        customer_id: &str,
+        installation_id: &str,
+        rule_id: &str,
+        at_ms: i64,
+    ) -> bool {
+        self.customer_id == customer_id
+            && self
+                .installation_id
+                .as_deref()
+                .is_none_or(|id| id == installation_id)
+            && self.rule_id.as_deref().is_none_or(|id| id == rule_id)
+            && (self.starts_at..self.ends_at).contains(&at_ms)
+    }
+
+    /// How alerts name it in `suppressed_by`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.silence_id)
+    }
+}
+
+/// Mirrors `avro/registry/acknowledgement.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub alert_id: String,
+    pub acknowledged_by: String,
+    pub comment: String,
+    pub acknowledged_at: i64,
+}
+
 /// One record of the registry topic.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegistryRecord {
     Customer(Customer),
     Installation(Installation),
     Purge(PurgeRequest),
+    Silence(Silence),
+    Acknowledgement(Acknowledgement),
 }
 
 impl RegistryRecord {
@@ -99,6 +171,8 @@ impl RegistryRecord {
                 format!("installation:{}", installation.installation_id)
             }
             RegistryRecord::Purge(purge) => format!("purge:{}", purge.customer_id),
+            RegistryRecord::Silence(silence) => format!("silence:{}", silence.silence_id),
+            RegistryRecord::Acknowledgement(ack) => format!("ack:{}", ack.alert_id),
         }
     }
 }
@@ -107,3 +181,6 @@ pub(crate) const CUSTOMER_SCHEMA_SOURCE: &str = include_str!("../avro/registry/c
 pub(crate) const INSTALLATION_SCHEMA_SOURCE: &str =
     include_str!("../avro/registry/installation.avsc");
 pub(crate) const PURGE_SCHEMA_SOURCE: &str = include_str!("../avro/registry/purge_request.avsc");
+pub(crate) const SILENCE_SCHEMA_SOURCE: &str = include_str!("../avro/registry/silence.avsc");
+pub(crate) const ACKNOWLEDGEMENT_SCHEMA_SOURCE: &str =
+    include_str!("../avro/registry/acknowledgement.avsc");

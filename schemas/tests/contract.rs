@@ -162,11 +162,45 @@ fn alerts_round_trip_and_are_not_mistaken_for_beats() {
         notify_customer: true,
         explanation: "Free space below the threshold stops SQL Server.".into(),
         dashboard_url: "http://grafana/d/server?var-installation=inst".into(),
+        suppressed_by: "silence:s1".into(),
+        acknowledged_by: "support@ucx.example".into(),
     };
     let bytes = encode_alert(&alert).unwrap();
     assert_eq!(decode_alert(&bytes).unwrap(), alert);
     assert!(decode_beat(&bytes).is_err());
     assert!(decode_beat(b"{\"json\": true}").is_err());
+    for state in [
+        AlertState::Reminder,
+        AlertState::Acknowledged,
+        AlertState::Resolved,
+    ] {
+        let alert = Alert {
+            state,
+            ..alert.clone()
+        };
+        assert_eq!(decode_alert(&encode_alert(&alert).unwrap()).unwrap(), alert);
+    }
+}
+
+#[test]
+fn changes_round_trip_and_are_not_mistaken_for_alerts() {
+    let change = ucx_schemas::Change {
+        change_id: "c1".into(),
+        installation_id: "inst".into(),
+        customer_id: "cust".into(),
+        node_id: "node-1".into(),
+        region: Region::EU,
+        kind: ucx_schemas::ChangeKind::SuiteDowngraded,
+        subject: "UCX Suite".into(),
+        before: "2024.Winter.1".into(),
+        after: "2023.Summer.2".into(),
+        beat_id: "b1".into(),
+        event_at: NOW_MS,
+        detected_at: NOW_MS + 3,
+    };
+    let bytes = ucx_schemas::encode_change(&change).unwrap();
+    assert_eq!(ucx_schemas::decode_change(&bytes).unwrap(), change);
+    assert!(decode_alert(&bytes).is_err());
 }
 
 #[test]

@@ -141,3 +141,38 @@ fn the_current_alert_schema_reads_v1_records() {
     assert_eq!(alert.customer_id, "");
     assert!(!alert.notify_customer);
 }
+
+/// v3 added reminders, acknowledgements and suppression: v2 records still decode.
+#[test]
+fn the_current_alert_schema_reads_v2_records() {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
+    let v2 =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v2.avsc")).unwrap())
+            .unwrap();
+    let current =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
+            .unwrap();
+    SchemaCompatibility::can_read(&v2, &current).unwrap();
+
+    let record = serde_json::json!({
+        "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
+        "rule_id": "disk_free_low", "rule_version": 2, "subject": "disk C:", "severity": "WARNING",
+        "state": "RESOLVED", "summary": "s", "observed_value": 9.5, "threshold": 15.0,
+        "beat_id": "b", "event_at": 1_795_428_000_000_i64, "raised_at": 1_795_428_000_100_i64,
+        "customer_id": "cust", "contract_tier": "GOLD", "notify_customer": true,
+        "explanation": "e", "dashboard_url": "d"
+    });
+    let value = apache_avro::types::Value::from(record)
+        .resolve(&v2)
+        .unwrap();
+    let mut bytes = vec![0xC3, 0x01];
+    bytes.extend(v2.fingerprint::<Rabin>().bytes);
+    bytes.extend(apache_avro::to_avro_datum(&v2, value).unwrap());
+    let alert = ucx_schemas::decode_alert(&bytes).unwrap();
+    assert_eq!(alert.state, ucx_schemas::AlertState::Resolved);
+    assert!(alert.reaches_customer());
+    assert_eq!(
+        (alert.suppressed_by.as_str(), alert.acknowledged_by.as_str()),
+        ("", "")
+    );
+}

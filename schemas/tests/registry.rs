@@ -1,8 +1,9 @@
 //! Registry records survive the codec, and a registry reader refuses other kinds of records.
 
 use ucx_schemas::{
-    decode_registry, encode_alert, encode_registry, AlertContact, ContractTier, Customer,
-    Installation, InstallationStatus, PurgeRequest, Region, RegistryRecord, Severity,
+    decode_registry, encode_alert, encode_registry, Acknowledgement, AlertContact, ContractTier,
+    Customer, Installation, InstallationStatus, PurgeRequest, Region, RegistryRecord, Severity,
+    Silence, SilenceKind,
 };
 
 fn records() -> Vec<RegistryRecord> {
@@ -34,6 +35,24 @@ fn records() -> Vec<RegistryRecord> {
             requested_at: 1_764_000_000_002,
             reason: "telemetry switched off".into(),
         }),
+        RegistryRecord::Silence(Silence {
+            silence_id: "s-1".into(),
+            kind: SilenceKind::Maintenance,
+            customer_id: "cust-1".into(),
+            installation_id: Some("inst-1".into()),
+            rule_id: None,
+            starts_at: 1_764_000_000_000,
+            ends_at: 1_764_000_360_000,
+            comment: "memory upgrade".into(),
+            created_by: "support@ucx.example".into(),
+            created_at: 1_764_000_000_003,
+        }),
+        RegistryRecord::Acknowledgement(Acknowledgement {
+            alert_id: "a-1".into(),
+            acknowledged_by: "support@ucx.example".into(),
+            comment: "on it".into(),
+            acknowledged_at: 1_764_000_000_004,
+        }),
     ]
 }
 
@@ -46,11 +65,17 @@ fn every_registry_record_round_trips() {
 }
 
 #[test]
-fn keys_are_one_per_customer_installation_and_purge() {
+fn keys_are_one_per_customer_installation_purge_silence_and_alert() {
     let keys: Vec<String> = records().iter().map(RegistryRecord::key).collect();
     assert_eq!(
         keys,
-        ["customer:cust-1", "installation:inst-1", "purge:cust-1"]
+        [
+            "customer:cust-1",
+            "installation:inst-1",
+            "purge:cust-1",
+            "silence:s-1",
+            "ack:a-1"
+        ]
     );
 }
 
@@ -77,10 +102,45 @@ fn an_alert_is_not_a_registry_record() {
         notify_customer: false,
         explanation: String::new(),
         dashboard_url: String::new(),
+        suppressed_by: String::new(),
+        acknowledged_by: String::new(),
     };
     let error = decode_registry(&encode_alert(&alert).unwrap()).unwrap_err();
     assert!(
         error.to_string().contains("expected registry record"),
         "{error}"
     );
+}
+
+#[test]
+fn a_silence_covers_its_customer_installation_rule_and_time_only() {
+    let silence = Silence {
+        silence_id: "s".into(),
+        kind: SilenceKind::Silence,
+        customer_id: "c".into(),
+        installation_id: None,
+        rule_id: Some("disk_free_low".into()),
+        starts_at: 100,
+        ends_at: 200,
+        comment: String::new(),
+        created_by: String::new(),
+        created_at: 0,
+    };
+    assert!(silence.covers("c", "any", "disk_free_low", 100));
+    assert!(silence.covers("c", "other", "disk_free_low", 199));
+    assert!(
+        !silence.covers("c", "any", "disk_free_low", 200),
+        "ends_at excluded"
+    );
+    assert!(!silence.covers("c", "any", "disk_free_low", 99));
+    assert!(!silence.covers("c", "any", "memory_low", 150));
+    assert!(!silence.covers("d", "any", "disk_free_low", 150));
+    let one = Silence {
+        installation_id: Some("i".into()),
+        rule_id: None,
+        ..silence
+    };
+    assert!(one.covers("c", "i", "memory_low", 150));
+    assert!(!one.covers("c", "j", "memory_low", 150));
+    assert_eq!(one.reference(), "silence:s");
 }

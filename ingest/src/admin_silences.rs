@@ -1,0 +1,245 @@
+//! The admin API's part of the alert lifecycle: silences and maintenance windows (per customer,
+//! optionally one installation and one rule, for a bounded time) and acknowledgements of open
+//! alerts. Like every admin change they are registry records; the processors follow the registry
+//! and apply them to the alerts they raise.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use ucx_schemas::{Acknowledgement, RegistryRecord, Silence, SilenceKind};
+
+use crate::admin::{check_id, publish, AdminError};
+use crate::AppState;
+
+/// A forgotten silence must not mute a customer for ever.
+const LONGEST_SILENCE_DAYS: i64 = 90;
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceInput {
+    /// `silence` (default) or `maintenance`.
+    #[serde(default)]
+    kind: Option<KindInput>,
+    customer_id: String,
+    #[serde(default)]
+    installation_id: Option<String>,
+    #[serde(default)]
+    rule_id: Option<String>,
+    /// RFC 3339; now when absent.
+    #[serde(default)]
+    starts_at: Option<String>,
+    /// RFC 3339; or give `duration_minutes`.
+    #[serde(default)]
+    ends_at: Option<String>,
+    #[serde(default)]
+    duration_minutes: Option<u32>,
+    comment: String,
+    created_by: String,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum KindInput {
+    Silence,
+    Maintenance,
+}
+
+/// A silence as the API shows it: the record and whether it is in force now.
+#[derive(Serialize)]
+pub struct SilenceView {
+    #[serde(flatten)]
+    silence: Silence,
+    active: bool,
+}
+
+impl From<Silence> for SilenceView {
+    fn from(silence: Silence) -> Self {
+        let now = ucx_common::now_ms();
+        SilenceView {
+            active: (silence.starts_at..silence.ends_at).contains(&now),
+            silence,
+        }
+    }
+}
+
+fn instant(field: &str, text: &str) -> Result<i64, AdminError> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        AdminError::invalid(format!(
+            "{field} {text:?} is not an RFC 3339 time such as 2026-11-24T22:00:00Z"
+        ))
+    })?;
+    Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+impl SilenceInput {
+    /// The silence this input declares, checked against the registry.
+    fn into_silence(self, state: &AppState, silence_id: String) -> Result<Silence, AdminError> {
+        if state.registry.customer(&self.customer_id).is_none() {
+            return Err(AdminError::no_customer(&self.customer_id));
+        }
+        if let Some(installation_id) = &self.installation_id {
+            match state.registry.installation(installation_id) {
+                Some(installation) if installation.customer_id == self.customer_id => {}
+                Some(installation) => {
+                    return Err(AdminError::invalid(format!(
+                        "installation {installation_id} belongs to customer {}, not {}",
+                        installation.customer_id, self.customer_id
+                    )))
+                }
+                None => return Err(AdminError::no_installation(installation_id)),
+            }
+        }
+        if let Some(rule_id) = &self.rule_id {
+            check_id("rule_id", rule_id)?;
+        }
+        if self.comment.trim().is_empty() || self.created_by.trim().is_empty() {
+            return Err(AdminError::invalid(
+                "comment and created_by must say why and who: the next engineer reads them",
+            ));
+        }
+        let now = ucx_common::now_ms();
+        let starts_at = match &self.starts_at {
+            Some(text) => instant("starts_at", text)?,
+            None => now,
+        };
+        let ends_at = match (&self.ends_at, self.duration_minutes) {
+            (Some(text), None) => instant("ends_at", text)?,
+            (None, Some(minutes)) => starts_at + i64::from(minutes) * 60_000,
+            _ => {
+                return Err(AdminError::invalid(
+                    "give either ends_at (RFC 3339) or duration_minutes",
+                ))
+            }
+        };
+        if ends_at <= starts_at {
+            return Err(AdminError::invalid("ends_at must be after starts_at"));
+        }
+        if ends_at - starts_at > LONGEST_SILENCE_DAYS * DAY_MS {
+            return Err(AdminError::invalid(format!(
+                "a silence lasts at most {LONGEST_SILENCE_DAYS} days; declare a new one when it ends"
+            )));
+        }
+        Ok(Silence {
+            silence_id,
+            kind: match self.kind.unwrap_or(KindInput::Silence) {
+                KindInput::Silence => SilenceKind::Silence,
+                KindInput::Maintenance => SilenceKind::Maintenance,
+            },
+            customer_id: self.customer_id,
+            installation_id: self.installation_id,
+            rule_id: self.rule_id,
+            starts_at,
+            ends_at,
+            comment: self.comment,
+            created_by: self.created_by,
+            created_at: now,
+        })
+    }
+}
+
+pub async fn list_silences(State(state): State<Arc<AppState>>) -> Json<Vec<SilenceView>> {
+    Json(
+        state
+            .registry
+            .silences()
+            .into_iter()
+            .map(SilenceView::from)
+            .collect(),
+    )
+}
+
+/// Declares (201) or replaces (200) a silence or maintenance window.
+pub async fn put_silence(
+    State(state): State<Arc<AppState>>,
+    Path(silence_id): Path<String>,
+    input: Result<Json<SilenceInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<SilenceView>), AdminError> {
+    let Json(input) = input?;
+    check_id("silence_id", &silence_id)?;
+    let _writer = state.admin_writes.lock().await;
+    let existed = state
+        .registry
+        .silences()
+        .iter()
+        .any(|silence| silence.silence_id == silence_id);
+    let silence = input.into_silence(&state, silence_id)?;
+    publish(&state, RegistryRecord::Silence(silence.clone())).await?;
+    tracing::info!(silence = %silence.reference(), customer_id = %silence.customer_id, "silence declared");
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(silence.into())))
+}
+
+/// Ends a silence now; the record stays, for the history.
+pub async fn end_silence(
+    State(state): State<Arc<AppState>>,
+    Path(silence_id): Path<String>,
+) -> Result<Json<SilenceView>, AdminError> {
+    let _writer = state.admin_writes.lock().await;
+    let silence = state
+        .registry
+        .silences()
+        .into_iter()
+        .find(|silence| silence.silence_id == silence_id)
+        .ok_or_else(|| {
+            AdminError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_silence",
+                format!("no silence {silence_id}"),
+            )
+        })?;
+    let now = ucx_common::now_ms();
+    let ended = Silence {
+        ends_at: silence.ends_at.min(now).max(silence.starts_at),
+        ..silence
+    };
+    publish(&state, RegistryRecord::Silence(ended.clone())).await?;
+    tracing::info!(silence = %ended.reference(), "silence ended");
+    Ok(Json(ended.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgementInput {
+    by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Acknowledges an alert: no more reminders; it still resolves when the condition clears. The
+/// processor holding the alert records an `ACKNOWLEDGED` state change in the alerts topic.
+pub async fn acknowledge(
+    State(state): State<Arc<AppState>>,
+    Path(alert_id): Path<String>,
+    input: Result<Json<AcknowledgementInput>, JsonRejection>,
+) -> Result<Json<Acknowledgement>, AdminError> {
+    let Json(input) = input?;
+    uuid::Uuid::parse_str(&alert_id).map_err(|_| {
+        AdminError::invalid(format!(
+            "alert id {alert_id:?} is not an alert id (a UUID, as in the alerts table)"
+        ))
+    })?;
+    if input.by.trim().is_empty() {
+        return Err(AdminError::invalid("by must name who takes the alert on"));
+    }
+    let _writer = state.admin_writes.lock().await;
+    let ack = Acknowledgement {
+        alert_id,
+        acknowledged_by: input.by,
+        comment: input.comment,
+        acknowledged_at: ucx_common::now_ms(),
+    };
+    publish(&state, RegistryRecord::Acknowledgement(ack.clone())).await?;
+    tracing::info!(alert_id = %ack.alert_id, by = %ack.acknowledged_by, "alert acknowledged");
+    Ok(Json(ack))
+}
