@@ -36,6 +36,9 @@ pub struct KafkaSettings {
     pub dead_letter_topic: String,
     /// Compacted topic of customers, installations and purge requests (one partition).
     pub registry_topic: String,
+    /// What the processors noticed changing on a server (suite version, nodes, hardware,
+    /// hotfixes, applications).
+    pub changes_topic: String,
     /// Compacted changelog of the processors' per-installation state (at least as many
     /// partitions as the beats topic).
     pub processor_state_topic: String,
@@ -60,6 +63,7 @@ impl Default for KafkaSettings {
             alerts_topic: "ucx.alerts".into(),
             dead_letter_topic: "ucx.dead-letters".into(),
             registry_topic: "ucx.registry".into(),
+            changes_topic: "ucx.changes".into(),
             processor_state_topic: "ucx.processor-state".into(),
             topic_partitions: 6,
             topic_replication_factor: 1,

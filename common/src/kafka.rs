@@ -250,6 +250,7 @@ pub async fn ensure_pipeline_topics(settings: &KafkaSettings) -> Result<(), Kafk
         &[
             &settings.beats_topic,
             &settings.alerts_topic,
+            &settings.changes_topic,
             &settings.dead_letter_topic,
         ],
     )

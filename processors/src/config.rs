@@ -39,9 +39,6 @@ pub struct ProcessorSettings {
     /// An alert still open this long after it was announced is announced again (a reminder),
     /// per contract tier; installations of no known customer count as Basic. 0: no reminders.
     pub reminder_interval_minutes: PerTier,
-    /// Where processors announce what changed on a server (suite version, nodes, hardware,
-    /// hotfixes, applications).
-    pub changes_topic: String,
 }
 
 /// A value per contract tier (`[processors.<name>]` with `basic`, `gold`, `platinum`).
@@ -81,7 +78,6 @@ impl Default for ProcessorSettings {
                 gold: 720,
                 platinum: 240,
             },
-            changes_topic: "ucx.changes".into(),
         }
     }
 }

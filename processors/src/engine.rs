@@ -4,13 +4,20 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ucx_schemas::{Acknowledgement, Alert, Beat, Silence, SilenceKind};
+use ucx_schemas::{Acknowledgement, Alert, Beat, Change, Silence, SilenceKind};
 
 use crate::alert_book::Audience;
 use crate::heartbeat::{self, Heartbeat};
 use crate::routing::Routed;
 use crate::rules::library::RuleLibrary;
 use crate::state::{self, Applied, InstallationState};
+
+/// What one beat caused.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub alerts: Vec<Alert>,
+    pub changes: Vec<Change>,
+}
 
 #[derive(Default)]
 pub struct Engine {
@@ -36,20 +43,21 @@ impl Engine {
         }
     }
 
-    /// The alert changes `beat` (at `at` in the beats topic) causes; `None` when the state
-    /// already includes it (a replay after a crash).
+    /// The alert changes and inventory changes `beat` (at `at` in the beats topic) causes;
+    /// `None` when the state already includes it (a replay after a crash).
     pub fn apply(
         &mut self,
         beat: &Beat,
         at: Applied,
         library: &RuleLibrary,
         routed: &Routed,
-    ) -> Option<Vec<Alert>> {
+    ) -> Option<Outcome> {
         let installation_id = &beat.envelope.installation_id;
         let state = self.states.entry(installation_id.clone()).or_default();
         if state.includes(at.partition, at.offset) {
             return None;
         }
+        let changes = state.inventory.observe(beat, &routed.audience.customer_id);
         state.facts.learn(beat);
         let findings = library.evaluate(beat, &state.facts, routed.tier, &mut state.history);
         let mut alerts = state.alerts.apply(beat, findings, &routed.audience);
@@ -60,7 +68,7 @@ impl Engine {
         state.applied = Some(at);
         self.watermark = self.watermark.max(beat.envelope.received_at);
         self.dirty.insert(installation_id.clone());
-        Some(alerts)
+        Some(Outcome { alerts, changes })
     }
 
     /// Installations silent for longer than allowed at the watermark, not alerted yet.
@@ -191,7 +199,8 @@ mod tests {
         let mut engine = Engine::default();
         let opened = engine
             .apply(&disks("a", "1", 1_000, 3), at(0), &library, &routed())
-            .unwrap();
+            .unwrap()
+            .alerts;
         assert_eq!(opened.len(), 1);
         let documents = engine.take_dirty();
         assert_eq!(documents.len(), 1);
@@ -212,11 +221,13 @@ mod tests {
         );
         let still_bad = restored
             .apply(&disks("a", "2", 2_000, 3), at(1), &library, &routed())
-            .unwrap();
+            .unwrap()
+            .alerts;
         assert!(still_bad.is_empty(), "not re-opened: {still_bad:?}");
         let resolved = restored
             .apply(&disks("a", "3", 3_000, 60), at(2), &library, &routed())
-            .unwrap();
+            .unwrap()
+            .alerts;
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].state, AlertState::Resolved);
         assert_eq!(resolved[0].alert_id, opened[0].alert_id);
@@ -233,6 +244,7 @@ mod tests {
             engine
                 .apply(&beat, at(offset), &library, &routed())
                 .unwrap()
+                .alerts
         };
         for second in 0..10 {
             post(&mut engine, "a", second * 10_000);

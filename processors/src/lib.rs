@@ -5,6 +5,7 @@
 //! restarted or rebalanced processor restores the states of its partitions and goes on.
 
 mod alert_book;
+mod changes;
 pub mod config;
 mod engine;
 mod heartbeat;
@@ -22,7 +23,7 @@ use rdkafka::message::OwnedHeaders;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use ucx_common::kafka::{self, DeadLetters, LagContext};
-use ucx_schemas::{decode_beat, encode_alert, Alert};
+use ucx_schemas::{decode_beat, encode_alert, encode_change, Alert, Change};
 
 pub use config::{ProcessorConfig, ProcessorSettings};
 use engine::Engine;
@@ -173,7 +174,19 @@ pub async fn run(
                 Some(routed) => {
                     let library = rules.borrow().clone();
                     match engine.apply(&beat, at, &library, &routed) {
-                        Some(alerts) => alerts,
+                        Some(outcome) => {
+                            for change in &outcome.changes {
+                                publish_change(
+                                    &producer,
+                                    &kafka_settings.changes_topic,
+                                    change,
+                                    &shutdown,
+                                )
+                                .await?;
+                                metrics.record_change(change);
+                            }
+                            outcome.alerts
+                        }
                         None => {
                             metrics.skipped("already_applied");
                             Vec::new()
@@ -282,25 +295,75 @@ async fn checkpoint(
 
 /// Publishes an alert, retrying while the broker is away: the beat's offset is not committed
 /// until its alerts are acknowledged, so a crash here re-evaluates the beat instead of losing it.
+/// Keyed by customer (installation when unknown): one customer's alerts stay in order in one
+/// partition, where the notifier counts them against the customer's limits.
 async fn publish_alert(
     producer: &kafka::Producer,
     topic: &str,
     alert: &Alert,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let record = encode_alert(alert)?;
+    let key = if alert.customer_id.is_empty() {
+        &alert.installation_id
+    } else {
+        &alert.customer_id
+    };
+    let headers = OwnedHeaders::new().insert(kafka::header("ucx-rule", &alert.rule_id));
+    let what = format!("alert {}", alert.alert_id);
+    publish(
+        producer,
+        topic,
+        key,
+        &encode_alert(alert)?,
+        headers,
+        &what,
+        shutdown,
+    )
+    .await
+}
+
+/// Publishes a change event like an alert (retried, before the beat's offset is committed).
+async fn publish_change(
+    producer: &kafka::Producer,
+    topic: &str,
+    change: &Change,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let what = format!("change {}", change.change_id);
+    let record = encode_change(change)?;
+    let headers = OwnedHeaders::new();
+    publish(
+        producer,
+        topic,
+        &change.installation_id,
+        &record,
+        headers,
+        &what,
+        shutdown,
+    )
+    .await
+}
+
+async fn publish(
+    producer: &kafka::Producer,
+    topic: &str,
+    key: &str,
+    record: &[u8],
+    headers: OwnedHeaders,
+    what: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     loop {
-        let headers = OwnedHeaders::new().insert(kafka::header("ucx-rule", &alert.rule_id));
         match producer
-            .produce(topic, alert.installation_id.as_bytes(), &record, headers)
+            .produce(topic, key.as_bytes(), record, headers.clone())
             .await
         {
             Ok(_) => return Ok(()),
             Err(error) if !shutdown.is_cancelled() => {
-                tracing::warn!(%error, alert_id = %alert.alert_id, "alert produce failed, retrying");
+                tracing::warn!(%error, what, "produce failed, retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(error) => anyhow::bail!("shutting down with an unpublished alert: {error}"),
+            Err(error) => anyhow::bail!("shutting down with {what} unpublished: {error}"),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use ucx_common::ops::register;
-use ucx_schemas::{Alert, AlertState};
+use ucx_schemas::{Alert, AlertState, Change};
 
 use crate::engine::Engine;
 use crate::rules::reload::ReloadMetrics;
@@ -25,6 +25,7 @@ pub struct ProcessorMetrics {
     alert_reminders: IntCounterVec,
     alerts_acknowledged: IntCounterVec,
     alerts_suppressed: IntCounterVec,
+    changes: IntCounterVec,
 }
 
 impl ProcessorMetrics {
@@ -193,6 +194,17 @@ impl ProcessorMetrics {
                 )
                 .unwrap(),
             ),
+            changes: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "processor_changes_detected_total",
+                        "Changes noticed between two inventory beats of an installation",
+                    ),
+                    &["kind"],
+                )
+                .unwrap(),
+            ),
         }
     }
 
@@ -210,6 +222,12 @@ impl ProcessorMetrics {
         self.installations.set(engine.installations() as i64);
         self.open_alerts.set(engine.open_alerts() as i64);
         self.watermark.set(engine.watermark() / 1000);
+    }
+
+    pub fn record_change(&self, change: &Change) {
+        self.changes
+            .with_label_values(&[change.kind.as_str()])
+            .inc();
     }
 
     pub fn record(&self, alert: &Alert) {

@@ -19,6 +19,7 @@ use ucx_common::config::KafkaSettings;
 use ucx_common::kafka::{self, Producer};
 
 use crate::alert_book::AlertBook;
+use crate::changes::Inventory;
 use crate::heartbeat::Heartbeat;
 use crate::rules::series::History;
 use crate::rules::signals::Facts;
@@ -43,6 +44,7 @@ pub struct InstallationState {
     pub alerts: AlertBook,
     pub history: History,
     pub heartbeat: Option<Heartbeat>,
+    pub inventory: Inventory,
     pub applied: Option<Applied>,
 }
 
@@ -54,6 +56,7 @@ impl Default for InstallationState {
             alerts: AlertBook::default(),
             history: History::default(),
             heartbeat: None,
+            inventory: Inventory::default(),
             applied: None,
         }
     }

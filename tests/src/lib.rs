@@ -68,6 +68,7 @@ pub fn kafka_settings(brokers: &str, test: &str) -> KafkaSettings {
         brokers: brokers.to_string(),
         beats_topic: format!("{prefix}.beats"),
         alerts_topic: format!("{prefix}.alerts"),
+        changes_topic: format!("{prefix}.changes"),
         dead_letter_topic: format!("{prefix}.dead-letters"),
         registry_topic: format!("{prefix}.registry"),
         processor_state_topic: format!("{prefix}.processor-state"),

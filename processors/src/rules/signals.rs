@@ -1,10 +1,13 @@
 //! Signals: the values rules judge, computed from one beat (and what earlier beats of the same
 //! installation told, see [`Facts`]). Each gives one observation per subject, e.g. per disk.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use ucx_schemas::{Beat, BeatPayload};
+
+use crate::changes::compare_versions;
 
 /// Express editions of SQL Server refuse writes past 10 GB per database.
 const EXPRESS_LIMIT_BYTES: f64 = 10.0 * 1024.0 * 1024.0 * 1024.0;
@@ -48,6 +51,8 @@ pub enum Signal {
     FaxesTransmitting,
     /// The year of the UCX Suite release (`2024.Winter.1` → 2024).
     SuiteReleaseYear,
+    /// 1 while the node runs an older UCX Suite than it ran before (a downgrade or a restore).
+    SuiteDowngraded,
 }
 
 /// One value of a signal about one subject.
@@ -80,6 +85,8 @@ pub struct Facts {
     cluster_nodes_seen: Vec<String>,
     /// Per node.
     total_memory_bytes: HashMap<String, i64>,
+    /// Per node: the newest UCX Suite version it ever ran.
+    newest_suite_version: HashMap<String, String>,
 }
 
 impl Facts {
@@ -91,6 +98,15 @@ impl Facts {
                 facts
                     .total_memory_bytes
                     .insert(beat.envelope.node_id.clone(), memory.total_bytes);
+            }
+            BeatPayload::UcxSuiteSuiteInfo(info) => {
+                let newest = facts
+                    .newest_suite_version
+                    .entry(beat.envelope.node_id.clone())
+                    .or_insert_with(|| info.version.clone());
+                if compare_versions(&info.version, newest) == Ordering::Greater {
+                    *newest = info.version.clone();
+                }
             }
             BeatPayload::UcxSuiteDatabaseServer(server) => {
                 facts.sql_server_edition = Some(server.sql_server_edition.clone());
@@ -128,6 +144,7 @@ impl Signal {
             Signal::AcdQueuedCalls => "acd_queued_calls",
             Signal::FaxesTransmitting => "faxes_transmitting",
             Signal::SuiteReleaseYear => "suite_release_year",
+            Signal::SuiteDowngraded => "suite_downgraded",
         }
     }
 
@@ -257,6 +274,15 @@ impl Signal {
                 .and_then(|year| year.parse::<f64>().ok())
                 .map(|year| vec![observe("ucx suite", year)])
                 .unwrap_or_default(),
+            (Signal::SuiteDowngraded, BeatPayload::UcxSuiteSuiteInfo(data)) => {
+                match facts.newest_suite_version.get(&beat.envelope.node_id) {
+                    Some(newest) => vec![observe(
+                        "ucx suite",
+                        flag(compare_versions(&data.version, newest) == Ordering::Less),
+                    )],
+                    None => Vec::new(),
+                }
+            }
             _ => Vec::new(),
         }
     }
