@@ -38,7 +38,7 @@ pub struct ProcessorSettings {
     pub heartbeat_timeout_ms: u64,
     /// An alert still open this long after it was announced is announced again (a reminder),
     /// per contract tier; installations of no known customer count as Basic. 0: no reminders.
-    pub reminder_interval_minutes: PerTier,
+    pub reminder_interval_s: PerTier,
 }
 
 /// A value per contract tier (`[processors.<name>]` with `basic`, `gold`, `platinum`).
@@ -73,10 +73,10 @@ impl Default for ProcessorSettings {
                     .into(),
             checkpoint_interval_ms: 1_000,
             heartbeat_timeout_ms: 300_000,
-            reminder_interval_minutes: PerTier {
-                basic: 1_440,
-                gold: 720,
-                platinum: 240,
+            reminder_interval_s: PerTier {
+                basic: 86_400,
+                gold: 43_200,
+                platinum: 14_400,
             },
         }
     }

@@ -19,7 +19,7 @@ pub struct Router {
     registry: Arc<RegistryView>,
     care_grace: Duration,
     dashboard_url: String,
-    reminder_interval_minutes: PerTier,
+    reminder_interval_s: PerTier,
 }
 
 /// How one installation's alerts are judged and who hears of them.
@@ -35,7 +35,7 @@ impl Router {
             registry,
             care_grace: Duration::days(settings.care_grace_days.into()),
             dashboard_url: settings.dashboard_url.clone(),
-            reminder_interval_minutes: settings.reminder_interval_minutes,
+            reminder_interval_s: settings.reminder_interval_s,
         }
     }
 
@@ -58,7 +58,7 @@ impl Router {
             .dashboard_url
             .replace("{installation_id}", installation_id);
         let tier = customer.as_ref().map(|customer| customer.contract_tier);
-        let reminder_interval_ms = (self.reminder_interval_minutes.of(tier) * 60_000) as i64;
+        let reminder_interval_ms = (self.reminder_interval_s.of(tier) * 1_000) as i64;
         Some(match customer {
             Some(customer) => Routed {
                 tier,

@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "alert_routing",
         sql: include_str!("../../migrations/0005_alert_routing.sql"),
     },
+    Migration {
+        version: 6,
+        name: "alert_lifecycle_and_changes",
+        sql: include_str!("../../migrations/0006_alert_lifecycle_and_changes.sql"),
+    },
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.

@@ -4,7 +4,7 @@
 //! errors (the record is dead-lettered), never silently clamped.
 
 use serde::{Deserialize, Serialize};
-use ucx_schemas::{Alert, Beat, BeatPayload, Category, Envelope};
+use ucx_schemas::{Alert, Beat, BeatPayload, Category, Change, Envelope};
 
 use super::batch::Batch;
 
@@ -248,11 +248,30 @@ pub struct AlertRow {
     pub summary: String,
     pub explanation: String,
     pub dashboard_url: String,
+    pub suppressed_by: String,
+    pub acknowledged_by: String,
     pub observed_value: f64,
     pub threshold: f64,
     pub beat_id: String,
     pub event_at: u32,
     pub raised_at: u32,
+}
+
+/// `installation_changes`: one row per change an inventory beat showed.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct ChangeRow {
+    pub change_id: String,
+    pub installation_id: String,
+    pub customer_id: String,
+    pub node_id: String,
+    pub region: String,
+    pub kind: String,
+    pub subject: String,
+    pub before: String,
+    pub after: String,
+    pub beat_id: String,
+    pub event_at: u32,
+    pub detected_at: u32,
 }
 
 fn unsigned<T: TryFrom<i64>>(field: &'static str, value: i64) -> Result<T, RowError> {
@@ -562,6 +581,8 @@ pub fn add_alert(alert: &Alert, customer_id: &str, batch: &mut Batch) -> Result<
         summary: alert.summary.clone(),
         explanation: alert.explanation.clone(),
         dashboard_url: alert.dashboard_url.clone(),
+        suppressed_by: alert.suppressed_by.clone(),
+        acknowledged_by: alert.acknowledged_by.clone(),
         observed_value: alert.observed_value,
         threshold: alert.threshold,
         beat_id: alert.beat_id.clone(),
@@ -569,5 +590,24 @@ pub fn add_alert(alert: &Alert, customer_id: &str, batch: &mut Batch) -> Result<
         raised_at: seconds("raised_at", alert.raised_at)?,
     };
     batch.push("alerts", vec![row]);
+    Ok(())
+}
+
+pub fn add_change(change: &Change, customer_id: &str, batch: &mut Batch) -> Result<(), RowError> {
+    let row = ChangeRow {
+        change_id: change.change_id.clone(),
+        installation_id: change.installation_id.clone(),
+        customer_id: customer_id.to_string(),
+        node_id: change.node_id.clone(),
+        region: change.region.as_str().to_string(),
+        kind: change.kind.as_str().to_string(),
+        subject: change.subject.clone(),
+        before: change.before.clone(),
+        after: change.after.clone(),
+        beat_id: change.beat_id.clone(),
+        event_at: seconds("event_at", change.event_at)?,
+        detected_at: seconds("detected_at", change.detected_at)?,
+    };
+    batch.push("installation_changes", vec![row]);
     Ok(())
 }

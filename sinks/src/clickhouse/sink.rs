@@ -17,7 +17,7 @@ use super::batch::Batch;
 use super::migrations;
 use super::purge::Purger;
 use super::retention::{self, Retention};
-use super::rows::{add_alert, add_beat, table_of};
+use super::rows::{add_alert, add_beat, add_change, table_of};
 use super::writer::{Interrupted, Writer};
 use crate::config::SinkConfig;
 use crate::metrics::SinkMetrics;
@@ -68,7 +68,11 @@ pub async fn run(
     )?;
     kafka::subscribe(
         &consumer,
-        &[&kafka_settings.beats_topic, &kafka_settings.alerts_topic],
+        &[
+            &kafka_settings.beats_topic,
+            &kafka_settings.alerts_topic,
+            &kafka_settings.changes_topic,
+        ],
     )?;
     let dead_letters = DeadLetters::new(
         std::sync::Arc::new(kafka::Producer::new(kafka_settings)?),
@@ -227,6 +231,21 @@ async fn take(
                 };
                 add_alert(&alert, &customer_id, batch)
                     .map(|()| Some("alerts"))
+                    .map_err(|error| error.to_string())
+            }
+        }
+    } else if topic == kafka_settings.changes_topic {
+        match ucx_schemas::decode_change(payload) {
+            Err(error) => Err(error.to_string()),
+            Ok(change) if purged(&change.installation_id, change.event_at) => Ok(None),
+            Ok(change) => {
+                let customer_id = if change.customer_id.is_empty() {
+                    customer_of(change.installation_id.clone()).await
+                } else {
+                    change.customer_id.clone()
+                };
+                add_change(&change, &customer_id, batch)
+                    .map(|()| Some("installation_changes"))
                     .map_err(|error| error.to_string())
             }
         }

@@ -12,7 +12,7 @@ use ucx_e2e::{
     set_telemetry, start_gateway, start_processors, unique, wait_until, Services, Stage,
 };
 use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
-use ucx_schemas::{decode_alert, Alert, AlertState, Category};
+use ucx_schemas::{decode_alert, decode_change, Alert, AlertState, Category, ChangeKind};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -179,6 +179,15 @@ fn scenarios(installation: &str, now: i64) -> Vec<Scenario> {
             vec![],
             b(UcxSuiteSuiteInfo, &|d| {
                 d["version"] = json!("2022.Summer.3")
+            }),
+            b(UcxSuiteSuiteInfo, &|_| {}),
+        ),
+        (
+            // after 2024.Winter.1 above: back to an older (still supported) release, then again
+            "suite_downgraded",
+            vec![],
+            b(UcxSuiteSuiteInfo, &|d| {
+                d["version"] = json!("2024.Summer.2")
             }),
             b(UcxSuiteSuiteInfo, &|_| {}),
         ),
@@ -383,6 +392,40 @@ async fn every_starter_rule_fires_once_and_resolves() {
         );
     }
     assert_eq!(alerts.len(), 2 * library.rules.len());
+
+    // the suite versions above, as change events: 2022 → 2024 → older 2024 → back (all were
+    // published before the alerts above were)
+    let suite_changes: Vec<(ChangeKind, String, String)> = read_topic(
+        &kafka.brokers,
+        &kafka.changes_topic,
+        usize::MAX,
+        Duration::from_secs(5),
+    )
+    .iter()
+    .map(|record| decode_change(rdkafka::Message::payload(record).unwrap()).unwrap())
+    .filter(|change| change.subject == "UCX Suite")
+    .map(|change| (change.kind, change.before, change.after))
+    .collect();
+    assert_eq!(
+        suite_changes,
+        [
+            (
+                ChangeKind::SuiteUpgraded,
+                "2022.Summer.3".into(),
+                "2024.Winter.1".into()
+            ),
+            (
+                ChangeKind::SuiteDowngraded,
+                "2024.Winter.1".into(),
+                "2024.Summer.2".into()
+            ),
+            (
+                ChangeKind::SuiteUpgraded,
+                "2024.Summer.2".into(),
+                "2024.Winter.1".into()
+            ),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
