@@ -182,6 +182,31 @@ pub fn openapi_document() -> Value {
         "allOf": [{"$ref": "#/components/schemas/Customer"}, {"type": "object", "required": ["installations"], "properties": {
             "installations": {"type": "array", "items": {"$ref": "#/components/schemas/Installation"}}}}]
     }));
+    let silence_avro: Value =
+        serde_json::from_str(crate::registry::SILENCE_SCHEMA_SOURCE).expect("embedded schema");
+    schemas.insert("SilenceRecord".into(), wire_schema(&silence_avro));
+    schemas.insert("Silence".into(), json!({
+        "allOf": [{"$ref": "#/components/schemas/SilenceRecord"}, {"type": "object", "required": ["active"], "properties": {
+            "active": {"type": "boolean", "description": "in force now"}}}]
+    }));
+    schemas.insert("SilenceInput".into(), json!({
+        "type": "object", "required": ["customer_id", "comment", "created_by"], "additionalProperties": false,
+        "description": "give ends_at or duration_minutes; at most 90 days",
+        "properties": {
+            "kind": {"type": "string", "enum": ["silence", "maintenance"], "description": "silence (default): alerts recorded for support, customer not notified, no reminders; maintenance: no alert opens, heartbeat loss included"},
+            "customer_id": {"type": "string"},
+            "installation_id": {"type": "string", "nullable": true, "description": "one installation of the customer; all when absent"},
+            "rule_id": {"type": "string", "nullable": true, "description": "one rule; all when absent"},
+            "starts_at": {"type": "string", "format": "date-time", "description": "default: now"},
+            "ends_at": {"type": "string", "format": "date-time"},
+            "duration_minutes": {"type": "integer", "minimum": 1},
+            "comment": {"type": "string", "description": "why, for the next engineer"},
+            "created_by": {"type": "string"}
+        }
+    }));
+    let ack_avro: Value = serde_json::from_str(crate::registry::ACKNOWLEDGEMENT_SCHEMA_SOURCE)
+        .expect("embedded schema");
+    schemas.insert("Acknowledgement".into(), wire_schema(&ack_avro));
     schemas.insert("Accepted".into(), json!({
         "type": "object", "required": ["beat_id", "status"],
         "properties": {"beat_id": {"type": "string"}, "status": {"type": "string", "enum": ["accepted"]}}
@@ -269,6 +294,28 @@ pub fn openapi_document() -> Value {
                 "parameters": [{"name": "installation_id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Installation"}}}},
                               "404": error_response("no such installation")}}},
+            "/v1/admin/silences": {"get": {"summary": "List silences and maintenance windows (ended ones too)", "security": [{"adminToken": []}],
+                "responses": {"200": {"description": "every silence", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Silence"}}}}},
+                              "401": error_response("no or a wrong admin token")}}},
+            "/v1/admin/silences/{silence_id}": {
+                "parameters": [{"name": "silence_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "put": {"summary": "Declare or replace a silence or maintenance window", "security": [{"adminToken": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SilenceInput"}}}},
+                    "responses": {"200": {"description": "replaced", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}}},
+                                  "201": {"description": "declared", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}}},
+                                  "404": error_response("no such customer or installation"),
+                                  "422": error_response("an invalid field: times, a missing comment, an installation of another customer")}},
+                "delete": {"summary": "End a silence now (the record stays, ended)", "security": [{"adminToken": []}],
+                    "responses": {"200": {"description": "ended", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}}},
+                                  "404": error_response("no such silence")}}},
+            "/v1/admin/alerts/{alert_id}/acknowledge": {"post": {
+                "summary": "Acknowledge an open alert: no more reminders; it still resolves when the condition clears (the processor records an ACKNOWLEDGED state change)",
+                "security": [{"adminToken": []}],
+                "parameters": [{"name": "alert_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["by"], "additionalProperties": false, "properties": {
+                    "by": {"type": "string"}, "comment": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "recorded", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Acknowledgement"}}}},
+                              "422": error_response("not an alert id")}}},
             "/ready": {"get": {"summary": "Readiness: the customer registry is loaded", "responses": {"200": {"description": "ready"}, "503": {"description": "still loading"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "the OpenAPI document"}}}},
             "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Manage customers, installations and telemetry opt-out"
+    about = "Manage customers, installations, telemetry opt-out, silences and acknowledgements"
 )]
 struct Cli {
     /// The gateway's base URL.
@@ -58,6 +58,68 @@ enum Command {
     RotateKey { installation_id: String },
     /// Revoke an installation's key.
     Revoke { installation_id: String },
+    /// Silence alerts of a customer (one installation, one rule) for a while: recorded for
+    /// support, the customer is not notified, no reminders.
+    Silence(SilenceArgs),
+    /// Declare a maintenance window: no alert opens (heartbeat loss included) meanwhile.
+    Maintenance(SilenceArgs),
+    /// List silences and maintenance windows.
+    Silences,
+    /// End a silence or maintenance window now.
+    EndSilence { silence_id: String },
+    /// Acknowledge an open alert: no more reminders; it still resolves by itself.
+    Ack {
+        alert_id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct SilenceArgs {
+    /// A name of your choosing; declaring it again replaces it.
+    silence_id: String,
+    #[arg(long)]
+    customer: String,
+    /// Only this installation of the customer.
+    #[arg(long)]
+    installation: Option<String>,
+    /// Only this rule (e.g. disk_free_low).
+    #[arg(long)]
+    rule: Option<String>,
+    /// How long, from now (or from --starts-at).
+    #[arg(long)]
+    minutes: u32,
+    /// RFC 3339 start (default: now).
+    #[arg(long)]
+    starts_at: Option<String>,
+    /// Why, for the next engineer.
+    #[arg(long)]
+    comment: String,
+    /// Who.
+    #[arg(long)]
+    by: String,
+}
+
+impl SilenceArgs {
+    fn request(self, kind: &str) -> (Method, String, Option<Value>) {
+        (
+            Method::PUT,
+            format!("/v1/admin/silences/{}", self.silence_id),
+            Some(json!({
+                "kind": kind,
+                "customer_id": self.customer,
+                "installation_id": self.installation,
+                "rule_id": self.rule,
+                "starts_at": self.starts_at,
+                "duration_minutes": self.minutes,
+                "comment": self.comment,
+                "created_by": self.by,
+            })),
+        )
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -151,6 +213,23 @@ async fn main() {
             Method::POST,
             format!("/v1/admin/installations/{installation_id}/revoke"),
             None,
+        ),
+        Command::Silence(args) => args.request("silence"),
+        Command::Maintenance(args) => args.request("maintenance"),
+        Command::Silences => (Method::GET, "/v1/admin/silences".to_string(), None),
+        Command::EndSilence { silence_id } => (
+            Method::DELETE,
+            format!("/v1/admin/silences/{silence_id}"),
+            None,
+        ),
+        Command::Ack {
+            alert_id,
+            by,
+            comment,
+        } => (
+            Method::POST,
+            format!("/v1/admin/alerts/{alert_id}/acknowledge"),
+            Some(json!({"by": by, "comment": comment})),
         ),
     };
     let url = format!("{}{path}", cli.gateway.trim_end_matches('/'));
