@@ -9,7 +9,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/ucx-ingest /src/target/release/ucx-processors \
-     /src/target/release/ucx-sinks /src/target/release/ucx-sim /src/target/release/ucx-admin \
+     /src/target/release/ucx-sinks /src/target/release/ucx-notifier /src/target/release/ucx-sim /src/target/release/ucx-admin \
      /usr/local/bin/
 COPY config/ucx.toml /etc/ucx/ucx.toml
 COPY processors/rules.toml /etc/ucx/rules.toml

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's run command: the whole pipeline on this machine. Installs and starts the broker
-# and ClickHouse, builds and starts the gateway, processors and sinks, and a simulated fleet
+# and ClickHouse, builds and starts the gateway, processors, sinks, the notifier (mailing to a
+# local SMTP server that keeps the mails in .local/run/mail/), and a simulated fleet
 # posting beats through the gateway; prints where to look; stops everything on Ctrl-C (or after
 # UCX_RUN_SECONDS, if set).
 #   UCX_SIM_INSTALLATIONS   simulated installations (default 10)
@@ -63,7 +64,14 @@ wait_healthy() {
   echo "run: $name not healthy after 60 s; see $run_dir/logs/$name.log"; exit 1
 }
 
+# A real SMTP server on loopback that keeps what the notifier mails (one file per message).
+export UCX_NOTIFIER__SMTP_PORT=${UCX_NOTIFIER__SMTP_PORT:-2525}
+PYTHONPATH="$UCX_SMTP_PYTHONPATH" python3 "$UCX_SMTP_SINK" "$UCX_NOTIFIER__SMTP_PORT" "$run_dir/mail" \
+  >"$run_dir/logs/smtp.log" 2>&1 &
+pids+=($!)
+
 start ucx-sinks; wait_healthy ucx-sinks http://127.0.0.1:8082
+start ucx-notifier; wait_healthy ucx-notifier http://127.0.0.1:8083
 start ucx-processors; wait_healthy ucx-processors http://127.0.0.1:8081
 start ucx-ingest; wait_healthy ucx-ingest http://127.0.0.1:8080
 start ucx-sim --installations "${UCX_SIM_INSTALLATIONS:-10}" --interval-ms "${UCX_SIM_INTERVAL_MS:-5000}"
@@ -72,11 +80,13 @@ clickhouse="clickhouse-client --port $UCX_CLICKHOUSE_TCP_PORT --database ucx"
 cat <<TXT
 
 The pipeline is running: a simulated fleet posts beats to the gateway; the sinks write them to
-ClickHouse and the processors raise alerts (every fifth installation has a disk filling up).
+ClickHouse and the processors raise alerts (every fifth installation has a disk filling up);
+the notifier mails Gold and Platinum customers' contacts.
 
   gateway            http://127.0.0.1:8080/v1/beats   (POST a beat: see schemas/examples/)
   registry (CLI)     UCX_ADMIN_TOKEN=$UCX_ADMIN_TOKEN target/debug/ucx-admin customers
-  metrics            http://127.0.0.1:8080/metrics  :8081/metrics  :8082/metrics
+  metrics            http://127.0.0.1:8080/metrics  :8081/metrics  :8082/metrics  :8083/metrics
+  mails              $run_dir/mail/   (*.eml as received, *.txt their text)
   query (client)     $clickhouse -q "SELECT * FROM alerts FINAL ORDER BY event_at"
   query (HTTP)       curl 'http://127.0.0.1:$UCX_CLICKHOUSE_HTTP_PORT/?database=ucx' --data-binary 'SELECT * FROM alerts FINAL'
   logs               $run_dir/logs/
@@ -92,7 +102,9 @@ summary() {
       (SELECT count() FROM ucx_acd) AS acd_rows,
       (SELECT count() FROM installed_applications) AS app_rows,
       (SELECT count() FROM windows_updates) AS hotfix_rows,
-      (SELECT count() FROM alerts WHERE state = 'OPEN') AS alert_openings
+      (SELECT count() FROM alerts WHERE state = 'OPEN') AS alert_openings,
+      (SELECT count() FROM installation_changes) AS changes,
+      (SELECT count() FROM notifications FINAL WHERE status = 'SENT') AS mails_sent
     FORMAT PrettyCompactNoEscapes" 2>/dev/null || true
 }
 

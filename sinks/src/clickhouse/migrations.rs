@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "alert_lifecycle_and_changes",
         sql: include_str!("../../migrations/0006_alert_lifecycle_and_changes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "notifications",
+        sql: include_str!("../../migrations/0007_notifications.sql"),
+    },
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.
@@ -137,7 +142,7 @@ mod tests {
     #[test]
     fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 36);
+        assert_eq!(statements.len(), 40);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),

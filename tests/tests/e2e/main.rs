@@ -17,6 +17,7 @@ mod gateway_fuzz;
 mod gateway_transport;
 mod idempotency;
 mod migrations;
+mod notifier;
 mod openapi;
 mod personal_data;
 mod processor_state;

@@ -69,5 +69,5 @@ async fn months_past_retention_are_dropped_and_younger_ones_kept() {
     let migrations = query(&clickhouse, "SELECT count() FROM schema_migrations")
         .await
         .unwrap();
-    assert_eq!(migrations.trim(), "5");
+    assert_eq!(migrations.trim(), "7");
 }

@@ -1,0 +1,6 @@
+//! The UCX telemetry notifier: alert e-mails to Gold and Platinum customers.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ucx_sinks::notifier::main().await
+}

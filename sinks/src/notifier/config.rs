@@ -1,0 +1,113 @@
+//! The notifier's configuration: `[kafka]`, `[clickhouse]` and `[notifier]`.
+
+use serde::Deserialize;
+use ucx_common::config::{ClickHouseSettings, KafkaSettings};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NotifierConfig {
+    pub kafka: KafkaSettings,
+    pub clickhouse: ClickHouseSettings,
+    pub notifier: NotifierSettings,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on the same host or network).
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the server cannot.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `[notifier]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifierSettings {
+    /// Address of `/metrics` and `/health`.
+    pub listen: String,
+    /// Consumer group on the alerts topic.
+    pub group_id: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    /// Both or neither: SMTP AUTH (PLAIN/LOGIN).
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// How long one SMTP conversation may take before it counts as a (retryable) failure.
+    pub smtp_timeout_ms: u64,
+    /// `From:` of every mail.
+    pub from_address: String,
+    /// Longest wait between tries of a mail the server refused for now (4xx, timeout, down).
+    pub retry_backoff_max_ms: u64,
+    /// Storm control: at most `storm_max_mails` alert mails per customer in any `storm_window_s`;
+    /// the rest are listed in one summary mail once the window has room again. 0: no limit.
+    pub storm_max_mails: u32,
+    pub storm_window_s: u64,
+    /// Customers who get one digest a day instead of a mail per alert.
+    pub digest_customers: Vec<String>,
+    /// The hour (UTC) the daily digest goes out.
+    pub digest_hour_utc: u8,
+    /// Language of subjects and bodies: `en` or `de`.
+    pub language: String,
+    /// How often summaries and digests that are due are looked for.
+    pub deferred_interval_ms: u64,
+    /// Offsets of handled alerts are committed this often (every handled alert is in the ledger
+    /// first, so a crash in between re-reads alerts but mails none twice).
+    pub commit_interval_ms: u64,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        NotifierSettings {
+            listen: "127.0.0.1:8083".into(),
+            group_id: "ucx-notifier".into(),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 2525,
+            smtp_security: SmtpSecurity::None,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_ms: 10_000,
+            from_address: "UCX Proactive Support <proactive-support@ucx.example>".into(),
+            retry_backoff_max_ms: 60_000,
+            storm_max_mails: 10,
+            storm_window_s: 3_600,
+            digest_customers: Vec::new(),
+            digest_hour_utc: 7,
+            language: "en".into(),
+            deferred_interval_ms: 30_000,
+            commit_interval_ms: 1_000,
+        }
+    }
+}
+
+impl NotifierSettings {
+    /// Refuses settings that cannot work, saying which and why.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.smtp_username.is_some() == self.smtp_password.is_some(),
+            "notifier.smtp_username and notifier.smtp_password go together"
+        );
+        anyhow::ensure!(
+            self.from_address
+                .parse::<lettre::message::Mailbox>()
+                .is_ok(),
+            "notifier.from_address {:?} is not an e-mail address",
+            self.from_address
+        );
+        anyhow::ensure!(
+            self.digest_hour_utc < 24,
+            "notifier.digest_hour_utc must be 0 to 23"
+        );
+        anyhow::ensure!(
+            crate::notifier::templates::LANGUAGES.contains(&self.language.as_str()),
+            "notifier.language {:?}: one of {:?}",
+            self.language,
+            crate::notifier::templates::LANGUAGES
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The notifier's Prometheus metrics: what it received, mailed, held back, failed and skipped.
+
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use ucx_common::ops::register;
+
+pub struct NotifierMetrics {
+    pub alerts_received: IntCounter,
+    pub consumer_lag: IntGaugeVec,
+    pub dead_letters: IntCounter,
+    pub retries: IntCounter,
+    sent: IntCounterVec,
+    failed: IntCounterVec,
+    deferred: IntCounterVec,
+    skipped: IntCounterVec,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), &[label]).unwrap(),
+    )
+}
+
+impl NotifierMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        NotifierMetrics {
+            alerts_received: register(
+                registry,
+                IntCounter::new(
+                    "notifier_alerts_received_total",
+                    "Alert records read from the alerts topic",
+                )
+                .unwrap(),
+            ),
+            consumer_lag: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "notifier_consumer_lag",
+                        "Alert records not yet consumed, by topic and partition (librdkafka statistics, every 5 s)",
+                    ),
+                    &["topic", "partition"],
+                )
+                .unwrap(),
+            ),
+            dead_letters: register(
+                registry,
+                IntCounter::new(
+                    "notifier_dead_letters_total",
+                    "Records of the alerts topic that were not alerts, sent to the dead-letter topic",
+                )
+                .unwrap(),
+            ),
+            retries: register(
+                registry,
+                IntCounter::new(
+                    "notifier_mail_retries_total",
+                    "Mails tried again because the mail server was away or answered 4xx",
+                )
+                .unwrap(),
+            ),
+            sent: counter_vec(
+                registry,
+                "notifier_mails_sent_total",
+                "Mails the mail server accepted, by kind (alert, summary, digest)",
+                "kind",
+            ),
+            failed: counter_vec(
+                registry,
+                "notifier_mails_failed_total",
+                "Notifications given up, by reason (refused: 5xx from the mail server; render)",
+                "reason",
+            ),
+            deferred: counter_vec(
+                registry,
+                "notifier_notifications_deferred_total",
+                "Notifications held back for a later list mail, by reason (throttled: over the customer's limit; digest)",
+                "reason",
+            ),
+            skipped: counter_vec(
+                registry,
+                "notifier_alerts_skipped_total",
+                "Alert records that mail nobody, by reason",
+                "reason",
+            ),
+        }
+    }
+
+    pub fn sent(&self, kind: &str) {
+        self.sent.with_label_values(&[kind]).inc();
+    }
+
+    pub fn failed(&self, reason: &str) {
+        self.failed.with_label_values(&[reason]).inc();
+    }
+
+    pub fn deferred(&self, reason: &str) {
+        self.deferred.with_label_values(&[reason]).inc();
+    }
+
+    pub fn skipped(&self, reason: &str) {
+        self.skipped.with_label_values(&[reason]).inc();
+    }
+}

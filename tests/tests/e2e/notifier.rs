@@ -1,0 +1,315 @@
+//! The notifier against a real SMTP server (aiosmtpd on loopback), the real broker and
+//! ClickHouse: a Gold customer's alert mails each contact once with the evidence, a Basic
+//! customer's or a silenced one mails nobody, a refusal (5xx) is recorded with its reason, a
+//! crash after sending and before committing sends nothing again, a mail server that is down
+//! delays the mail and then delivers it, and storm control sums up what exceeds the limit.
+
+use std::time::Duration;
+
+use rdkafka::message::OwnedHeaders;
+use reqwest::Method;
+use serde_json::json;
+use ucx_common::config::{ClickHouseSettings, KafkaSettings};
+use ucx_e2e::{
+    admin, metrics_text, query, start_gateway, start_notifier, unique, wait_until, OwnSmtp,
+    Services, Stage,
+};
+use ucx_schemas::{encode_alert, Alert, AlertState, Region, Severity};
+use ucx_sinks::notifier::NotifierConfig;
+
+struct Setup {
+    kafka: KafkaSettings,
+    clickhouse: ClickHouseSettings,
+    _gateway: Stage,
+    producer: ucx_common::kafka::Producer,
+}
+
+/// A gateway to register customers through, and the topics and database of `test`.
+async fn setup(test: &str) -> Setup {
+    let services = Services::from_env();
+    let kafka = services.kafka(test);
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    })
+    .await;
+    for (customer, tier, contacts) in [
+        (
+            "cust-gold",
+            "GOLD",
+            json!([{"email": "ops@gold.example", "min_severity": "WARNING"},
+                   {"email": "cio@gold.example", "min_severity": "CRITICAL"}]),
+        ),
+        (
+            "cust-basic",
+            "BASIC",
+            json!([{"email": "it@basic.example", "min_severity": "INFO"}]),
+        ),
+        (
+            "cust-bounce",
+            "PLATINUM",
+            json!([{"email": "bounce@platinum.example", "min_severity": "INFO"}]),
+        ),
+    ] {
+        let (status, body) = admin(
+            &gateway.url,
+            Method::PUT,
+            &format!("/v1/admin/customers/{customer}"),
+            Some(
+                json!({"name": customer, "region": "EU", "contract_tier": tier,
+                        "alert_contacts": contacts}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    Setup {
+        producer: ucx_common::kafka::Producer::new(&kafka).unwrap(),
+        clickhouse: services.clickhouse(test),
+        kafka,
+        _gateway: gateway,
+    }
+}
+
+fn config(setup: &Setup, smtp: &OwnSmtp) -> NotifierConfig {
+    let mut config = NotifierConfig {
+        kafka: setup.kafka.clone(),
+        clickhouse: setup.clickhouse.clone(),
+        ..Default::default()
+    };
+    config.notifier.group_id = unique("notifier");
+    config.notifier.smtp_port = smtp.port;
+    config.notifier.commit_interval_ms = 200;
+    config.notifier.retry_backoff_max_ms = 500;
+    config.notifier.smtp_timeout_ms = 2_000;
+    config
+}
+
+fn alert(customer: &str, severity: Severity, notify_customer: bool) -> Alert {
+    Alert {
+        alert_id: uuid::Uuid::new_v4().to_string(),
+        installation_id: format!("inst-{customer}"),
+        node_id: "node-1".into(),
+        region: Region::EU,
+        rule_id: "disk_free_low".into(),
+        rule_version: 2,
+        subject: "disk C:".into(),
+        severity,
+        state: AlertState::Open,
+        summary: "disk C: has 4.2% free (threshold 5%)".into(),
+        observed_value: 4.2,
+        threshold: 5.0,
+        beat_id: "b".into(),
+        event_at: ucx_common::now_ms(),
+        raised_at: ucx_common::now_ms(),
+        customer_id: customer.into(),
+        contract_tier: "GOLD".into(),
+        notify_customer,
+        explanation: "Free space or extend the volume; check log and backup folders first.".into(),
+        dashboard_url: format!(
+            "http://grafana.example/d/ucx-server?var-installation=inst-{customer}"
+        ),
+        suppressed_by: String::new(),
+        acknowledged_by: String::new(),
+    }
+}
+
+async fn publish(setup: &Setup, alert: &Alert) {
+    setup
+        .producer
+        .produce(
+            &setup.kafka.alerts_topic,
+            alert.customer_id.as_bytes(),
+            &encode_alert(alert).unwrap(),
+            OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn metric(stage: &Stage, line_start: &str) -> f64 {
+    metrics_text(&stage.url)
+        .await
+        .lines()
+        .filter(|line| line.starts_with(line_start))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn wait_mails(smtp: &OwnSmtp, count: usize, timeout: Duration) {
+    wait_until(&format!("{count} mails"), timeout, || {
+        std::future::ready(smtp.received().len() >= count)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
+    let setup = setup("notify-routing").await;
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let notifier = start_notifier(config(&setup, &smtp)).await;
+
+    let critical = alert("cust-gold", Severity::Critical, true);
+    let warning = alert("cust-gold", Severity::Warning, true);
+    let basic = alert("cust-basic", Severity::Critical, false);
+    let mut silenced = alert("cust-gold", Severity::Critical, true);
+    silenced.suppressed_by = "silence:known".into();
+    let bounced = alert("cust-bounce", Severity::Warning, true);
+    for alert in [&basic, &silenced, &critical, &warning, &bounced] {
+        publish(&setup, alert).await;
+    }
+    setup
+        .producer
+        .produce(
+            &setup.kafka.alerts_topic,
+            b"x",
+            b"not avro",
+            OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    wait_mails(&smtp, 2, Duration::from_secs(60)).await;
+    wait_until("every record handled", Duration::from_secs(30), || async {
+        metric(&notifier, "notifier_alerts_received_total").await >= 6.0
+            && metric(&notifier, "notifier_mails_failed_total").await >= 1.0
+    })
+    .await;
+
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert_eq!(
+        mails[0].recipients,
+        ["ops@gold.example", "cio@gold.example"],
+        "a critical alert reaches both contacts, in one mail each"
+    );
+    assert_eq!(
+        mails[1].recipients,
+        ["ops@gold.example"],
+        "warning: not the CIO"
+    );
+    let subject = mails[0].header("Subject").unwrap();
+    assert!(
+        subject.contains("[UCX CRITICAL] inst-cust-gold"),
+        "{subject}"
+    );
+    for evidence in [
+        "4.2 (threshold 5.0)",
+        "check log and backup folders",
+        "var-installation=inst-cust-gold",
+    ] {
+        assert!(
+            mails[0].body.contains(evidence),
+            "{evidence}: {}",
+            mails[0].body
+        );
+    }
+    assert!(mails[0].text.contains("text/html"), "an HTML part too");
+
+    let ledger = query(
+        &setup.clickhouse,
+        "SELECT customer_id, status, reason FROM notifications FINAL ORDER BY customer_id, status FORMAT TSV",
+    )
+    .await
+    .unwrap();
+    let lines: Vec<&str> = ledger.lines().collect();
+    assert_eq!(lines.len(), 3, "{ledger}");
+    assert!(
+        lines[0].starts_with("cust-bounce\tFAILED\t") && lines[0].contains("550"),
+        "{ledger}"
+    );
+    assert_eq!(&lines[1..], ["cust-gold\tSENT\t", "cust-gold\tSENT\t"]);
+    assert_eq!(metric(&notifier, "notifier_dead_letters_total").await, 1.0);
+    assert_eq!(
+        metric(
+            &notifier,
+            "notifier_alerts_skipped_total{reason=\"not_for_the_customer\"}"
+        )
+        .await,
+        2.0,
+        "the Basic and the silenced alert"
+    );
+    let exposition = metrics_text(&notifier.url).await;
+    ucx_e2e::promtool_check(&Services::from_env().promtool, &exposition).unwrap_or_else(
+        |complaints| panic!("promtool rejects the notifier's metrics:\n{complaints}"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_sending_and_before_committing_does_not_send_again() {
+    let setup = setup("notify-crash").await;
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let mut config = config(&setup, &smtp);
+    config.notifier.commit_interval_ms = 600_000; // the crash comes before any commit
+    let notifier = start_notifier(config.clone()).await;
+    publish(&setup, &alert("cust-gold", Severity::Critical, true)).await;
+    wait_mails(&smtp, 1, Duration::from_secs(60)).await;
+    wait_until("the mail recorded", Duration::from_secs(30), || async {
+        query(
+            &setup.clickhouse,
+            "SELECT count() FROM notifications WHERE status = 'SENT'",
+        )
+        .await
+        .is_ok_and(|count| count.trim() == "1")
+    })
+    .await;
+    notifier.crash().await;
+
+    let notifier = start_notifier(config).await;
+    wait_until("the alert read again", Duration::from_secs(60), || async {
+        metric(
+            &notifier,
+            "notifier_alerts_skipped_total{reason=\"already_handled\"}",
+        )
+        .await
+            >= 1.0
+    })
+    .await;
+    assert_eq!(smtp.received().len(), 1, "not mailed again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_server_that_is_down_delays_and_then_delivers() {
+    let setup = setup("notify-down").await;
+    let mut smtp = OwnSmtp::new(); // not started: nothing listens on its port
+    let notifier = start_notifier(config(&setup, &smtp)).await;
+    publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;
+    wait_until(
+        "tries against the absent server",
+        Duration::from_secs(60),
+        || async { metric(&notifier, "notifier_mail_retries_total").await >= 2.0 },
+    )
+    .await;
+    assert!(smtp.received().is_empty());
+    smtp.start().await;
+    wait_mails(&smtp, 1, Duration::from_secs(30)).await;
+    assert_eq!(smtp.received()[0].recipients, ["ops@gold.example"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_control_mails_the_limit_and_sums_up_the_rest() {
+    let setup = setup("notify-storm").await;
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let mut config = config(&setup, &smtp);
+    config.notifier.storm_max_mails = 2;
+    config.notifier.storm_window_s = 4;
+    config.notifier.deferred_interval_ms = 500;
+    let _notifier = start_notifier(config).await;
+    for _ in 0..5 {
+        publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;
+    }
+    wait_mails(&smtp, 3, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 3, "two alerts, then one summary: {mails:#?}");
+    let summary = mails[2].header("Subject").unwrap();
+    assert_eq!(summary, "[UCX] 3 more alerts in the last hour");
+    assert_eq!(
+        mails[2].body.matches("inst-cust-gold: disk C:").count(),
+        6,
+        "3 in each part: {}",
+        mails[2].body
+    );
+}
