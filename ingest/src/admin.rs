@@ -50,6 +50,10 @@ pub fn routes(state: Arc<AppState>) -> Router {
             "/v1/admin/installations/{installation_id}/revoke",
             post(revoke_installation),
         )
+        .route(
+            "/v1/admin/installations/{installation_id}/licence",
+            put(set_licence),
+        )
         .route("/v1/admin/silences", get(admin_silences::list_silences))
         .route(
             "/v1/admin/silences/{silence_id}",
@@ -160,6 +164,8 @@ struct InstallationView {
     key_id: String,
     status: InstallationStatus,
     updated_at: i64,
+    licensed_users: Option<i32>,
+    licensed_devices: Option<i32>,
 }
 
 impl From<Installation> for InstallationView {
@@ -170,6 +176,8 @@ impl From<Installation> for InstallationView {
             key_id: installation.key_id,
             status: installation.status,
             updated_at: installation.updated_at,
+            licensed_users: installation.licensed_users,
+            licensed_devices: installation.licensed_devices,
         }
     }
 }
@@ -358,6 +366,36 @@ async fn publish_customer(
 #[serde(deny_unknown_fields)]
 struct InstallationInput {
     installation_id: String,
+    #[serde(default)]
+    licensed_users: Option<i32>,
+    #[serde(default)]
+    licensed_devices: Option<i32>,
+}
+
+/// The call-manager capacity an installation's licences cover (Cloud Licensing).
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct LicenceInput {
+    #[serde(default)]
+    licensed_users: Option<i32>,
+    #[serde(default)]
+    licensed_devices: Option<i32>,
+}
+
+impl LicenceInput {
+    fn check(self) -> Result<Self, AdminError> {
+        for (name, value) in [
+            ("licensed_users", self.licensed_users),
+            ("licensed_devices", self.licensed_devices),
+        ] {
+            if value.is_some_and(|count| count <= 0) {
+                return Err(AdminError::invalid(format!(
+                    "{name} must be a positive count (leave it out when unknown)"
+                )));
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// Registers an installation of a customer and hands out its key, once.
@@ -368,6 +406,11 @@ async fn add_installation(
 ) -> Result<(StatusCode, Json<IssuedKeyView>), AdminError> {
     let Json(input) = input?;
     check_id("installation_id", &input.installation_id)?;
+    let licence = LicenceInput {
+        licensed_users: input.licensed_users,
+        licensed_devices: input.licensed_devices,
+    }
+    .check()?;
     let _writer = state.admin_writes.lock().await;
     if state.registry.customer(&customer_id).is_none() {
         return Err(AdminError::no_customer(&customer_id));
@@ -382,7 +425,7 @@ async fn add_installation(
             ),
         ));
     }
-    let issued = issue_key(&state, input.installation_id, customer_id).await?;
+    let issued = issue_key(&state, input.installation_id, customer_id, licence).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -396,8 +439,12 @@ async fn rotate_key(
         .registry
         .installation(&installation_id)
         .ok_or_else(|| AdminError::no_installation(&installation_id))?;
+    let licence = LicenceInput {
+        licensed_users: existing.licensed_users,
+        licensed_devices: existing.licensed_devices,
+    };
     Ok(Json(
-        issue_key(&state, installation_id, existing.customer_id).await?,
+        issue_key(&state, installation_id, existing.customer_id, licence).await?,
     ))
 }
 
@@ -405,6 +452,7 @@ async fn issue_key(
     state: &AppState,
     installation_id: String,
     customer_id: String,
+    licence: LicenceInput,
 ) -> Result<IssuedKeyView, AdminError> {
     let issued = keys::issue();
     let installation = Installation {
@@ -414,6 +462,8 @@ async fn issue_key(
         key_sha256: issued.key_sha256,
         status: InstallationStatus::Active,
         updated_at: ucx_common::now_ms(),
+        licensed_users: licence.licensed_users,
+        licensed_devices: licence.licensed_devices,
     };
     publish(state, RegistryRecord::Installation(installation.clone())).await?;
     tracing::info!(installation_id = %installation.installation_id, key_id = %installation.key_id, "installation key issued");
@@ -445,6 +495,31 @@ async fn revoke_installation(
     .await?;
     tracing::info!(%installation_id, "installation revoked");
     Ok(Json(revoked.into()))
+}
+
+/// Sets the call-manager capacity an installation's licences cover (what the licence rules
+/// compare the CUCM users and devices with).
+async fn set_licence(
+    State(state): State<Arc<AppState>>,
+    Path(installation_id): Path<String>,
+    input: Result<Json<LicenceInput>, JsonRejection>,
+) -> Result<Json<InstallationView>, AdminError> {
+    let Json(input) = input?;
+    let licence = input.check()?;
+    let _writer = state.admin_writes.lock().await;
+    let existing = state
+        .registry
+        .installation(&installation_id)
+        .ok_or_else(|| AdminError::no_installation(&installation_id))?;
+    let updated = Installation {
+        licensed_users: licence.licensed_users,
+        licensed_devices: licence.licensed_devices,
+        updated_at: ucx_common::now_ms(),
+        ..existing
+    };
+    publish(&state, RegistryRecord::Installation(updated.clone())).await?;
+    tracing::info!(%installation_id, users = ?updated.licensed_users, devices = ?updated.licensed_devices, "licensed capacity set");
+    Ok(Json(updated.into()))
 }
 
 /// Produces a registry record and waits until this gateway's view has applied it.

@@ -59,6 +59,7 @@ impl Engine {
         }
         let changes = state.inventory.observe(beat, &routed.audience.customer_id);
         state.facts.learn(beat);
+        state.facts.licence(routed.licence.0, routed.licence.1);
         let findings = library.evaluate(beat, &state.facts, routed.tier, &mut state.history);
         let mut alerts = state.alerts.apply(beat, findings, &routed.audience);
         match &mut state.heartbeat {
@@ -183,6 +184,7 @@ mod tests {
         Routed {
             tier: None,
             audience: Audience::default(),
+            licence: (None, None),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Routed {
     /// Picks the tier's thresholds; `None` (no known customer) is judged as Basic.
     pub tier: Option<ContractTier>,
     pub audience: Audience,
+    /// Call-manager users and devices the installation's licences cover, when known.
+    pub licence: (Option<i32>, Option<i32>),
 }
 
 impl Router {
@@ -50,6 +52,11 @@ impl Router {
             .wait_for_installation(installation_id, REGISTRY_CATCH_UP)
             .await;
         let customer = self.registry.customer_of(installation_id);
+        let licence = self
+            .registry
+            .installation(installation_id)
+            .map(|installation| (installation.licensed_users, installation.licensed_devices))
+            .unwrap_or_default();
         if customer.as_ref().is_some_and(|c| !c.telemetry_enabled) {
             return None;
         }
@@ -71,9 +78,11 @@ impl Router {
                     dashboard_url,
                     reminder_interval_ms,
                 },
+                licence,
             },
             None => Routed {
                 tier,
+                licence,
                 audience: Audience {
                     dashboard_url,
                     reminder_interval_ms,

@@ -14,7 +14,8 @@ use crate::beats::{Beat, Category, SCHEMA_HISTORY};
 use crate::change::{Change, CHANGE_SCHEMA_SOURCE};
 use crate::registry::{
     RegistryRecord, ACKNOWLEDGEMENT_SCHEMA_SOURCE, CUSTOMER_SCHEMA_SOURCE,
-    INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE, SILENCE_SCHEMA_SOURCE,
+    INSTALLATION_SCHEMA_HISTORY, INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE,
+    SILENCE_SCHEMA_SOURCE,
 };
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -141,9 +142,16 @@ fn catalog() -> &'static Catalog {
             let kind = Kind::Beat(*category);
             by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
         }
-        for (name, source) in ALERT_SCHEMA_HISTORY {
+        let older = ALERT_SCHEMA_HISTORY
+            .iter()
+            .map(|source| (Kind::Alert, source))
+            .chain(
+                INSTALLATION_SCHEMA_HISTORY
+                    .iter()
+                    .map(|source| (Kind::Installation, source)),
+            );
+        for (kind, (name, source)) in older {
             let schema = parse_embedded(name, source);
-            let kind = Kind::Alert;
             by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
         }
         Catalog {

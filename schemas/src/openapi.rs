@@ -171,9 +171,21 @@ pub fn openapi_document() -> Value {
             "installation_id": {"type": "string"}, "customer_id": {"type": "string"},
             "key_id": {"type": "string", "description": "public part of the current key"},
             "status": {"type": "string", "enum": ["ACTIVE", "REVOKED"]},
-            "updated_at": {"type": "integer", "format": "int64"}
+            "updated_at": {"type": "integer", "format": "int64"},
+            "licensed_users": {"type": "integer", "nullable": true, "description": "call-manager users the licences cover"},
+            "licensed_devices": {"type": "integer", "nullable": true, "description": "call-manager devices the licences cover"}
         }
     }));
+    schemas.insert(
+        "Licence".into(),
+        json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "licensed_users": {"type": "integer", "minimum": 1, "nullable": true},
+                "licensed_devices": {"type": "integer", "minimum": 1, "nullable": true}
+            }
+        }),
+    );
     schemas.insert("IssuedKey".into(), json!({
         "allOf": [{"$ref": "#/components/schemas/Installation"}, {"type": "object", "required": ["key"], "properties": {
             "key": {"type": "string", "description": "the installation's key, shown this once: ucx_<key id>_<secret>"}}}]
@@ -281,7 +293,9 @@ pub fn openapi_document() -> Value {
             "/v1/admin/customers/{customer_id}/installations": {"post": {
                 "summary": "Register an installation and get its key (shown once)", "security": [{"adminToken": []}],
                 "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["installation_id"], "properties": {"installation_id": {"type": "string"}}}}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"allOf": [
+                    {"type": "object", "required": ["installation_id"], "properties": {"installation_id": {"type": "string"}}},
+                    {"$ref": "#/components/schemas/Licence"}]}}}},
                 "responses": {"201": {"description": "registered", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuedKey"}}}},
                               "404": error_response("no such customer"), "409": error_response("the installation is already registered")}}},
             "/v1/admin/installations/{installation_id}/key": {"post": {
@@ -294,6 +308,12 @@ pub fn openapi_document() -> Value {
                 "parameters": [{"name": "installation_id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Installation"}}}},
                               "404": error_response("no such installation")}}},
+            "/v1/admin/installations/{installation_id}/licence": {"put": {
+                "summary": "Set the call-manager users and devices the installation's licences cover (the licence rules compare the CUCM counts with them)", "security": [{"adminToken": []}],
+                "parameters": [{"name": "installation_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Licence"}}}},
+                "responses": {"200": {"description": "set", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Installation"}}}},
+                              "404": error_response("no such installation"), "422": error_response("not a positive count")}}},
             "/v1/admin/silences": {"get": {"summary": "List silences and maintenance windows (ended ones too)", "security": [{"adminToken": []}],
                 "responses": {"200": {"description": "every silence", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Silence"}}}}},
                               "401": error_response("no or a wrong admin token")}}},

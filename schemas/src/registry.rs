@@ -70,6 +70,11 @@ pub struct Installation {
     pub key_sha256: String,
     pub status: InstallationStatus,
     pub updated_at: i64,
+    /// Call-manager users and devices the installation's licences cover (v2).
+    #[serde(default)]
+    pub licensed_users: Option<i32>,
+    #[serde(default)]
+    pub licensed_devices: Option<i32>,
 }
 
 /// Mirrors `avro/registry/purge_request.avsc`.
@@ -180,6 +185,11 @@ impl RegistryRecord {
 pub(crate) const CUSTOMER_SCHEMA_SOURCE: &str = include_str!("../avro/registry/customer.avsc");
 pub(crate) const INSTALLATION_SCHEMA_SOURCE: &str =
     include_str!("../avro/registry/installation.avsc");
+/// Earlier versions of registry schemas: records they wrote stay readable.
+pub(crate) const INSTALLATION_SCHEMA_HISTORY: &[(&str, &str)] = &[(
+    "installation.v1",
+    include_str!("../avro/history/installation.v1.avsc"),
+)];
 pub(crate) const PURGE_SCHEMA_SOURCE: &str = include_str!("../avro/registry/purge_request.avsc");
 pub(crate) const SILENCE_SCHEMA_SOURCE: &str = include_str!("../avro/registry/silence.avsc");
 pub(crate) const ACKNOWLEDGEMENT_SCHEMA_SOURCE: &str =

@@ -28,6 +28,8 @@ fn records() -> Vec<RegistryRecord> {
             key_sha256: "ab".repeat(32),
             status: InstallationStatus::Revoked,
             updated_at: 1_764_000_000_001,
+            licensed_users: Some(1_000),
+            licensed_devices: None,
         }),
         RegistryRecord::Purge(PurgeRequest {
             customer_id: "cust-1".into(),

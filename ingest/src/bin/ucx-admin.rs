@@ -58,6 +58,14 @@ enum Command {
     RotateKey { installation_id: String },
     /// Revoke an installation's key.
     Revoke { installation_id: String },
+    /// Set the call-manager users and devices an installation's licences cover.
+    Licence {
+        installation_id: String,
+        #[arg(long)]
+        users: Option<i32>,
+        #[arg(long)]
+        devices: Option<i32>,
+    },
     /// Silence alerts of a customer (one installation, one rule) for a while: recorded for
     /// support, the customer is not notified, no reminders.
     Silence(SilenceArgs),
@@ -213,6 +221,15 @@ async fn main() {
             Method::POST,
             format!("/v1/admin/installations/{installation_id}/revoke"),
             None,
+        ),
+        Command::Licence {
+            installation_id,
+            users,
+            devices,
+        } => (
+            Method::PUT,
+            format!("/v1/admin/installations/{installation_id}/licence"),
+            Some(json!({"licensed_users": users, "licensed_devices": devices})),
         ),
         Command::Silence(args) => args.request("silence"),
         Command::Maintenance(args) => args.request("maintenance"),

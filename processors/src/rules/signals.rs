@@ -53,6 +53,10 @@ pub enum Signal {
     SuiteReleaseYear,
     /// 1 while the node runs an older UCX Suite than it ran before (a downgrade or a restore).
     SuiteDowngraded,
+    /// Call-manager users, percent of what the installation's licences cover (once known).
+    CucmUsersPercentOfLicence,
+    /// Call-manager devices, percent of what the licences cover.
+    CucmDevicesPercentOfLicence,
 }
 
 /// One value of a signal about one subject.
@@ -87,9 +91,18 @@ pub struct Facts {
     total_memory_bytes: HashMap<String, i64>,
     /// Per node: the newest UCX Suite version it ever ran.
     newest_suite_version: HashMap<String, String>,
+    /// What the installation's licences cover, from the registry.
+    licensed_users: Option<i64>,
+    licensed_devices: Option<i64>,
 }
 
 impl Facts {
+    /// Takes the licensed call-manager capacity from the registry (it changes there, not in beats).
+    pub fn licence(&mut self, users: Option<i32>, devices: Option<i32>) {
+        self.licensed_users = users.map(i64::from);
+        self.licensed_devices = devices.map(i64::from);
+    }
+
     /// Learns from `beat`, a beat of this installation.
     pub fn learn(&mut self, beat: &Beat) {
         let facts = self;
@@ -145,6 +158,8 @@ impl Signal {
             Signal::FaxesTransmitting => "faxes_transmitting",
             Signal::SuiteReleaseYear => "suite_release_year",
             Signal::SuiteDowngraded => "suite_downgraded",
+            Signal::CucmUsersPercentOfLicence => "cucm_users_percent_of_licence",
+            Signal::CucmDevicesPercentOfLicence => "cucm_devices_percent_of_licence",
         }
     }
 
@@ -283,8 +298,24 @@ impl Signal {
                     None => Vec::new(),
                 }
             }
+            (Signal::CucmUsersPercentOfLicence, BeatPayload::UcxSuiteVoipArchitecture(data)) => {
+                percent_of(data.cucm_users, facts.licensed_users, "cucm users")
+            }
+            (Signal::CucmDevicesPercentOfLicence, BeatPayload::UcxSuiteVoipArchitecture(data)) => {
+                percent_of(data.cucm_devices, facts.licensed_devices, "cucm devices")
+            }
             _ => Vec::new(),
         }
+    }
+}
+
+/// `count` as a percentage of a licensed capacity, when the capacity is known.
+fn percent_of(count: i64, licensed: Option<i64>, subject: &str) -> Vec<Observation> {
+    match licensed {
+        Some(licensed) if licensed > 0 => {
+            vec![observe(subject, 100.0 * count as f64 / licensed as f64)]
+        }
+        _ => Vec::new(),
     }
 }
 

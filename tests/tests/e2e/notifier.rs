@@ -206,12 +206,20 @@ async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
     }
     assert!(mails[0].text.contains("text/html"), "an HTML part too");
 
-    let ledger = query(
-        &setup.clickhouse,
-        "SELECT customer_id, status, reason FROM notifications FINAL ORDER BY customer_id, status FORMAT TSV",
+    // (a mail is recorded right after the server accepted it)
+    let ledger_sql = "SELECT customer_id, status, reason FROM notifications FINAL \
+                      ORDER BY customer_id, status FORMAT TSV";
+    wait_until(
+        "every notification in the ledger",
+        Duration::from_secs(30),
+        || async {
+            query(&setup.clickhouse, ledger_sql)
+                .await
+                .is_ok_and(|ledger| ledger.lines().count() >= 3)
+        },
     )
-    .await
-    .unwrap();
+    .await;
+    let ledger = query(&setup.clickhouse, ledger_sql).await.unwrap();
     let lines: Vec<&str> = ledger.lines().collect();
     assert_eq!(lines.len(), 3, "{ledger}");
     assert!(

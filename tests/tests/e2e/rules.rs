@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use ucx_e2e::{
-    add_installation, example_beat, metrics_text, post_with_key, put_customer, read_topic,
+    add_installation, admin, example_beat, metrics_text, post_with_key, put_customer, read_topic,
     set_telemetry, start_gateway, start_processors, unique, wait_until, Services, Stage,
 };
 use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
@@ -191,6 +191,21 @@ fn scenarios(installation: &str, now: i64) -> Vec<Scenario> {
             }),
             b(UcxSuiteSuiteInfo, &|_| {}),
         ),
+        (
+            // licences for 1,000 users and 1,500 devices (set below); the example has 850 / 1,200
+            "cucm_users_near_licence",
+            vec![],
+            b(UcxSuiteVoipArchitecture, &|d| d["cucm_users"] = json!(950)),
+            b(UcxSuiteVoipArchitecture, &|_| {}),
+        ),
+        (
+            "cucm_devices_near_licence",
+            vec![],
+            b(UcxSuiteVoipArchitecture, &|d| {
+                d["cucm_devices"] = json!(1400)
+            }),
+            b(UcxSuiteVoipArchitecture, &|_| {}),
+        ),
         trend_scenario(
             "disk_full_forecast",
             // C: loses a point of its 100 GiB an hour from 60 % free: full in about two days
@@ -349,6 +364,14 @@ async fn every_starter_rule_fires_once_and_resolves() {
     let (kafka, gateway, _processors) = gateway_and_processors("rules", None).await;
     put_customer(&gateway.url, "cust-gold", "GOLD", true).await;
     let key = add_installation(&gateway.url, "cust-gold", "inst-rules").await;
+    let (status, body) = admin(
+        &gateway.url,
+        reqwest::Method::PUT,
+        "/v1/admin/installations/inst-rules/licence",
+        Some(json!({"licensed_users": 1000, "licensed_devices": 1500})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 
     let library = RuleLibrary::parse(BUILT_IN).unwrap();
     let now = ucx_common::now_ms();
