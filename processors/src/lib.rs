@@ -114,48 +114,34 @@ pub async fn run(
                 "state restored"
             );
         }
-        let due = last_checkpoint.elapsed() >= checkpoint_interval;
-        if due || received.is_none() {
+        // Between beats, once per interval (and whenever the processor has caught up): follow-ups
+        // that do not come from a beat, then the checkpoint.
+        if received.is_none() || last_checkpoint.elapsed() >= checkpoint_interval {
             // acknowledgements through the admin API, applied to the open alerts held here
-            for alert in engine.acknowledge(|alert_id| router.acknowledgement(alert_id)) {
-                publish_alert(&producer, &kafka_settings.alerts_topic, &alert, &shutdown).await?;
-                metrics.record(&alert);
+            let mut alerts = engine.acknowledge(|alert_id| router.acknowledgement(alert_id));
+            // silence is judged only when nothing is left to consume (see heartbeat.rs)
+            if received.is_none() && heartbeat_timeout_ms > 0 {
+                alerts.extend(raise_lost(&mut engine, &router, heartbeat_timeout_ms).await);
             }
+            for alert in &alerts {
+                publish_alert(&producer, &kafka_settings.alerts_topic, alert, &shutdown).await?;
+                metrics.record(alert);
+            }
+            checkpoint(
+                &mut engine,
+                &store,
+                &consumer,
+                &kafka_settings.beats_topic,
+                &mut uncommitted,
+                &metrics,
+                &shutdown,
+            )
+            .await?;
+            last_checkpoint = tokio::time::Instant::now();
         }
         let Some(received) = received else {
-            if heartbeat_timeout_ms > 0 {
-                for alert in raise_lost(&mut engine, &router, heartbeat_timeout_ms).await {
-                    publish_alert(&producer, &kafka_settings.alerts_topic, &alert, &shutdown)
-                        .await?;
-                    metrics.record(&alert);
-                }
-            }
-            checkpoint(
-                &mut engine,
-                &store,
-                &consumer,
-                &kafka_settings.beats_topic,
-                &mut uncommitted,
-                &metrics,
-                &shutdown,
-            )
-            .await?;
-            last_checkpoint = tokio::time::Instant::now();
             continue;
         };
-        if due {
-            checkpoint(
-                &mut engine,
-                &store,
-                &consumer,
-                &kafka_settings.beats_topic,
-                &mut uncommitted,
-                &metrics,
-                &shutdown,
-            )
-            .await?;
-            last_checkpoint = tokio::time::Instant::now();
-        }
         let message = match received {
             Ok(message) => message,
             Err(error) => {

@@ -30,6 +30,17 @@ fn history() -> Vec<(Category, Schema)> {
     schemas
 }
 
+/// `record` written with `writer` as a Kafka record is: single-object encoded.
+fn single_object(writer: &Schema, record: serde_json::Value) -> Vec<u8> {
+    let value = apache_avro::types::Value::from(record)
+        .resolve(writer)
+        .unwrap();
+    let mut bytes = vec![0xC3, 0x01];
+    bytes.extend(writer.fingerprint::<Rabin>().bytes);
+    bytes.extend(apache_avro::to_avro_datum(writer, value).unwrap());
+    bytes
+}
+
 fn current(category: Category) -> Schema {
     Schema::parse_str(category.schema_source()).unwrap()
 }
@@ -81,12 +92,7 @@ fn a_record_written_with_the_2024_field_name_decodes_into_startup_mode() {
         },
         "data": {"services": [{"name": "ApolloService", "startup_name": "Manual", "startup_identity": "LocalSystem", "exe_path": "C:\\a.exe"}]}
     });
-    let value = apache_avro::types::Value::from(record)
-        .resolve(&writer)
-        .unwrap();
-    let mut bytes = vec![0xC3, 0x01];
-    bytes.extend(writer.fingerprint::<Rabin>().bytes);
-    bytes.extend(apache_avro::to_avro_datum(&writer, value).unwrap());
+    let bytes = single_object(&writer, record);
 
     let beat = decode_beat(&bytes).unwrap();
     let BeatPayload::SoftwareInfoWindowsServices(data) = beat.payload else {
@@ -130,12 +136,7 @@ fn the_current_alert_schema_reads_v1_records() {
         "state": "OPEN", "summary": "s", "observed_value": 9.5, "threshold": 15.0,
         "beat_id": "b", "event_at": 1_795_428_000_000_i64, "raised_at": 1_795_428_000_100_i64
     });
-    let value = apache_avro::types::Value::from(record)
-        .resolve(&v1)
-        .unwrap();
-    let mut bytes = vec![0xC3, 0x01];
-    bytes.extend(v1.fingerprint::<Rabin>().bytes);
-    bytes.extend(apache_avro::to_avro_datum(&v1, value).unwrap());
+    let bytes = single_object(&v1, record);
     let alert = ucx_schemas::decode_alert(&bytes).unwrap();
     assert_eq!(alert.subject, "disk C:");
     assert_eq!(alert.customer_id, "");
@@ -162,12 +163,7 @@ fn the_current_alert_schema_reads_v2_records() {
         "customer_id": "cust", "contract_tier": "GOLD", "notify_customer": true,
         "explanation": "e", "dashboard_url": "d"
     });
-    let value = apache_avro::types::Value::from(record)
-        .resolve(&v2)
-        .unwrap();
-    let mut bytes = vec![0xC3, 0x01];
-    bytes.extend(v2.fingerprint::<Rabin>().bytes);
-    bytes.extend(apache_avro::to_avro_datum(&v2, value).unwrap());
+    let bytes = single_object(&v2, record);
     let alert = ucx_schemas::decode_alert(&bytes).unwrap();
     assert_eq!(alert.state, ucx_schemas::AlertState::Resolved);
     assert!(alert.reaches_customer());
@@ -190,12 +186,7 @@ fn the_current_installation_schema_reads_v1_records() {
         "installation_id": "inst-old", "customer_id": "cust", "key_id": "k",
         "key_sha256": "ab", "status": "ACTIVE", "updated_at": 1_795_428_000_000_i64
     });
-    let value = apache_avro::types::Value::from(record)
-        .resolve(&v1)
-        .unwrap();
-    let mut bytes = vec![0xC3, 0x01];
-    bytes.extend(v1.fingerprint::<Rabin>().bytes);
-    bytes.extend(apache_avro::to_avro_datum(&v1, value).unwrap());
+    let bytes = single_object(&v1, record);
     let ucx_schemas::RegistryRecord::Installation(installation) =
         ucx_schemas::decode_registry(&bytes).unwrap()
     else {

@@ -492,13 +492,51 @@ pub fn read_topic(
     records
 }
 
+/// A server process of a test's own, quiet; killed with SIGKILL on `kill` (as a crash would)
+/// and when dropped, so a failing test leaves nothing running.
+#[derive(Default)]
+struct ServerProcess(Option<Child>);
+
+impl ServerProcess {
+    fn spawn(command: &mut Command, what: &str) -> Self {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {what}: {error}"));
+        ServerProcess(Some(child))
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until something listens on `port` of loopback.
+async fn wait_for_port(what: &str, port: u16) {
+    let address = format!("127.0.0.1:{port}");
+    wait_until(what, Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(&address).await.is_ok()
+    })
+    .await;
+}
+
 /// A ClickHouse server of the test's own (same config as `scripts/services.sh` writes), so it
 /// can be killed and restarted without disturbing other tests; its data survives a restart.
 pub struct OwnClickHouse {
     dir: PathBuf,
     http_port: u16,
     tcp_port: u16,
-    child: Option<Child>,
+    process: ServerProcess,
 }
 
 impl OwnClickHouse {
@@ -507,7 +545,7 @@ impl OwnClickHouse {
             dir: std::env::temp_dir().join(unique(test)),
             http_port: free_port(),
             tcp_port: free_port(),
-            child: None,
+            process: ServerProcess::default(),
         };
         server.restart().await;
         server
@@ -530,17 +568,15 @@ impl OwnClickHouse {
     pub async fn restart(&mut self) {
         self.kill();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
-        let child = Command::new("bash")
-            .arg(script)
-            .arg("clickhouse-foreground")
-            .arg(&self.dir)
-            .arg(self.http_port.to_string())
-            .arg(self.tcp_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting clickhouse-server");
-        self.child = Some(child);
+        self.process = ServerProcess::spawn(
+            Command::new("bash")
+                .arg(script)
+                .arg("clickhouse-foreground")
+                .arg(&self.dir)
+                .arg(self.http_port.to_string())
+                .arg(self.tcp_port.to_string()),
+            "clickhouse-server",
+        );
         let ping = format!("{}/ping", self.url());
         wait_until(
             "the test's own ClickHouse",
@@ -556,10 +592,7 @@ impl OwnClickHouse {
 
     /// Kills the server with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 }
 
@@ -582,7 +615,7 @@ fn free_port() -> u16 {
 pub struct OwnBroker {
     tansu_bin: PathBuf,
     pub port: u16,
-    child: Option<Child>,
+    process: ServerProcess,
 }
 
 impl OwnBroker {
@@ -591,7 +624,7 @@ impl OwnBroker {
         let mut broker = OwnBroker {
             tansu_bin: tansu_bin.to_path_buf(),
             port,
-            child: None,
+            process: ServerProcess::default(),
         };
         broker.restart().await;
         broker
@@ -605,41 +638,18 @@ impl OwnBroker {
     pub async fn restart(&mut self) {
         self.stop();
         let listener = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(&self.tansu_bin)
-            .args([
-                "broker",
-                "--silent",
-                "--listener-url",
-                &listener,
-                "--advertised-listener-url",
-                &listener,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        self.child = Some(child);
-        let address = format!("127.0.0.1:{}", self.port);
-        wait_until(
-            "the test broker's port",
-            Duration::from_secs(10),
-            || async { tokio::net::TcpStream::connect(&address).await.is_ok() },
-        )
-        .await;
+        self.process = ServerProcess::spawn(
+            Command::new(&self.tansu_bin)
+                .args(["broker", "--silent", "--listener-url", &listener])
+                .args(["--advertised-listener-url", &listener])
+                .args(["--storage-engine", "memory://tansu/"]),
+            "tansu",
+        );
+        wait_for_port("the test broker's port", self.port).await;
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.kill();
     }
 }
 
@@ -649,7 +659,7 @@ impl Drop for OwnBroker {
 pub struct OwnSmtp {
     pub port: u16,
     pub dir: PathBuf,
-    child: Option<Child>,
+    process: ServerProcess,
 }
 
 /// A message the SMTP server accepted: the envelope recipients and the whole text.
@@ -681,36 +691,25 @@ impl OwnSmtp {
         OwnSmtp {
             port: free_port(),
             dir,
-            child: None,
+            process: ServerProcess::default(),
         }
     }
 
     pub async fn start(&mut self) {
         self.stop();
-        let child = Command::new("python3")
-            .arg(required_env("UCX_SMTP_SINK"))
-            .arg(self.port.to_string())
-            .arg(&self.dir)
-            .env("PYTHONPATH", required_env("UCX_SMTP_PYTHONPATH"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the smtp sink");
-        self.child = Some(child);
-        let address = format!("127.0.0.1:{}", self.port);
-        wait_until(
-            "the smtp server's port",
-            Duration::from_secs(20),
-            || async { tokio::net::TcpStream::connect(&address).await.is_ok() },
-        )
-        .await;
+        self.process = ServerProcess::spawn(
+            Command::new("python3")
+                .arg(required_env("UCX_SMTP_SINK"))
+                .arg(self.port.to_string())
+                .arg(&self.dir)
+                .env("PYTHONPATH", required_env("UCX_SMTP_PYTHONPATH")),
+            "the smtp sink",
+        );
+        wait_for_port("the smtp server's port", self.port).await;
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Every message accepted so far, in order.

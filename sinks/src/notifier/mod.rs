@@ -133,11 +133,11 @@ pub async fn run(
                 };
                 notifier.metrics.alerts_received.inc();
                 match decode_alert(message.payload().unwrap_or_default()) {
-                    Ok(alert) => {
-                        if notifier.handle(&alert).await.is_err() {
-                            break;
-                        }
-                    }
+                    Ok(alert) => match notifier.handle(&alert).await {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => dead_letters.send(STAGE, &message, &reason).await,
+                        Err(Interrupted) => break,
+                    },
                     Err(error) => {
                         let reason = format!("not an alert: {error}");
                         tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");
@@ -213,20 +213,21 @@ impl Notifier {
             .collect()
     }
 
-    /// Handles one alert record; `Err` only when stopped half-way (the record is not done).
-    async fn handle(&mut self, alert: &Alert) -> Result<(), Interrupted> {
+    /// Handles one alert record; `Ok(Some(reason))` when its mail could not be rendered (the
+    /// record goes to the dead-letter topic too); `Err` only when stopped half-way.
+    async fn handle(&mut self, alert: &Alert) -> Result<Option<String>, Interrupted> {
         let mailable = matches!(
             alert.state,
             AlertState::Open | AlertState::Reminder | AlertState::Resolved
         );
         if !alert.reaches_customer() || !mailable {
             self.metrics.skipped("not_for_the_customer");
-            return Ok(());
+            return Ok(None);
         }
         let recipients = self.recipients(&alert.customer_id, alert.severity);
         if recipients.is_empty() {
             self.metrics.skipped("no_contact_for_the_severity");
-            return Ok(());
+            return Ok(None);
         }
         let notification_id = ledger::notification_id(alert);
         let previous = self
@@ -237,20 +238,20 @@ impl Notifier {
         if let Some(status) = previous {
             tracing::info!(%notification_id, status, "notification handled before; not mailed again");
             self.metrics.skipped("already_handled");
-            return Ok(());
+            return Ok(None);
         }
         let now = ucx_common::now_ms();
         if self.digest_customers.contains(&alert.customer_id) {
             let row = NotificationRow::new(alert, Status::Digest, &recipients, "", "");
             self.record(vec![row]).await?;
             self.metrics.deferred("digest");
-            return Ok(());
+            return Ok(None);
         }
         if !self.throttle.allows(&alert.customer_id, now) {
             let row = NotificationRow::new(alert, Status::Throttled, &recipients, "", "");
             self.record(vec![row]).await?;
             self.metrics.deferred("throttled");
-            return Ok(());
+            return Ok(None);
         }
         let mail = match self.templates.alert(alert) {
             Ok(mail) => mail,
@@ -260,7 +261,7 @@ impl Notifier {
                 let row = NotificationRow::new(alert, Status::Failed, &recipients, "", &reason);
                 self.record(vec![row]).await?;
                 self.metrics.failed("render");
-                return Ok(());
+                return Ok(Some(reason));
             }
         };
         let row = match self.send(&recipients, &mail, &notification_id).await? {
@@ -274,7 +275,8 @@ impl Notifier {
                 NotificationRow::new(alert, Status::Failed, &recipients, &mail.subject, &reason)
             }
         };
-        self.record(vec![row]).await
+        self.record(vec![row]).await?;
+        Ok(None)
     }
 
     /// Sends a mail, retrying while the server is away or answers 4xx; the inner `Err` is a
@@ -350,10 +352,7 @@ impl Notifier {
                 self.throttle.record(&customer_id, now);
             }
         }
-        // the digest covers what waited until today's digest hour
-        let today_digest_ms =
-            now - now.rem_euclid(DAY_MS) + i64::from(self.settings.digest_hour_utc) * 3_600_000;
-        if now >= today_digest_ms {
+        if let Some(cutoff) = digest_cutoff(now, self.settings.digest_hour_utc) {
             let waiting = self
                 .retry("reading digest notifications", || {
                     self.ledger.waiting(Status::Digest)
@@ -361,7 +360,7 @@ impl Notifier {
                 .await?;
             let due = waiting
                 .into_iter()
-                .filter(|row| i64::from(row.recorded_at) * 1000 < today_digest_ms);
+                .filter(|row| i64::from(row.recorded_at) * 1000 < cutoff);
             for (customer_id, rows) in by_customer(due.collect()) {
                 self.send_list(ListKind::Digest, &customer_id, rows, Status::Digested)
                     .await?;
@@ -412,6 +411,14 @@ impl Notifier {
     }
 }
 
+/// Once today's digest hour (UTC) has come: the instant it came. A digest lists what waited
+/// until then; what came later waits for tomorrow's.
+fn digest_cutoff(now_ms: i64, digest_hour_utc: u8) -> Option<i64> {
+    let today_digest_ms =
+        now_ms - now_ms.rem_euclid(DAY_MS) + i64::from(digest_hour_utc) * 3_600_000;
+    (now_ms >= today_digest_ms).then_some(today_digest_ms)
+}
+
 fn by_customer(rows: Vec<NotificationRow>) -> BTreeMap<String, Vec<NotificationRow>> {
     let mut grouped: BTreeMap<String, Vec<NotificationRow>> = BTreeMap::new();
     for row in rows {
@@ -421,4 +428,26 @@ fn by_customer(rows: Vec<NotificationRow>) -> BTreeMap<String, Vec<NotificationR
             .push(row);
     }
     grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    #[test]
+    fn the_digest_goes_out_from_its_hour_with_what_waited_until_then() {
+        let midnight = 20_000 * DAY_MS;
+        assert_eq!(digest_cutoff(midnight + 6 * HOUR_MS, 7), None, "not yet");
+        assert_eq!(
+            digest_cutoff(midnight + 7 * HOUR_MS, 7),
+            Some(midnight + 7 * HOUR_MS)
+        );
+        assert_eq!(
+            digest_cutoff(midnight + 23 * HOUR_MS, 7),
+            Some(midnight + 7 * HOUR_MS),
+            "later the same day: still only what waited until 07:00"
+        );
+    }
 }

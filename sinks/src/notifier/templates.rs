@@ -1,6 +1,6 @@
 //! The e-mails, as minijinja templates (a text and an HTML part each): one alert state change
-//! (opened, reminder, resolved) with its evidence and what to do, and a list of several (the
-//! storm-control summary and the daily digest). Subjects exist in English and German.
+//! (opened, reminder, resolved) with its evidence and what to do, and a list of several grouped
+//! by server (the storm-control summary and the daily digest). Subjects exist in English and German.
 
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -40,18 +40,20 @@ const ALERT_HTML: &str = r#"<!doctype html>
 "#;
 
 const LIST_TEXT: &str = r#"{{ headline }}
-
-{% for alert in alerts %}- {{ alert.severity }} {{ alert.state }} {{ alert.installation_id }}: {{ alert.summary }} ({{ alert.rule_id }}, {{ alert.dashboard_url }})
-{% endfor %}
+{% for server in alerts|groupby("installation_id") %}
+{{ server.grouper }}
+{% for alert in server.list %}- {{ alert.severity }} {{ alert.state }} {{ alert.installation_id }}: {{ alert.summary }} ({{ alert.rule_id }}, {{ alert.dashboard_url }})
+{% endfor %}{% endfor %}
 UCX Proactive Support
 "#;
 
 const LIST_HTML: &str = r#"<!doctype html>
 <html><body style="font-family: sans-serif">
 <h2>{{ headline }}</h2>
-<ul>{% for alert in alerts %}
+{% for server in alerts|groupby("installation_id") %}<h3>{{ server.grouper }}</h3>
+<ul>{% for alert in server.list %}
 <li><b>{{ alert.severity }} {{ alert.state }}</b> {{ alert.installation_id }}: {{ alert.summary }} (<a href="{{ alert.dashboard_url }}">{{ alert.rule_id }}</a>)</li>{% endfor %}
-</ul>
+</ul>{% endfor %}
 <p style="color: gray">UCX Proactive Support</p>
 </body></html>
 "#;

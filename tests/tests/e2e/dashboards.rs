@@ -102,3 +102,21 @@ fn time_filter_expands_like_the_plugin() {
         "SELECT 1 WHERE sent_at >= toDateTime(10) AND sent_at <= toDateTime(20) AND x < toDateTime(20)"
     );
 }
+
+/// Prometheus' config and the pipeline's alerting rules load (`promtool check config` also
+/// checks every rule file it names).
+#[test]
+fn the_prometheus_config_and_its_alerting_rules_pass_promtool() {
+    let services = Services::from_env();
+    let config =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dashboards/prometheus/prometheus.yml");
+    let output = std::process::Command::new(&services.promtool)
+        .args(["check", "config"])
+        .arg(&config)
+        .output()
+        .expect("running promtool");
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("SUCCESS: 6 rules found"), "{report}");
+}
