@@ -4,11 +4,21 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ucx_e2e::{post_every_example, query, start_pipeline, wait_until, Services};
+use serde_json::json;
+use ucx_e2e::{
+    example_beat, installation_key, post_every_example, post_with_key, query, start_notifier,
+    start_pipeline, unique, wait_until, OwnSmtp, Services,
+};
+use ucx_schemas::Category;
 
-/// Expands the plugin's time macros for the range `from`..`to` (epoch seconds).
+/// The installation the per-server dashboard's variable stands for in the test.
+const INSTALLATION: &str = "inst-dash-01";
+
+/// Expands the plugin's time macros for the range `from`..`to` (epoch seconds), and the
+/// dashboards' variables.
 fn expand_macros(sql: &str, from: i64, to: i64) -> String {
     let mut expanded = sql
+        .replace("${installation}", INSTALLATION)
         .replace("$__fromTime", &format!("toDateTime({from})"))
         .replace("$__toTime", &format!("toDateTime({to})"));
     while let Some(start) = expanded.find("$__timeFilter(") {
@@ -28,7 +38,8 @@ fn expand_macros(sql: &str, from: i64, to: i64) -> String {
     expanded
 }
 
-fn panel_queries() -> Vec<(String, String)> {
+/// (panel name, query) of every panel target of `datasource_type` in every dashboard.
+fn panel_queries(datasource_type: &str, query_field: &str) -> Vec<(String, String)> {
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dashboards");
     let mut queries = Vec::new();
     for entry in std::fs::read_dir(&folder).unwrap() {
@@ -40,12 +51,12 @@ fn panel_queries() -> Vec<(String, String)> {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for panel in dashboard["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().unwrap() {
-                if target["datasource"]["type"] == "grafana-clickhouse-datasource" {
+                if target["datasource"]["type"] == datasource_type {
                     let name = format!(
                         "{} / {} / {}",
                         dashboard["title"], panel["title"], target["refId"]
                     );
-                    queries.push((name, target["rawSql"].as_str().unwrap().to_string()));
+                    queries.push((name, target[query_field].as_str().unwrap().to_string()));
                 }
             }
         }
@@ -55,26 +66,54 @@ fn panel_queries() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_panel_returns_rows() {
-    let queries = panel_queries();
+    let queries = panel_queries("grafana-clickhouse-datasource", "rawSql");
     assert!(
-        queries.len() >= 6,
+        queries.len() >= 20,
         "found only {} panel queries",
         queries.len()
     );
 
     let services = Services::from_env();
     let pipeline = start_pipeline(&services, "dashboards").await;
-    for installation in ["inst-dash-01", "inst-dash-02"] {
+    // the notifier mails the (Gold) test customer's alerts: the notifications panels' data
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let mut notifier_config = ucx_sinks::notifier::NotifierConfig {
+        kafka: pipeline.kafka.clone(),
+        clickhouse: pipeline.clickhouse.clone(),
+        ..Default::default()
+    };
+    notifier_config.notifier.group_id = unique("notifier");
+    notifier_config.notifier.smtp_port = smtp.port;
+    let _notifier = start_notifier(notifier_config).await;
+    for installation in [INSTALLATION, "inst-dash-02"] {
         post_every_example(&pipeline.gateway.url, installation).await;
     }
+    // a change (a newer suite release) and an alert that resolves (a disk filled, then freed)
+    let key = installation_key(&pipeline.gateway.url, INSTALLATION).await;
+    let mut suite = example_beat(Category::UcxSuiteSuiteInfo, INSTALLATION);
+    suite["data"]["version"] = json!("2025.Spring.1");
+    let mut disks = example_beat(Category::HardwareInfoDisks, INSTALLATION);
+    disks["data"]["disks"] =
+        json!([{"name": "Z:", "model": "m", "size_bytes": 100, "free_bytes": 2}]);
+    let mut freed = disks.clone();
+    freed["data"]["disks"][0]["free_bytes"] = json!(90);
+    for mut beat in [suite, disks, freed] {
+        beat["beat_id"] = json!(uuid::Uuid::new_v4().to_string());
+        let response = post_with_key(&pipeline.gateway.url, Some(&key), &beat).await;
+        assert_eq!(response.status(), 202);
+    }
     wait_until(
-        "rows of every table, alerts included",
-        Duration::from_secs(60),
+        "rows of every table, alerts, changes and notifications included",
+        Duration::from_secs(90),
         || async {
             query(
                 &pipeline.clickhouse,
                 "SELECT (SELECT count() FROM ucx_acd) = 2 \
-                 AND (SELECT uniqExact(installation_id) FROM alerts) = 2",
+                 AND (SELECT uniqExact(installation_id) FROM alerts) = 2 \
+                 AND (SELECT count() FROM alerts WHERE state = 'RESOLVED') > 0 \
+                 AND (SELECT count() FROM installation_changes) > 0 \
+                 AND (SELECT count() FROM notifications) > 0",
             )
             .await
             .is_ok_and(|answer| answer.trim() == "1")
@@ -119,4 +158,29 @@ fn the_prometheus_config_and_its_alerting_rules_pass_promtool() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{report}");
     assert!(report.contains("SUCCESS: 6 rules found"), "{report}");
+}
+
+/// Every Prometheus panel's expression parses: promtool checks them as recording rules.
+#[test]
+fn every_prometheus_panel_expression_passes_promtool() {
+    let expressions = panel_queries("prometheus", "expr");
+    assert!(expressions.len() >= 10, "{expressions:?}");
+    let mut rules = String::from("groups:\n  - name: panels\n    rules:\n");
+    for (index, (_, expression)) in expressions.iter().enumerate() {
+        rules += &format!(
+            "      - record: ucx:panel_{index}\n        expr: {}\n",
+            serde_json::to_string(expression).unwrap()
+        );
+    }
+    let file = std::env::temp_dir().join(format!("{}.yml", unique("panel-rules")));
+    std::fs::write(&file, rules).unwrap();
+    let output = std::process::Command::new(Services::from_env().promtool)
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("running promtool");
+    let _ = std::fs::remove_file(&file);
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{expressions:#?}\n{report}");
 }
