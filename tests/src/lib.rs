@@ -12,6 +12,9 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+#[cfg(test)]
+mod compose;
+
 use tokio_util::sync::CancellationToken;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
 use ucx_schemas::Category;

@@ -1,0 +1,192 @@
+//! `docker-compose.yml` cannot run here (no Docker engine), so it is checked against the project
+//! instead: it parses; every pipeline service runs a binary of the workspace; every `UCX_…`
+//! variable it sets is a configuration key the stages accept (loaded with `config/ucx.toml`, as
+//! in the image); each stage's listen port is published and scraped by Prometheus.
+//!
+//! A unit test of the harness crate: its own process, so the environment that `figment::Jail`
+//! sets cannot reach the end-to-end tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load_yaml(path: &Path) -> Yaml {
+    let text = std::fs::read_to_string(path).unwrap();
+    YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|error| panic!("{} does not parse: {error}", path.display()))
+        .remove(0)
+}
+
+/// A mapping with YAML 1.1 merge keys (`<<: *anchor`) applied, as Compose does.
+fn merged(node: &Yaml) -> BTreeMap<String, Yaml> {
+    let mut map = BTreeMap::new();
+    let Some(hash) = node.as_hash() else {
+        return map;
+    };
+    if let Some(base) = hash.get(&Yaml::String("<<".into())) {
+        map.extend(merged(base));
+    }
+    for (key, value) in hash {
+        if let Some(key) = key.as_str().filter(|key| *key != "<<") {
+            map.insert(key.to_string(), value.clone());
+        }
+    }
+    map
+}
+
+fn text(value: &Yaml) -> String {
+    match value {
+        Yaml::String(text) => text.clone(),
+        Yaml::Integer(number) => number.to_string(),
+        Yaml::Boolean(flag) => flag.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+struct Service {
+    command: String,
+    environment: BTreeMap<String, String>,
+    published: Vec<String>,
+}
+
+fn pipeline_services() -> BTreeMap<String, Service> {
+    let compose = load_yaml(&repository().join("docker-compose.yml"));
+    let mut services = BTreeMap::new();
+    for (name, service) in merged(&compose["services"]) {
+        let service = merged(&service);
+        let Some(command) = service.get("command").and_then(|c| c.as_vec()) else {
+            continue;
+        };
+        let command = text(&command[0]);
+        if !command.starts_with("ucx-") {
+            continue;
+        }
+        let environment = service
+            .get("environment")
+            .map(merged)
+            .unwrap_or_default()
+            .iter()
+            .map(|(key, value)| (key.clone(), text(value)))
+            .collect();
+        let published = service
+            .get("ports")
+            .and_then(|ports| ports.as_vec())
+            .map(|ports| ports.iter().map(text).collect())
+            .unwrap_or_default();
+        services.insert(
+            name,
+            Service {
+                command,
+                environment,
+                published,
+            },
+        );
+    }
+    services
+}
+
+/// The binaries the workspace builds.
+fn workspace_binaries() -> Vec<String> {
+    let mut binaries = Vec::new();
+    for manifest in ["ingest", "processors", "sinks", "simulator"] {
+        let text = std::fs::read_to_string(repository().join(manifest).join("Cargo.toml")).unwrap();
+        let manifest: toml::Value = text.parse().unwrap();
+        binaries.push(manifest["package"]["name"].as_str().unwrap().to_string());
+        for bin in manifest
+            .get("bin")
+            .and_then(|b| b.as_array())
+            .into_iter()
+            .flatten()
+        {
+            binaries.push(bin["name"].as_str().unwrap().to_string());
+        }
+    }
+    binaries
+}
+
+/// Loads one stage's configuration as the image does: `config/ucx.toml` and the variables.
+fn load<T: serde::de::DeserializeOwned>(environment: &BTreeMap<String, String>) -> T {
+    let mut loaded = None;
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        for (key, value) in environment {
+            jail.set_env(key, value);
+        }
+        let file = repository().join("config/ucx.toml");
+        loaded = Some(
+            ucx_common::config::load::<T>(Some(&file))
+                .map_err(|error| figment::Error::from(error.to_string()))?,
+        );
+        Ok(())
+    });
+    loaded.unwrap()
+}
+
+fn port(address: &str) -> String {
+    address.rsplit(':').next().unwrap().to_string()
+}
+
+#[test]
+fn the_compose_file_agrees_with_the_stages_their_config_and_prometheus() {
+    let services = pipeline_services();
+    let binaries = workspace_binaries();
+    let prometheus =
+        std::fs::read_to_string(repository().join("dashboards/prometheus/prometheus.yml")).unwrap();
+    let mut stages = Vec::new();
+    for (name, service) in &services {
+        assert!(
+            binaries.contains(&service.command),
+            "{name} runs {}, which the workspace does not build ({binaries:?})",
+            service.command
+        );
+        let listen = match service.command.as_str() {
+            "ucx-ingest" => {
+                load::<ucx_ingest::IngestConfig>(&service.environment)
+                    .ingest
+                    .listen
+            }
+            "ucx-processors" => {
+                load::<ucx_processors::ProcessorConfig>(&service.environment)
+                    .processors
+                    .listen
+            }
+            "ucx-sinks" => {
+                load::<ucx_sinks::SinkConfig>(&service.environment)
+                    .sinks
+                    .listen
+            }
+            "ucx-notifier" => {
+                let config = load::<ucx_sinks::notifier::NotifierConfig>(&service.environment);
+                config.notifier.check().unwrap();
+                config.notifier.listen
+            }
+            _ => continue, // the simulator is a client
+        };
+        assert!(
+            listen.starts_with("0.0.0.0:"),
+            "{name} listens on {listen}: unreachable in a container"
+        );
+        let listen_port = port(&listen);
+        assert!(
+            service.published.iter().any(|p| port(p) == listen_port),
+            "{name} listens on {listen_port} but publishes {:?}",
+            service.published
+        );
+        assert!(
+            prometheus.contains(&format!("\"{name}:{listen_port}\"")),
+            "Prometheus does not scrape {name}:{listen_port}"
+        );
+        stages.push(service.command.clone());
+    }
+    stages.sort();
+    assert_eq!(
+        stages,
+        ["ucx-ingest", "ucx-notifier", "ucx-processors", "ucx-sinks"],
+        "every stage runs in the compose file"
+    );
+}
