@@ -110,6 +110,7 @@ fn workspace_binaries() -> Vec<String> {
 }
 
 /// Loads one stage's configuration as the image does: `config/ucx.toml` and the variables.
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own large error
 fn load<T: serde::de::DeserializeOwned>(environment: &BTreeMap<String, String>) -> T {
     let mut loaded = None;
     figment::Jail::expect_with(|jail| {
