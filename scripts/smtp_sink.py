@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A real SMTP server on loopback that keeps what it receives, for the local run and the tests.
 
-Usage: smtp_sink.py PORT DIR
+Usage: smtp_sink.py PORT DIR [CERT_PEM KEY_PEM]
+With a certificate and key the server requires STARTTLS before it accepts mail.
 Every accepted message is written to DIR/<n>.eml, headed by the envelope (X-Envelope-From,
 X-Envelope-To), and its text parts, decoded, to DIR/<n>.txt. A recipient whose address contains "bounce" is refused with 550 (a permanent
 failure), so the notifier's handling of refusals can be seen. Runs until SIGTERM.
@@ -12,6 +13,7 @@ import email.policy
 import itertools
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -48,7 +50,12 @@ class KeepMessages:
 
 def main():
     port, directory = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(KeepMessages(directory), hostname="127.0.0.1", port=port)
+    tls = {}
+    if len(sys.argv) == 5:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(KeepMessages(directory), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     print(f"smtp sink on 127.0.0.1:{port}, messages in {directory}", flush=True)
     stop = asyncio.Event()

@@ -662,6 +662,8 @@ impl OwnBroker {
 pub struct OwnSmtp {
     pub port: u16,
     pub dir: PathBuf,
+    /// Certificate and key PEM files: the server then requires STARTTLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     process: ServerProcess,
 }
 
@@ -694,20 +696,23 @@ impl OwnSmtp {
         OwnSmtp {
             port: free_port(),
             dir,
+            tls: None,
             process: ServerProcess::default(),
         }
     }
 
     pub async fn start(&mut self) {
         self.stop();
-        self.process = ServerProcess::spawn(
-            Command::new("python3")
-                .arg(required_env("UCX_SMTP_SINK"))
-                .arg(self.port.to_string())
-                .arg(&self.dir)
-                .env("PYTHONPATH", required_env("UCX_SMTP_PYTHONPATH")),
-            "the smtp sink",
-        );
+        let mut command = Command::new("python3");
+        command
+            .arg(required_env("UCX_SMTP_SINK"))
+            .arg(self.port.to_string())
+            .arg(&self.dir)
+            .env("PYTHONPATH", required_env("UCX_SMTP_PYTHONPATH"));
+        if let Some((cert, key)) = &self.tls {
+            command.arg(cert).arg(key);
+        }
+        self.process = ServerProcess::spawn(&mut command, "the smtp sink");
         wait_for_port("the smtp server's port", self.port).await;
     }
 

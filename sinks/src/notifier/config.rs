@@ -37,6 +37,9 @@ pub struct NotifierSettings {
     /// Both or neither: SMTP AUTH (PLAIN/LOGIN).
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
+    /// PEM file of a CA to trust besides the public roots (a relay with a private certificate),
+    /// for `starttls` and `tls`.
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     /// How long one SMTP conversation may take before it counts as a (retryable) failure.
     pub smtp_timeout_ms: u64,
     /// `From:` of every mail.
@@ -70,6 +73,7 @@ impl Default for NotifierSettings {
             smtp_security: SmtpSecurity::None,
             smtp_username: None,
             smtp_password: None,
+            smtp_ca_file: None,
             smtp_timeout_ms: 10_000,
             from_address: "UCX Proactive Support <proactive-support@ucx.example>".into(),
             retry_backoff_max_ms: 60_000,

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::config::{NotifierSettings, SmtpSecurity};
@@ -20,6 +22,23 @@ pub enum MailError {
     Permanent(String),
 }
 
+/// Certificate checks against the public roots and, if given, `smtp_ca_file`.
+fn tls_parameters(settings: &NotifierSettings) -> anyhow::Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(settings.smtp_host.clone());
+    if let Some(path) = &settings.smtp_ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("notifier.smtp_ca_file {}", path.display()))?;
+        let certificate = Certificate::from_pem(&pem).with_context(|| {
+            format!(
+                "notifier.smtp_ca_file {} is not a PEM certificate",
+                path.display()
+            )
+        })?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    Ok(builder.build()?)
+}
+
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
@@ -28,10 +47,11 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(settings: &NotifierSettings) -> anyhow::Result<Self> {
         let host = settings.smtp_host.as_str();
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let builder = match settings.smtp_security {
-            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
+            SmtpSecurity::None => builder,
+            SmtpSecurity::Starttls => builder.tls(Tls::Required(tls_parameters(settings)?)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls_parameters(settings)?)),
         };
         let mut builder = builder
             .port(settings.smtp_port)

@@ -321,3 +321,40 @@ async fn storm_control_mails_the_limit_and_sums_up_the_rest() {
         mails[2].body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_to_a_relay_with_a_private_ca() {
+    let setup = setup("notify-tls").await;
+    // a private CA and the relay's certificate for 127.0.0.1, signed by it
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let relay_key = rcgen::KeyPair::generate().unwrap();
+    let relay = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&relay_key, &ca)
+        .unwrap();
+    let folder = std::env::temp_dir().join(unique("smtp-tls"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let (ca_file, cert_file, key_file) = (
+        folder.join("ca.pem"),
+        folder.join("relay.pem"),
+        folder.join("relay-key.pem"),
+    );
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert_file, relay.pem()).unwrap();
+    std::fs::write(&key_file, relay_key.serialize_pem()).unwrap();
+
+    let mut smtp = OwnSmtp::new();
+    smtp.tls = Some((cert_file, key_file));
+    smtp.start().await;
+    let mut config = config(&setup, &smtp);
+    config.notifier.smtp_security = ucx_sinks::notifier::config::SmtpSecurity::Starttls;
+    config.notifier.smtp_ca_file = Some(ca_file);
+    let _notifier = start_notifier(config).await;
+    publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;
+    wait_mails(&smtp, 1, Duration::from_secs(60)).await;
+    assert_eq!(smtp.received()[0].recipients, ["ops@gold.example"]);
+    let _ = std::fs::remove_dir_all(&folder);
+}
