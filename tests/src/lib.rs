@@ -330,6 +330,15 @@ pub struct Pipeline {
 }
 
 pub async fn start_pipeline(services: &Services, test: &str) -> Pipeline {
+    start_pipeline_with(services, test, |_| {}).await
+}
+
+/// [`start_pipeline`] with the processors' configuration adjusted by `adjust`.
+pub async fn start_pipeline_with(
+    services: &Services,
+    test: &str,
+    adjust: impl FnOnce(&mut ucx_processors::ProcessorConfig),
+) -> Pipeline {
     let kafka = services.kafka(test);
     let clickhouse = services.clickhouse(test);
     let mut sink_config = ucx_sinks::SinkConfig {
@@ -344,6 +353,7 @@ pub async fn start_pipeline(services: &Services, test: &str) -> Pipeline {
         ..Default::default()
     };
     processor_config.processors.group_id = unique("processors");
+    adjust(&mut processor_config);
     let gateway_config = ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use ucx_common::config::KafkaSettings;
 use ucx_e2e::{
     add_installation, admin, example_beat, post_with_key, put_customer, query, read_topic,
-    start_gateway, start_processors, start_sinks, unique, wait_until, Services, Stage,
+    start_pipeline_with, wait_until, Services, Stage,
 };
 use ucx_schemas::{decode_alert, Alert, AlertState, Category};
 
@@ -47,30 +47,12 @@ fn states(alerts: &[Alert]) -> Vec<AlertState> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_acknowledgements_silences_and_maintenance_windows() {
-    let services = Services::from_env();
-    let kafka = services.kafka("lifecycle");
-    let clickhouse = services.clickhouse("lifecycle");
-    let mut sink_config = ucx_sinks::SinkConfig {
-        kafka: kafka.clone(),
-        clickhouse: clickhouse.clone(),
-        ..Default::default()
-    };
-    sink_config.sinks.batch_timeout_ms = 200;
-    sink_config.sinks.group_id = unique("sinks");
-    let _sinks = start_sinks(sink_config).await;
-    let mut processor_config = ucx_processors::ProcessorConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    };
-    processor_config.processors.group_id = unique("processors");
-    processor_config.processors.checkpoint_interval_ms = 200;
-    processor_config.processors.reminder_interval_s.gold = 1;
-    let _processors = start_processors(processor_config).await;
-    let gateway = start_gateway(ucx_ingest::IngestConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
+    let pipeline = start_pipeline_with(&Services::from_env(), "lifecycle", |config| {
+        config.processors.checkpoint_interval_ms = 200;
+        config.processors.reminder_interval_s.gold = 1;
     })
     .await;
+    let (kafka, clickhouse, gateway) = (&pipeline.kafka, &pipeline.clickhouse, &pipeline.gateway);
     let customer = "cust-life";
     put_customer(&gateway.url, customer, "GOLD", true).await;
     let reminded = add_installation(&gateway.url, customer, "inst-reminded").await;
@@ -153,15 +135,15 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         ("inst-maintained", &maintained),
         ("inst-silenced", &silenced),
     ] {
-        post(&gateway, key, &disk_beat(installation, 10)).await;
+        post(gateway, key, &disk_beat(installation, 10)).await;
     }
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(1_100)).await;
-        post(&gateway, &reminded, &disk_beat("inst-reminded", 10)).await;
+        post(gateway, &reminded, &disk_beat("inst-reminded", 10)).await;
     }
     let mut alerts = Vec::new();
     wait_until("an opening and reminders", Duration::from_secs(60), || {
-        alerts = disk_alerts(&kafka, "inst-reminded", Duration::from_secs(3));
+        alerts = disk_alerts(kafka, "inst-reminded", Duration::from_secs(3));
         std::future::ready(alerts.len() >= 4)
     })
     .await;
@@ -192,7 +174,7 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         "the acknowledgement recorded",
         Duration::from_secs(30),
         || {
-            alerts = disk_alerts(&kafka, "inst-reminded", Duration::from_secs(3));
+            alerts = disk_alerts(kafka, "inst-reminded", Duration::from_secs(3));
             std::future::ready(alerts.len() >= 5)
         },
     )
@@ -201,11 +183,11 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
     assert_eq!(alerts[4].acknowledged_by, "anna");
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(1_100)).await;
-        post(&gateway, &reminded, &disk_beat("inst-reminded", 10)).await;
+        post(gateway, &reminded, &disk_beat("inst-reminded", 10)).await;
     }
-    post(&gateway, &reminded, &disk_beat("inst-reminded", 60)).await;
+    post(gateway, &reminded, &disk_beat("inst-reminded", 60)).await;
     wait_until("the resolution", Duration::from_secs(30), || {
-        alerts = disk_alerts(&kafka, "inst-reminded", Duration::from_secs(3));
+        alerts = disk_alerts(kafka, "inst-reminded", Duration::from_secs(3));
         std::future::ready(alerts.len() >= 6)
     })
     .await;
@@ -217,13 +199,13 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
     );
 
     // The silenced server's alert is recorded for support, withheld from the customer.
-    let quiet = disk_alerts(&kafka, "inst-silenced", Duration::from_secs(3));
+    let quiet = disk_alerts(kafka, "inst-silenced", Duration::from_secs(3));
     assert_eq!(states(&quiet), [AlertState::Open]);
     assert_eq!(quiet[0].suppressed_by, "silence:quiet-1");
     assert!(quiet[0].notify_customer && !quiet[0].reaches_customer());
 
     // Nothing opened in maintenance; ended, the next bad beat opens the alert.
-    assert!(disk_alerts(&kafka, "inst-maintained", Duration::from_secs(3)).is_empty());
+    assert!(disk_alerts(kafka, "inst-maintained", Duration::from_secs(3)).is_empty());
     let (status, body) = admin(
         &gateway.url,
         Method::DELETE,
@@ -244,7 +226,7 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         Duration::from_secs(30),
         || {
             let (gateway, maintained) = (&gateway, &maintained);
-            after = disk_alerts(&kafka, "inst-maintained", Duration::from_secs(3));
+            after = disk_alerts(kafka, "inst-maintained", Duration::from_secs(3));
             let opened = !after.is_empty();
             async move {
                 if !opened {
@@ -260,10 +242,10 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
 
     // What changed on a server lands in ClickHouse.
     let mut suite = example_beat(Category::UcxSuiteSuiteInfo, "inst-reminded");
-    post(&gateway, &reminded, &suite).await;
+    post(gateway, &reminded, &suite).await;
     suite["beat_id"] = json!(uuid::Uuid::new_v4().to_string());
     suite["data"]["version"] = json!("2025.Spring.1");
-    post(&gateway, &reminded, &suite).await;
+    post(gateway, &reminded, &suite).await;
 
     let (_, listed) = admin(&gateway.url, Method::GET, "/v1/admin/silences", None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
@@ -272,7 +254,7 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let stored = loop {
         let alerts = query(
-            &clickhouse,
+            clickhouse,
             "SELECT installation_id, state, suppressed_by, acknowledged_by FROM alerts FINAL \
              WHERE rule_id = 'disk_free_low' ORDER BY installation_id, raised_at, state \
              FORMAT TSV",
@@ -280,7 +262,7 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         .await
         .unwrap_or_default();
         let changes = query(
-            &clickhouse,
+            clickhouse,
             "SELECT installation_id, kind, before, after FROM installation_changes FINAL \
              FORMAT TSV",
         )
