@@ -208,6 +208,13 @@ pub async fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<us
     .expect("metadata task")
 }
 
+/// What a consume loop does with a failed receive: log it and pause briefly (librdkafka
+/// reconnects by itself; the pause keeps a broker outage from spinning the loop).
+pub async fn pause_after_consume_error(error: &KafkaError) {
+    tracing::warn!(%error, "kafka consume error");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
 /// Creates the pipeline's topics if they are missing; existing topics are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
     let new_topics: Vec<NewTopic> = topics

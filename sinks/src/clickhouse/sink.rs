@@ -128,8 +128,7 @@ pub async fn run(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "kafka consume error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    kafka::pause_after_consume_error(&error).await;
                 }
             },
         }
