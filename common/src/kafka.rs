@@ -69,6 +69,15 @@ fn consumer_config(settings: &KafkaSettings, group_id: &str) -> ClientConfig {
     config
 }
 
+/// A client for metadata requests only (readiness probes): no group, no subscriptions.
+pub fn metadata_client(
+    settings: &KafkaSettings,
+) -> Result<rdkafka::consumer::BaseConsumer, KafkaError> {
+    let mut config = base_config(settings);
+    config.set("reconnect.backoff.max.ms", "1000");
+    with_client_options(config, settings).create()
+}
+
 /// The context of [`reader`]: reaching the end of a partition is how a reader learns it is
 /// caught up, not an error worth a log line (librdkafka reports it as one).
 pub struct ReaderContext;

@@ -5,6 +5,7 @@ pub mod clickhouse;
 pub mod config;
 pub mod kafka;
 pub mod ops;
+pub mod readiness;
 pub mod registry;
 pub mod service;
 pub mod shutdown;

@@ -45,12 +45,13 @@ pub async fn serve(
         .await
 }
 
-/// Serves `/metrics` and `/health` of `registry` on `listener` in a task of its own until
-/// `shutdown` is cancelled; `stage` names the service in the log.
+/// Serves `/metrics`, `/health` and `/ready` (of `readiness`) on `listener` in a task of its
+/// own until `shutdown` is cancelled; `stage` names the service in the log.
 pub fn spawn(
     stage: &'static str,
     listener: tokio::net::TcpListener,
     registry: Registry,
+    readiness: crate::readiness::Readiness,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
     if let Ok(address) = listener.local_addr() {
@@ -58,7 +59,7 @@ pub fn spawn(
     }
     tokio::spawn(serve(
         listener,
-        router(registry),
+        router(registry).merge(crate::readiness::router(readiness)),
         shutdown.cancelled_owned(),
     ))
 }

@@ -48,6 +48,7 @@ struct AppState {
     max_batch_beats: usize,
     pii_policy: ucx_schemas::PiiPolicy,
     metrics: IngestMetrics,
+    readiness: ucx_common::readiness::Readiness,
 }
 
 /// Runs the gateway on `listener` until `shutdown` is cancelled, then drains in-flight requests
@@ -84,7 +85,9 @@ pub async fn run(
         max_batch_beats: settings.max_batch_beats,
         pii_policy: settings.pii_policy,
         metrics: IngestMetrics::new(&metrics_registry),
+        readiness: ucx_common::readiness::Readiness::default(),
     });
+    state.readiness.probe_broker(kafka, shutdown.clone());
     tokio::spawn(forget_idle_installations(state.clone(), shutdown.clone()));
     let beats = Router::new()
         .route("/v1/beats", post(beats::post_beats))
@@ -160,14 +163,21 @@ async fn forget_idle_installations(state: Arc<AppState>, shutdown: CancellationT
 }
 
 /// 200 once the customer registry is loaded and beats can be authenticated, 503 before.
+/// Ready when the customer registry is loaded and the broker answers: a load balancer then
+/// sends beats elsewhere while this gateway could only answer 503.
 async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    if state.registry.is_loaded() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
+    if !state.registry.is_loaded() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "loading the customer registry\n",
-        )
+            "not ready: loading the customer registry\n".to_string(),
+        );
+    }
+    match state.readiness.status() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(failing) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {failing}\n"),
+        ),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 mod engine;
 mod heartbeat;
 mod metrics;
+mod progress;
 mod routing;
 pub mod rules;
 mod state;
@@ -28,6 +29,7 @@ use ucx_schemas::{decode_beat, encode_alert, encode_change, Alert, Change};
 pub use config::{ProcessorConfig, ProcessorSettings};
 use engine::Engine;
 use metrics::ProcessorMetrics;
+use progress::Progress;
 use routing::Router;
 use state::{Applied, StateStore};
 
@@ -44,7 +46,15 @@ pub async fn run(
     kafka::ensure_pipeline_topics(kafka_settings).await?;
     let registry = prometheus::Registry::new();
     let metrics = ProcessorMetrics::new(&registry);
-    let ops = ucx_common::ops::spawn("processors", ops_listener, registry, shutdown.clone());
+    let readiness = ucx_common::readiness::Readiness::default();
+    readiness.probe_broker(kafka_settings, shutdown.clone());
+    let ops = ucx_common::ops::spawn(
+        "processors",
+        ops_listener,
+        registry,
+        readiness,
+        shutdown.clone(),
+    );
 
     let producer = Arc::new(kafka::Producer::new(kafka_settings)?);
     let store = StateStore::open(
@@ -88,6 +98,7 @@ pub async fn run(
 
     let checkpoint_interval = Duration::from_millis(settings.checkpoint_interval_ms.max(10));
     let mut last_checkpoint = tokio::time::Instant::now();
+    let mut progress = Progress::default();
     loop {
         // Beats first: a tick is taken only when no beat is waiting, i.e. the processor has
         // caught up — the moment to judge silence. Checkpoints also happen between beats.
@@ -106,6 +117,7 @@ pub async fn run(
             uncommitted.clear();
             let partitions = assigned(&consumer, &kafka_settings.beats_topic);
             engine = Engine::restored(store.restore(&partitions).await?);
+            progress = Progress::assigned(&consumer, &kafka_settings.beats_topic);
             metrics.restored(partitions.len());
             tracing::info!(
                 ?partitions,
@@ -120,7 +132,10 @@ pub async fn run(
             // acknowledgements through the admin API, applied to the open alerts held here
             let mut alerts = engine.acknowledge(|alert_id| router.acknowledgement(alert_id));
             // silence is judged only when nothing is left to consume (see heartbeat.rs)
-            if received.is_none() && heartbeat_timeout_ms > 0 {
+            if received.is_none()
+                && heartbeat_timeout_ms > 0
+                && progress.caught_up(&consumer, &kafka_settings.beats_topic)
+            {
                 alerts.extend(raise_lost(&mut engine, &router, heartbeat_timeout_ms).await);
             }
             for alert in &alerts {
@@ -194,6 +209,7 @@ pub async fn run(
             metrics.record(alert);
         }
         uncommitted.insert(at.partition, at.offset + 1);
+        progress.consumed(at.partition, at.offset);
     }
     // A last checkpoint, so that a planned stop replays nothing (one try: we are stopping).
     if let Err(error) = checkpoint(

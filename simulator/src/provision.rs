@@ -1,20 +1,12 @@
-//! Registers the simulated fleet with the gateway's admin API: three customers (one per
-//! contract tier) and every installation, each with a key of its own. Installations already
+//! Registers the simulated fleet with the gateway's admin API: nine customers (one per contract
+//! tier and region) and every installation, each with a key of its own. Installations already
 //! registered (a restarted simulator) get a new key.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const TIERS: [&str; 3] = ["BASIC", "GOLD", "PLATINUM"];
-
-/// The customer a simulated installation belongs to.
-pub fn customer_of(index: usize) -> String {
-    format!(
-        "cust-sim-{}",
-        TIERS[index % TIERS.len()].to_ascii_lowercase()
-    )
-}
+use crate::fleet::customer_of;
 
 pub struct Admin<'a> {
     pub client: &'a reqwest::Client,
@@ -63,12 +55,13 @@ impl Admin<'_> {
         }
     }
 
-    pub async fn ensure_customers(&self) -> anyhow::Result<()> {
-        for (index, tier) in TIERS.iter().enumerate() {
-            let customer = customer_of(index);
+    /// Creates (or updates) the customers of the first `installations` installations.
+    pub async fn ensure_customers(&self, installations: usize) -> anyhow::Result<()> {
+        for index in 0..installations.min(9) {
+            let (customer, tier, region) = customer_of(index);
             let body = json!({
-                "name": format!("Simulated {} customer", tier.to_ascii_lowercase()),
-                "region": "EU",
+                "name": format!("Simulated {} customer ({})", tier.to_ascii_lowercase(), region.as_str()),
+                "region": region.as_str(),
                 "contract_tier": tier,
                 "care_end_date": "2030-12-31",
                 "alert_contacts": [{"email": format!("it@{customer}.example"), "min_severity": "WARNING"}],
@@ -82,7 +75,7 @@ impl Admin<'_> {
 
     /// Registers the installation (or re-keys it) and returns its key.
     pub async fn key_for(&self, index: usize, installation_id: &str) -> anyhow::Result<String> {
-        let customer = customer_of(index);
+        let (customer, _, _) = customer_of(index);
         let (mut status, mut answer) = self
             .call(
                 reqwest::Method::POST,

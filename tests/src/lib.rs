@@ -520,6 +520,18 @@ impl ServerProcess {
         ServerProcess(Some(child))
     }
 
+    /// Sends `signal` (e.g. "STOP", "CONT") to the process.
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.0 {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -{signal} failed");
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
@@ -663,6 +675,16 @@ impl OwnBroker {
 
     pub fn stop(&mut self) {
         self.process.kill();
+    }
+
+    /// Freezes the broker (SIGSTOP): it keeps its data and connections but answers nothing, as
+    /// an unreachable broker would; `resume` lets it go on.
+    pub fn pause(&self) {
+        self.process.signal("STOP");
+    }
+
+    pub fn resume(&self) {
+        self.process.signal("CONT");
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use ucx_schemas::registry::ContractTier;
 use ucx_schemas::{Beat, Severity};
 
-use super::series::{Baseline, History, Trend};
+use super::series::{Baseline, History, Series};
 use super::signals::{Facts, Signal};
 use super::Finding;
 
@@ -227,7 +227,7 @@ impl RuleLibrary {
                     let series = history.series(node, signal.key(), &observation.subject);
                     context.baseline = Some(series.baseline());
                     series.record(beat.envelope.sent_at, observation.value, spacing_ms);
-                    context.trend = series.trend();
+                    context.series = Some(series.clone());
                 }
                 let mut abnormal = false;
                 for rule in rules {
@@ -259,12 +259,12 @@ impl RuleLibrary {
 }
 
 /// What a baseline or forecast rule judges besides the value.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Context {
     /// Learnt from earlier values, without this one.
     pub baseline: Option<Baseline>,
-    /// Including this value.
-    pub trend: Option<Trend>,
+    /// The remembered points, including this value.
+    pub series: Option<Series>,
 }
 
 /// A rule's judgement of one value.
@@ -346,8 +346,11 @@ impl Rule {
             }
             When::Forecast => {
                 let min_fit = self.min_fit.unwrap_or(DEFAULT_MIN_FIT);
+                // The line through the newest `warm_up` points: the recent trend.
                 let Some(trend) = context
-                    .trend
+                    .series
+                    .as_ref()
+                    .and_then(|series| series.trend_of_newest(warm_up as usize))
                     .filter(|t| t.points >= warm_up as usize && t.fit >= min_fit)
                 else {
                     return verdict;

@@ -90,18 +90,26 @@ impl Series {
         }
     }
 
+    /// The line through every point of the window.
     pub fn trend(&self) -> Option<Trend> {
-        let n = self.points.len();
+        self.trend_of_newest(self.points.len())
+    }
+
+    /// The line through the newest `count` points: a leak that began an hour ago is a steep
+    /// line through the last hours, but barely tilts one through a long flat history.
+    pub fn trend_of_newest(&self, count: usize) -> Option<Trend> {
+        let skip = self.points.len().saturating_sub(count);
+        let points: Vec<(i64, f64)> = self.points.iter().skip(skip).copied().collect();
+        let n = points.len();
         if n < 2 {
             return None;
         }
-        let origin = self.points[0].0;
-        let xs: Vec<f64> = self
-            .points
+        let origin = points[0].0;
+        let xs: Vec<f64> = points
             .iter()
             .map(|(at, _)| (at - origin) as f64 / DAY_MS)
             .collect();
-        let ys: Vec<f64> = self.points.iter().map(|(_, value)| *value).collect();
+        let ys: Vec<f64> = points.iter().map(|(_, value)| *value).collect();
         let mean_x = xs.iter().sum::<f64>() / n as f64;
         let mean_y = ys.iter().sum::<f64>() / n as f64;
         let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
@@ -230,6 +238,25 @@ mod tests {
         let days = trend.days_until(0.0).unwrap();
         assert!((days - 4.25).abs() < 0.1, "{days}");
         assert_eq!(trend.days_until(100.0), None, "heading away");
+    }
+
+    #[test]
+    fn a_recent_leak_shows_in_the_newest_points_not_in_the_whole_window() {
+        let mut series = Series::default();
+        // Twenty flat quarter hours with a little noise, then twelve rising ones.
+        for i in 0..32_i64 {
+            let noise = if i % 2 == 0 { 0.1 } else { -0.1 };
+            let value = 10.0 + noise + if i >= 20 { (i - 19) as f64 } else { 0.0 };
+            series.record(i * HOUR / 4, value, HOUR / 4);
+        }
+        let whole = series.trend().unwrap();
+        let recent = series.trend_of_newest(12).unwrap();
+        assert!(whole.fit < 0.8, "{whole:?}");
+        assert_eq!(recent.points, 12);
+        assert!(
+            recent.fit > 0.99 && (recent.slope_per_day - 96.0).abs() < 1.0,
+            "{recent:?}"
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub async fn run(
 
     let registry = prometheus::Registry::new();
     let metrics = SinkMetrics::new(&registry);
-    let ops = ucx_common::ops::spawn("sinks", ops_listener, registry, shutdown.clone());
+    let readiness = ucx_common::readiness::Readiness::default();
+    readiness.probe_broker(kafka_settings, shutdown.clone());
+    readiness.probe_clickhouse(&config.clickhouse, shutdown.clone());
+    let ops = ucx_common::ops::spawn("sinks", ops_listener, registry, readiness, shutdown.clone());
 
     tokio::spawn(enforce_retention(
         Retention {

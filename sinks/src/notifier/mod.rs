@@ -63,7 +63,16 @@ pub async fn run(
     crate::clickhouse::migrations::apply(&config.clickhouse).await?;
     let registry = prometheus::Registry::new();
     let metrics = NotifierMetrics::new(&registry);
-    let ops = ucx_common::ops::spawn("notifier", ops_listener, registry, shutdown.clone());
+    let readiness = ucx_common::readiness::Readiness::default();
+    readiness.probe_broker(&config.kafka, shutdown.clone());
+    readiness.probe_clickhouse(&config.clickhouse, shutdown.clone());
+    let ops = ucx_common::ops::spawn(
+        "notifier",
+        ops_listener,
+        registry,
+        readiness,
+        shutdown.clone(),
+    );
 
     let registry_view = ucx_common::registry::follow(&config.kafka, shutdown.clone()).await?;
     while !registry_view.wait_loaded(Duration::from_secs(5)).await {

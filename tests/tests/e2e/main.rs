@@ -11,6 +11,7 @@ mod dashboards;
 mod dead_letters;
 mod end_to_end;
 mod every_category;
+mod fault_injection;
 mod gateway_auth;
 mod gateway_errors;
 mod gateway_fuzz;

@@ -1,0 +1,11 @@
+//! The gateway binary, built inside the test package so that tests can run it as a process of
+//! its own and kill it with SIGKILL (`CARGO_BIN_EXE_ucx-e2e-ingest`).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ucx_common::service::main(
+        |config: &ucx_ingest::IngestConfig| &config.ingest.listen,
+        ucx_ingest::run,
+    )
+    .await
+}

@@ -1,0 +1,561 @@
+//! Fault injection: the whole pipeline as processes of their own (gateway, processors, sinks,
+//! notifier) on a broker, a ClickHouse and an SMTP server of the test's own, while a simulated
+//! fleet with faults posts beats and retries what the gateway did not accept. In turn: each
+//! stage is killed with SIGKILL and restarted, the broker freezes (SIGSTOP) and comes back,
+//! ClickHouse is killed and restarted, and poison records land among the beats. Then, against
+//! the simulator's record of every beat the gateway acknowledged: every one is in ClickHouse,
+//! visible once; nothing else is; no alert episode opened twice; no mail sent twice; every
+//! consumer's lag drains to zero; and every stage exits cleanly on SIGTERM.
+//!
+//! The broker is frozen rather than restarted: the tansu binary available here keeps topics in
+//! memory only (its PostgreSQL storage is not built in), so a restart would lose them. See the
+//! README, "Fault tolerance".
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use ucx_common::config::ClickHouseSettings;
+use ucx_e2e::{
+    metrics_text, query, read_topic, unique, wait_until, OwnBroker, OwnClickHouse, OwnSmtp,
+    Services,
+};
+use ucx_schemas::Category;
+
+const ADMIN_TOKEN: &str = "fault-injection-admin-token-0123456789";
+const POISON_RECORDS: usize = 12;
+
+/// A stage binary run as a process of its own, logging to a file the test prints on failure.
+struct StageProcess {
+    name: &'static str,
+    bin: &'static str,
+    env: Vec<(String, String)>,
+    port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl StageProcess {
+    fn new(
+        name: &'static str,
+        bin: &'static str,
+        env: Vec<(String, String)>,
+        port: u16,
+        dir: &std::path::Path,
+    ) -> Self {
+        StageProcess {
+            name,
+            bin,
+            env,
+            port,
+            log: dir.join(format!("{name}.log")),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the stage's log file");
+        let child = Command::new(self.bin)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("UCX_LOG", "info,librdkafka=warn,rdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {}: {error}", self.name));
+        self.child = Some(child);
+        self.starts += 1;
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/ready", self.url());
+        wait_until(
+            &format!("{} ready", self.name),
+            Duration::from_secs(90),
+            || async {
+                reqwest::get(&url)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
+        .await;
+    }
+
+    async fn is_ready(&self) -> bool {
+        reqwest::get(format!("{}/ready", self.url()))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
+    /// SIGKILL: no flush, no commit, no goodbye.
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    /// SIGTERM, and how the process ended (within 30 s).
+    fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill -TERM {}",
+            self.name
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} did not exit within 30 s of SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+impl Drop for StageProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} (started {} times), last lines:\n{}",
+                self.name,
+                self.starts,
+                self.log_tail()
+            );
+        }
+        self.kill9();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The sum of every `…consumer_lag` series of a stage, and how many there are.
+async fn lag(stage: &StageProcess) -> (i64, usize) {
+    let text = metrics_text(&stage.url()).await;
+    let values: Vec<i64> = text
+        .lines()
+        .filter(|line| line.contains("consumer_lag{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as i64)
+        .collect();
+    (values.iter().sum(), values.len())
+}
+
+/// Beat ids the simulator recorded as acknowledged, by category.
+fn acknowledged(path: &std::path::Path) -> BTreeMap<String, HashSet<String>> {
+    let mut by_category: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for line in std::fs::read_to_string(path).expect("the ack log").lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "an ack line: {line}");
+        by_category
+            .entry(fields[3].to_string())
+            .or_default()
+            .insert(fields[0].to_string());
+    }
+    by_category
+}
+
+/// Where a category's beats are stored: a table, and a condition for tables shared by several.
+fn storage_of(category: Category) -> (&'static str, String) {
+    let table = ucx_sinks::clickhouse::rows::table_of(category);
+    let filter = if table == "beats_raw" {
+        format!("category = '{}'", category.id())
+    } else {
+        "1".into()
+    };
+    (table, filter)
+}
+
+async fn lines(clickhouse: &ClickHouseSettings, sql: &str) -> Vec<String> {
+    query(clickhouse, sql)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn number(clickhouse: &ClickHouseSettings, sql: &str) -> i64 {
+    lines(clickhouse, sql).await[0]
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("a number from {sql}"))
+}
+
+#[derive(Debug, Default)]
+struct BeatCounts {
+    acknowledged: usize,
+    found: usize,
+    lost: usize,
+    unacknowledged_found: usize,
+    duplicated: i64,
+    redelivered_rows: i64,
+}
+
+/// Compares ClickHouse with the acknowledged beats, category by category.
+async fn count_beats(
+    clickhouse: &ClickHouseSettings,
+    acked: &BTreeMap<String, HashSet<String>>,
+) -> BeatCounts {
+    let mut counts = BeatCounts::default();
+    for category in Category::ALL {
+        let (table, filter) = storage_of(*category);
+        let expected = acked.get(category.id()).cloned().unwrap_or_default();
+        let found: HashSet<String> = lines(
+            clickhouse,
+            &format!("SELECT DISTINCT toString(beat_id) FROM {table} WHERE {filter}"),
+        )
+        .await
+        .into_iter()
+        .collect();
+        counts.acknowledged += expected.len();
+        counts.found += found.intersection(&expected).count();
+        counts.lost += expected.difference(&found).count();
+        counts.unacknowledged_found += found.difference(&expected).count();
+        // Rows visible with FINAL against the distinct rows ignoring when they were received:
+        // a beat stored twice (a redelivery, a resend) must show once.
+        let columns = lines(
+            clickhouse,
+            &format!(
+                "SELECT name FROM system.columns WHERE database = '{}' AND table = '{table}' AND name != 'received_at'",
+                clickhouse.database
+            ),
+        )
+        .await
+        .join(", ");
+        let visible = number(
+            clickhouse,
+            &format!("SELECT count() FROM {table} FINAL WHERE {filter}"),
+        )
+        .await;
+        let distinct = number(
+            clickhouse,
+            &format!("SELECT count() FROM (SELECT DISTINCT {columns} FROM {table} WHERE {filter})"),
+        )
+        .await;
+        let stored = number(
+            clickhouse,
+            &format!("SELECT count() FROM {table} WHERE {filter}"),
+        )
+        .await;
+        counts.duplicated += visible - distinct;
+        counts.redelivered_rows += stored - visible;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
+    let services = Services::from_env();
+    let broker = OwnBroker::start(&services.tansu_bin).await;
+    let mut clickhouse_server = OwnClickHouse::start("faults").await;
+    let clickhouse = clickhouse_server.settings("faults");
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let dir = std::env::temp_dir().join(unique("fault-injection"));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let common = vec![
+        ("UCX_KAFKA__BROKERS".to_string(), broker.brokers()),
+        ("UCX_KAFKA__TOPIC_PARTITIONS".into(), "3".into()),
+        // A frozen broker turns into 503s after 3 s instead of 10.
+        ("UCX_KAFKA__DELIVERY_TIMEOUT_MS".into(), "3000".into()),
+        ("UCX_CLICKHOUSE__URL".into(), clickhouse.url.clone()),
+        (
+            "UCX_CLICKHOUSE__DATABASE".into(),
+            clickhouse.database.clone(),
+        ),
+    ];
+    let with = |extra: &[(&str, String)]| {
+        let mut env = common.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env
+    };
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let mut gateway = StageProcess::new(
+        "gateway",
+        env!("CARGO_BIN_EXE_ucx-e2e-ingest"),
+        with(&[
+            ("UCX_INGEST__LISTEN", format!("127.0.0.1:{}", ports[0])),
+            ("UCX_INGEST__ADMIN_TOKEN", ADMIN_TOKEN.into()),
+            ("UCX_INGEST__RATE_LIMIT_BEATS_PER_SECOND", "5000".into()),
+            ("UCX_INGEST__RATE_LIMIT_BURST", "5000".into()),
+            ("UCX_INGEST__RETRY_AFTER_SECONDS", "1".into()),
+        ]),
+        ports[0],
+        &dir,
+    );
+    let mut processors = StageProcess::new(
+        "processors",
+        env!("CARGO_BIN_EXE_ucx-e2e-processors"),
+        with(&[("UCX_PROCESSORS__LISTEN", format!("127.0.0.1:{}", ports[1]))]),
+        ports[1],
+        &dir,
+    );
+    let mut sinks = StageProcess::new(
+        "sinks",
+        env!("CARGO_BIN_EXE_ucx-e2e-sink"),
+        with(&[
+            ("UCX_SINKS__LISTEN", format!("127.0.0.1:{}", ports[2])),
+            ("UCX_SINKS__BATCH_TIMEOUT_MS", "300".into()),
+        ]),
+        ports[2],
+        &dir,
+    );
+    let mut notifier = StageProcess::new(
+        "notifier",
+        env!("CARGO_BIN_EXE_ucx-e2e-notifier"),
+        with(&[
+            ("UCX_NOTIFIER__LISTEN", format!("127.0.0.1:{}", ports[3])),
+            ("UCX_NOTIFIER__SMTP_PORT", smtp.port.to_string()),
+        ]),
+        ports[3],
+        &dir,
+    );
+    // The sinks create the database, tables and topics.
+    sinks.start();
+    sinks.wait_ready().await;
+    for stage in [&mut processors, &mut notifier, &mut gateway] {
+        stage.start();
+    }
+    for stage in [&processors, &notifier, &gateway] {
+        stage.wait_ready().await;
+    }
+
+    // Ninety seconds of beats: 8 installations replaying 1.5 hours at 60×, a tick a second,
+    // with faults in half of them (alerts and mails flow while the stages crash).
+    let acks_path = dir.join("acks.tsv");
+    let fleet = tokio::spawn(ucx_simulator::run(
+        ucx_simulator::RunArgs {
+            gateway: gateway.url(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            installations: 8,
+            tick_s: 60,
+            history_h: 1.5,
+            speed: 60.0,
+            fault_share: 0.5,
+            labels: Some(dir.join("labels.jsonl")),
+            acks: Some(acks_path.clone()),
+            duration_s: 0,
+            stop_at_present: true,
+            drain_s: 120,
+            seed: 7,
+        },
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    let pause = |seconds| tokio::time::sleep(Duration::from_secs(seconds));
+    pause(6).await;
+
+    for stage in [&mut gateway, &mut processors, &mut sinks, &mut notifier] {
+        stage.kill9();
+        pause(2).await;
+        stage.start();
+        stage.wait_ready().await;
+        pause(3).await;
+    }
+
+    // The broker freezes: the gateway answers 503 (the fleet retries) and is not ready.
+    broker.pause();
+    wait_until(
+        "the gateway reports the broker unreachable",
+        Duration::from_secs(15),
+        || async { !gateway.is_ready().await },
+    )
+    .await;
+    pause(3).await;
+    broker.resume();
+    gateway.wait_ready().await;
+    pause(3).await;
+
+    // ClickHouse goes away: the sinks hold their offsets and are not ready until it is back.
+    clickhouse_server.kill();
+    wait_until(
+        "the sinks report ClickHouse unreachable",
+        Duration::from_secs(15),
+        || async { !sinks.is_ready().await },
+    )
+    .await;
+    pause(4).await;
+    clickhouse_server.restart().await;
+    sinks.wait_ready().await;
+
+    // Poison among the beats: not Avro at all.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.brokers())
+        .create()
+        .unwrap();
+    for index in 0..POISON_RECORDS {
+        let payload = format!("poison {index}: not an Avro beat");
+        producer
+            .send(
+                FutureRecord::to("ucx.beats")
+                    .key("poison")
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("the poison is produced");
+    }
+
+    let totals = fleet.await.expect("the fleet task").expect("the fleet ran");
+    assert_eq!((totals.refused, totals.abandoned), (0, 0), "{totals:?}");
+    assert!(
+        totals.retried > 0,
+        "some beats had to be retried: {totals:?}"
+    );
+
+    // Recovery: every acknowledged beat arrives and every consumer catches up.
+    let acked = acknowledged(&acks_path);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let counts = loop {
+        let lags = [
+            lag(&processors).await,
+            lag(&sinks).await,
+            lag(&notifier).await,
+        ];
+        let counts = count_beats(&clickhouse, &acked).await;
+        let drained = lags.iter().all(|(sum, series)| *sum == 0 && *series > 0);
+        if drained && counts.lost == 0 {
+            break counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery within 120 s: lags {lags:?}, {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    eprintln!(
+        "fault injection: {} beats acknowledged ({} retried by the fleet), {} found, {} lost, {} duplicated, {} found without acknowledgement, {} redelivered rows hidden by FINAL",
+        counts.acknowledged, totals.retried, counts.found, counts.lost, counts.duplicated, counts.unacknowledged_found, counts.redelivered_rows
+    );
+    assert_eq!(counts.acknowledged as u64, totals.accepted);
+    assert_eq!(
+        (counts.lost, counts.duplicated, counts.unacknowledged_found),
+        (0, 0, 0),
+        "{counts:?}"
+    );
+    assert_eq!(counts.found, counts.acknowledged);
+
+    // Alerts: no episode opened twice (an OPEN follows an OPEN only after a RESOLVED).
+    let episodes = lines(
+        &clickhouse,
+        "SELECT installation_id, node_id, rule_id, subject, \
+                uniqExactIf(alert_id, state = 'OPEN'), countIf(state = 'RESOLVED') \
+         FROM (SELECT * FROM alerts FINAL) GROUP BY installation_id, node_id, rule_id, subject",
+    )
+    .await;
+    assert!(!episodes.is_empty(), "the injected faults raised alerts");
+    for line in &episodes {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (opened, resolved): (i64, i64) =
+            (fields[4].parse().unwrap(), fields[5].parse().unwrap());
+        assert!(opened <= resolved + 1, "opened twice: {line}");
+    }
+    // Every alert record on the topic reached ClickHouse.
+    let topic_alerts: HashSet<String> = read_topic(
+        &broker.brokers(),
+        "ucx.alerts",
+        usize::MAX,
+        Duration::from_secs(5),
+    )
+    .iter()
+    .map(|record| {
+        let alert = ucx_schemas::decode_alert(rdkafka::Message::payload(record).unwrap())
+            .expect("an alert record");
+        format!(
+            "{}/{}",
+            alert.alert_id,
+            format!("{:?}", alert.state).to_uppercase()
+        )
+    })
+    .collect();
+    let stored_alerts: HashSet<String> = lines(
+        &clickhouse,
+        "SELECT DISTINCT concat(alert_id, '/', state) FROM alerts",
+    )
+    .await
+    .into_iter()
+    .collect();
+    let missing: Vec<&String> = topic_alerts.difference(&stored_alerts).collect();
+    assert!(
+        missing.is_empty(),
+        "alert records not in ClickHouse: {missing:?}"
+    );
+
+    // Mails: none sent twice (the notifier's Message-ID is derived from the alert).
+    wait_until("the customer mails", Duration::from_secs(30), || async {
+        !smtp.received().is_empty()
+    })
+    .await;
+    let mails = smtp.received();
+    let ids: Vec<String> = mails
+        .iter()
+        .filter_map(|mail| mail.header("Message-ID"))
+        .collect();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), mails.len(), "every mail has a Message-ID");
+    assert_eq!(distinct.len(), ids.len(), "a mail was sent twice: {ids:?}");
+
+    // Poison: dead-lettered (by the processors and the sinks), never fatal.
+    let dead_letters = read_topic(
+        &broker.brokers(),
+        "ucx.dead-letters",
+        usize::MAX,
+        Duration::from_secs(5),
+    );
+    assert!(
+        dead_letters.len() >= POISON_RECORDS,
+        "{} dead letters",
+        dead_letters.len()
+    );
+
+    eprintln!(
+        "fault injection: {} alert records, {} episodes, {} mails, {} dead letters",
+        topic_alerts.len(),
+        episodes.len(),
+        mails.len(),
+        dead_letters.len()
+    );
+    // A clean stop: every stage drains, flushes, commits and exits 0 on SIGTERM.
+    for stage in [&mut gateway, &mut processors, &mut sinks, &mut notifier] {
+        let status = stage.terminate();
+        assert!(
+            status.success(),
+            "{} exited with {status} on SIGTERM:\n{}",
+            stage.name,
+            stage.log_tail()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
