@@ -1,0 +1,599 @@
+//! `ucx-bench`: one run that measures the pipeline on this machine against the raw limits of its
+//! broker and ClickHouse, and prints the figures BENCHMARKS.md quotes. Run it through
+//! `scripts/bench.sh` (release build, own services); each section says what it measures.
+
+mod load;
+mod raw;
+mod report;
+mod stages;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use report::Report;
+use stages::{cpu_seconds, free_port, peak_rss_mib, service_pid, Stage};
+use ucx_simulator::fleet::Installation;
+
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
+const PARTITIONS: i32 = 6;
+/// A fleet member posting every category each minute: 25 beats per node, two nodes on average.
+const BEATS_PER_INSTALLATION_MINUTE: f64 = 50.0;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Benchmark of the UCX telemetry pipeline against its raw limits"
+)]
+struct Args {
+    #[arg(long, env = "UCX_KAFKA__BROKERS")]
+    brokers: String,
+    #[arg(long, env = "UCX_CLICKHOUSE__URL")]
+    clickhouse_url: String,
+    /// services.sh state directory: the broker's and ClickHouse's PIDs for their CPU and memory.
+    #[arg(long, env = "UCX_SERVICES_DIR")]
+    services_dir: Option<PathBuf>,
+    /// Where the service binaries are (default: next to this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Records for the raw broker and ClickHouse limits.
+    #[arg(long, default_value_t = 200_000)]
+    raw_records: usize,
+    /// Installations of the load's fleet (each with a key of its own).
+    #[arg(long, default_value_t = 40)]
+    installations: usize,
+    #[arg(long, default_value_t = 20_000)]
+    single_beats: usize,
+    #[arg(long, default_value_t = 200_000)]
+    batched_beats: usize,
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds of sustained load through the whole pipeline.
+    #[arg(long, default_value_t = 30)]
+    e2e_seconds: u64,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ucx_common::init_logging();
+    let args = Args::parse();
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .expect("a directory")
+            .to_path_buf(),
+    };
+    let run = format!("bench-{}", ucx_common::now_ms() % 100_000_000);
+    let log_dir = std::env::temp_dir().join(&run);
+    std::fs::create_dir_all(&log_dir)?;
+    let mut report = Report::new();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+
+    // The fleet's beats, as the load and as the raw records.
+    let mut fleet_installations: Vec<Installation> = (0..args.installations)
+        .map(|index| Installation::new(index, ucx_common::now_ms() - 6 * 3_600_000))
+        .collect();
+    let sample: Vec<(String, Vec<u8>)> = (0..40)
+        .flat_map(|tick| {
+            fleet_installations[tick % 10].tick(ucx_common::now_ms() - 3_600_000 + tick as i64)
+        })
+        .map(|mut beat| {
+            beat.envelope.received_at = ucx_common::now_ms();
+            let bytes = ucx_schemas::encode_beat(&beat).expect("encodable");
+            (beat.envelope.installation_id, bytes)
+        })
+        .collect();
+    let avro_bytes =
+        sample.iter().map(|(_, b)| b.len()).sum::<usize>() as f64 / sample.len() as f64;
+    report.figure("bytes", "avro_bytes_per_beat", avro_bytes);
+
+    // 1. Raw limits.
+    eprintln!("bench: raw broker limit ({} records)", args.raw_records);
+    let (produced, consumed) = raw::kafka(
+        &args.brokers,
+        &format!("{run}.raw"),
+        PARTITIONS,
+        &sample,
+        args.raw_records,
+    )
+    .await?;
+    report.throughput("raw", "kafka_produce", &produced);
+    report.throughput("raw", "kafka_consume", &consumed);
+    eprintln!(
+        "bench: raw ClickHouse limit ({} rows)",
+        args.raw_records * 2
+    );
+    let settings = ucx_common::config::ClickHouseSettings {
+        url: args.clickhouse_url.clone(),
+        database: "ucx_bench_raw".into(),
+        ..Default::default()
+    };
+    ucx_common::clickhouse::ensure_database(&settings).await?;
+    let raw_client = ucx_common::clickhouse::client(&settings);
+    let inserted = raw::clickhouse(&raw_client, args.raw_records * 2, 50_000).await?;
+    report.throughput("raw", "clickhouse_insert", &inserted);
+
+    // 2. The gateway alone (with the broker).
+    let database = format!("ucx_bench_{}", ucx_common::now_ms() % 100_000_000);
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut env: Vec<(String, String)> = vec![
+        ("UCX_KAFKA__BROKERS".into(), args.brokers.clone()),
+        ("UCX_KAFKA__TOPIC_PARTITIONS".into(), PARTITIONS.to_string()),
+        ("UCX_CLICKHOUSE__URL".into(), args.clickhouse_url.clone()),
+        ("UCX_CLICKHOUSE__DATABASE".into(), database.clone()),
+        (
+            "UCX_INGEST__LISTEN".into(),
+            format!("127.0.0.1:{}", ports[0]),
+        ),
+        ("UCX_INGEST__ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+        (
+            "UCX_INGEST__RATE_LIMIT_BEATS_PER_SECOND".into(),
+            "1000000".into(),
+        ),
+        ("UCX_INGEST__RATE_LIMIT_BURST".into(), "1000000".into()),
+        (
+            "UCX_PROCESSORS__LISTEN".into(),
+            format!("127.0.0.1:{}", ports[1]),
+        ),
+        ("UCX_PROCESSORS__HEARTBEAT_TIMEOUT_MS".into(), "0".into()),
+        (
+            "UCX_SINKS__LISTEN".into(),
+            format!("127.0.0.1:{}", ports[2]),
+        ),
+    ];
+    for (key, topic) in [
+        ("BEATS", "beats"),
+        ("ALERTS", "alerts"),
+        ("DEAD_LETTER", "dead-letters"),
+        ("REGISTRY", "registry"),
+        ("CHANGES", "changes"),
+        ("PROCESSOR_STATE", "processor-state"),
+    ] {
+        env.push((format!("UCX_KAFKA__{key}_TOPIC"), format!("{run}.{topic}")));
+    }
+    let beats_topic = format!("{run}.beats");
+    let alerts_topic = format!("{run}.alerts");
+    // The sinks create the database, the tables and the topics.
+    let sinks_first = Stage::start("ucx-sinks", &bin_dir, &env, ports[2], &log_dir).await?;
+    drop(sinks_first);
+    let gateway = Stage::start("ucx-ingest", &bin_dir, &env, ports[0], &log_dir).await?;
+    eprintln!("bench: registering {} installations", args.installations);
+    let admin = ucx_simulator::provision::Admin {
+        client: &client,
+        gateway: &gateway.url,
+        token: ADMIN_TOKEN,
+    };
+    admin.ensure_customers(args.installations + 2).await?;
+    let mut keys = Vec::new();
+    for (index, installation) in fleet_installations.iter().enumerate() {
+        keys.push(Arc::<str>::from(
+            admin.key_for(index, &installation.id).await?,
+        ));
+    }
+    let probe_index = args.installations; // a Gold customer's server (index % 3 == 1)
+    let probe_index = probe_index + (4 - probe_index % 3) % 3;
+    let probe_id = format!("inst-probe-{probe_index}");
+    let probe_key = admin.key_for(probe_index, &probe_id).await?;
+    let mut fleet = load::Fleet::new(std::mem::take(&mut fleet_installations), keys);
+    let beats_url = format!("{}/v1/beats", gateway.url);
+
+    let gateway_cpu = cpu_seconds(gateway.pid());
+    eprintln!("bench: gateway, {} single-beat requests", args.single_beats);
+    let single = load::post_all(
+        &client,
+        &beats_url,
+        fleet.requests(args.single_beats, 1),
+        args.concurrency,
+        Duration::from_secs(120),
+        None,
+    )
+    .await;
+    report.load("gateway", "single", &single);
+    eprintln!(
+        "bench: gateway, {} beats in batches of {}",
+        args.batched_beats, args.batch
+    );
+    let requests = fleet.requests(args.batched_beats, args.batch);
+    let batched = load::post_all(
+        &client,
+        &beats_url,
+        requests,
+        args.concurrency,
+        Duration::from_secs(120),
+        None,
+    )
+    .await;
+    report.load("gateway", "batched", &batched);
+    report.figure(
+        "cpu",
+        "gateway_cpu_ms_per_1000_beats",
+        1e6 * (cpu_seconds(gateway.pid()) - gateway_cpu) / (single.beats + batched.beats) as f64,
+    );
+    report.figure(
+        "bytes",
+        "json_bytes_per_beat",
+        batched.body_bytes as f64 / batched.beats as f64,
+    );
+
+    // 3. Consumers working through that backlog: their own throughput.
+    let backlog = (single.beats + batched.beats) as i64;
+    let sinks = Stage::start("ucx-sinks", &bin_dir, &env, ports[2], &log_dir).await?;
+    let processors = Stage::start("ucx-processors", &bin_dir, &env, ports[1], &log_dir).await?;
+    let started = Instant::now();
+    let mut drained: [Option<f64>; 2] = [None, None];
+    while drained.iter().any(Option::is_none) && started.elapsed() < Duration::from_secs(600) {
+        for (slot, group) in ["ucx-sinks-clickhouse", "ucx-processors"]
+            .iter()
+            .enumerate()
+        {
+            if drained[slot].is_none()
+                && group_lag(&args.brokers, group, &beats_topic).await == Some(0)
+            {
+                drained[slot] = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    report.figure("backlog", "beats", backlog as f64);
+    for (slot, name) in ["sinks", "processors"].iter().enumerate() {
+        if let Some(seconds) = drained[slot] {
+            report.figure(
+                "backlog",
+                &format!("{name}_beats_per_second"),
+                backlog as f64 / seconds,
+            );
+        }
+    }
+
+    // 4. End to end under sustained load, with latency probes.
+    let ch = ucx_common::clickhouse::client(&ucx_common::config::ClickHouseSettings {
+        url: args.clickhouse_url.clone(),
+        database: database.clone(),
+        ..Default::default()
+    });
+    let pids: Vec<(&str, i32)> = [
+        Some(("gateway", gateway.pid())),
+        Some(("processors", processors.pid())),
+        Some(("sinks", sinks.pid())),
+        args.services_dir
+            .as_deref()
+            .and_then(|d| service_pid(d, "tansu"))
+            .map(|p| ("broker", p)),
+        args.services_dir
+            .as_deref()
+            .and_then(|d| service_pid(d, "clickhouse"))
+            .map(|p| ("clickhouse", p)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
+    let rows_before = stored_rows(&ch, &database).await?;
+    let e2e_limit = Duration::from_secs(args.e2e_seconds);
+    let e2e_beats = (args.e2e_seconds as f64 * batched.beats_per_second() * 1.2) as usize;
+    let requests = fleet.requests(e2e_beats, args.batch);
+    eprintln!(
+        "bench: end to end, {} s of batched load with latency probes",
+        args.e2e_seconds
+    );
+    let alerts_seen = watch_alerts(&args.brokers, &alerts_topic)?;
+    let probes = tokio::spawn(probe(
+        client.clone(),
+        beats_url.clone(),
+        probe_key.clone(),
+        probe_id.clone(),
+        ch.clone(),
+        alerts_seen,
+        e2e_limit,
+    ));
+    let e2e_started = Instant::now();
+    let sustained = load::post_all(
+        &client,
+        &beats_url,
+        requests,
+        args.concurrency,
+        e2e_limit,
+        None,
+    )
+    .await;
+    let posted_for = e2e_started.elapsed().as_secs_f64();
+    let (queryable, alerting) = probes.await??;
+    let sinks_lag_at_end = group_lag(&args.brokers, "ucx-sinks-clickhouse", &beats_topic)
+        .await
+        .unwrap_or(-1);
+    // The rows of the load, once the sinks caught up.
+    let mut drained_after = None;
+    while drained_after.is_none()
+        && e2e_started.elapsed() < Duration::from_secs(args.e2e_seconds + 600)
+    {
+        if group_lag(&args.brokers, "ucx-sinks-clickhouse", &beats_topic).await == Some(0) {
+            drained_after = Some(e2e_started.elapsed().as_secs_f64());
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let rows_after = stored_rows(&ch, &database).await?;
+    let drained_after = drained_after.unwrap_or(f64::NAN);
+    report.load("e2e", "posted", &sustained);
+    report.figure(
+        "e2e",
+        "sinks_lag_when_load_stopped",
+        sinks_lag_at_end as f64,
+    );
+    report.figure("e2e", "seconds_until_stored", drained_after);
+    report.figure("e2e", "rows_stored", (rows_after - rows_before) as f64);
+    report.figure(
+        "e2e",
+        "rows_per_second",
+        (rows_after - rows_before) as f64 / drained_after,
+    );
+    report.figure(
+        "e2e",
+        "beats_per_second_stored",
+        sustained.beats as f64 / drained_after,
+    );
+    report.figure(
+        "e2e",
+        "rows_per_beat",
+        (rows_after - rows_before) as f64 / sustained.beats as f64,
+    );
+    report.latency("e2e", "beat_to_queryable", &queryable);
+    report.latency("e2e", "beat_to_alert", &alerting);
+    for ((name, pid), before) in pids.iter().zip(&cpu_before) {
+        report.figure(
+            "cpu",
+            &format!("{name}_cpu_ms_per_1000_beats"),
+            1e6 * (cpu_seconds(*pid) - before) / sustained.beats as f64,
+        );
+        report.figure("rss", &format!("{name}_peak_mib"), peak_rss_mib(*pid));
+    }
+    let (bytes, rows) = disk_usage(&ch, &database).await?;
+    report.figure(
+        "bytes",
+        "clickhouse_bytes_per_row",
+        bytes as f64 / rows.max(1) as f64,
+    );
+    report.figure(
+        "bytes",
+        "clickhouse_bytes_per_beat",
+        bytes as f64 * (rows_after - rows_before) as f64
+            / rows.max(1) as f64
+            / sustained.beats as f64,
+    );
+
+    // 5. Fleet scale: the installations the stored rate carries, checked by a paced run.
+    let stored_rate = sustained.beats as f64 / drained_after;
+    let installations = (stored_rate * 60.0 / BEATS_PER_INSTALLATION_MINUTE).floor();
+    let pace = installations * BEATS_PER_INSTALLATION_MINUTE / 60.0 * 0.9;
+    eprintln!("bench: fleet scale, 20 s paced at {pace:.0} beats/s");
+    let requests = fleet.requests((pace * 25.0) as usize, args.batch);
+    let paced = load::post_all(
+        &client,
+        &beats_url,
+        requests,
+        args.concurrency,
+        Duration::from_secs(20),
+        Some(pace),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let lag_after_paced = group_lag(&args.brokers, "ucx-sinks-clickhouse", &beats_topic)
+        .await
+        .unwrap_or(-1);
+    report.figure("fleet", "installations_at_stored_rate", installations);
+    report.figure("fleet", "paced_beats_per_second", paced.beats_per_second());
+    report.figure(
+        "fleet",
+        "paced_installations",
+        paced.beats_per_second() * 60.0 / BEATS_PER_INSTALLATION_MINUTE,
+    );
+    report.figure(
+        "fleet",
+        "sinks_lag_2s_after_paced_run",
+        lag_after_paced as f64,
+    );
+    report.figure("rss", "gateway_peak_mib_final", peak_rss_mib(gateway.pid()));
+
+    // Ratios.
+    let slower_raw_beats = (produced.per_second())
+        .min(inserted.per_second() / report.get("e2e", "rows_per_beat").max(1.0));
+    report.figure("ratio", "raw_limit_beats_per_second", slower_raw_beats);
+    report.figure(
+        "ratio",
+        "e2e_over_raw_limit",
+        stored_rate / slower_raw_beats,
+    );
+    report.figure(
+        "ratio",
+        "gateway_over_raw_produce",
+        batched.beats_per_second() / produced.per_second(),
+    );
+    report.figure("meta", "load_seconds", posted_for);
+
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.json())?;
+    }
+    drop((gateway, processors, sinks));
+    Ok(())
+}
+
+/// Records waiting for `group` on `topic`: the high watermarks minus the committed offsets
+/// (`None` while the group has committed nothing).
+async fn group_lag(brokers: &str, group: &str, topic: &str) -> Option<i64> {
+    let (brokers, group, topic) = (brokers.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .ok()?;
+        let mut partitions = TopicPartitionList::new();
+        for partition in 0..PARTITIONS {
+            partitions.add_partition(&topic, partition);
+        }
+        let committed = consumer
+            .committed_offsets(partitions, Duration::from_secs(5))
+            .ok()?;
+        let mut lag = 0;
+        for element in committed.elements() {
+            let (_, high) = consumer
+                .fetch_watermarks(&topic, element.partition(), Duration::from_secs(5))
+                .ok()?;
+            match element.offset() {
+                Offset::Offset(offset) => lag += (high - offset).max(0),
+                _ if high == 0 => {}
+                _ => return None,
+            }
+        }
+        Some(lag)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Rows in every table of the database (active parts).
+async fn stored_rows(client: &clickhouse::Client, database: &str) -> anyhow::Result<i64> {
+    Ok(client
+        .query("SELECT toInt64(sum(rows)) FROM system.parts WHERE active AND database = ?")
+        .bind(database)
+        .fetch_one::<i64>()
+        .await?)
+}
+
+/// Bytes on disk and rows of the beat tables (everything but alerts, changes and bookkeeping).
+async fn disk_usage(client: &clickhouse::Client, database: &str) -> anyhow::Result<(u64, u64)> {
+    Ok(client
+        .query(
+            "SELECT toUInt64(sum(bytes)), toUInt64(sum(rows)) FROM system.parts \
+             WHERE active AND database = ? AND table NOT IN ('alerts', 'installation_changes', 'notifications', 'schema_migrations', 'purges')",
+        )
+        .bind(database)
+        .fetch_one::<(u64, u64)>()
+        .await?)
+}
+
+/// A consumer at the end of the alerts topic; OPEN alerts' triggering beat ids go to the
+/// returned channel with the instant they arrived.
+fn watch_alerts(
+    brokers: &str,
+    topic: &str,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bench-alerts-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment.add_partition_offset(topic, partition, Offset::End)?;
+    }
+    consumer.assign(&assignment)?;
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(message) = consumer.recv().await {
+            let arrived = Instant::now();
+            if let Ok(alert) = ucx_schemas::decode_alert(message.payload().unwrap_or_default()) {
+                if alert.state == ucx_schemas::AlertState::Open
+                    && sender.send((alert.beat_id, arrived)).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(receiver)
+}
+
+/// Every 250 ms during `limit`: a marked ACD beat of the probe server, timed from its post
+/// until a query finds it in ClickHouse; and every other time a firewall beat, alternately with
+/// a profile off and all on, timed from its post until the alert opened.
+async fn probe(
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    installation_id: String,
+    clickhouse: clickhouse::Client,
+    mut alerts: tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>,
+    limit: Duration,
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
+    let mut queryable = Histogram::<u64>::new(3)?;
+    let mut alerting = Histogram::<u64>::new(3)?;
+    let started = Instant::now();
+    let mut round = 0u32;
+    while started.elapsed() < limit {
+        round += 1;
+        let beat_id = uuid::Uuid::new_v4().to_string();
+        let firewall = round % 2 == 0;
+        let mut beat: serde_json::Value = serde_json::from_str(if firewall {
+            ucx_schemas::Category::SoftwareInfoWindowsFirewall.example_source()
+        } else {
+            ucx_schemas::Category::UcxSuiteAcd.example_source()
+        })?;
+        beat["beat_id"] = beat_id.clone().into();
+        beat["installation_id"] = installation_id.clone().into();
+        beat["sent_at"] = ucx_common::now_ms().into();
+        if firewall {
+            // Off on every fourth round, on otherwise: each "off" opens an alert, "on" resolves it.
+            let off = round % 4 == 0;
+            beat["data"]["private_enabled"] = (!off).into();
+        }
+        let sent = Instant::now();
+        let response = client
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&beat)
+            .send()
+            .await?;
+        if response.status().as_u16() != 202 {
+            anyhow::bail!("probe beat refused: {}", response.text().await?);
+        }
+        if firewall && round % 4 == 0 {
+            let deadline = sent + Duration::from_secs(10);
+            while let Ok(Some((id, arrived))) =
+                tokio::time::timeout_at(deadline.into(), alerts.recv()).await
+            {
+                if id == beat_id {
+                    alerting.record(arrived.duration_since(sent).as_micros() as u64)?;
+                    break;
+                }
+            }
+        } else if !firewall {
+            let deadline = sent + Duration::from_secs(30);
+            loop {
+                let found = clickhouse
+                    .query("SELECT count() FROM ucx_acd WHERE beat_id = toUUID(?)")
+                    .bind(&beat_id)
+                    .fetch_one::<u64>()
+                    .await
+                    .unwrap_or(0);
+                if found > 0 {
+                    queryable.record(sent.elapsed().as_micros() as u64)?;
+                    break;
+                }
+                if Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok((queryable, alerting))
+}
