@@ -21,6 +21,7 @@ use crate::config::{ClickHouseSettings, KafkaSettings};
 /// How often dependencies are probed.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+const NOT_CHECKED: &str = "not checked yet";
 
 /// The last outcome of every named check; a check not run yet counts as not ready.
 #[derive(Clone, Default)]
@@ -31,16 +32,19 @@ pub struct Readiness {
 impl Readiness {
     /// Declares a check (not ready until it first passes).
     pub fn expect(&self, name: &'static str) {
-        self.set(name, Err("not checked yet".into()));
+        let mut checks = self.checks.lock().expect("readiness poisoned");
+        checks.insert(name, Err(NOT_CHECKED.into()));
     }
 
+    /// Records a check's outcome; a change either way is logged.
     pub fn set(&self, name: &'static str, outcome: Result<(), String>) {
         let mut checks = self.checks.lock().expect("readiness poisoned");
-        if let (Some(Ok(())), Err(error)) = (checks.get(name), &outcome) {
-            tracing::warn!(check = name, %error, "not ready");
-        }
-        if let (Some(Err(_)), Ok(())) = (checks.get(name), &outcome) {
-            tracing::info!(check = name, "ready again");
+        match (checks.get(name), &outcome) {
+            (Some(Ok(())) | None, Err(error)) => tracing::warn!(check = name, %error, "not ready"),
+            (Some(Err(before)), Ok(())) if before != NOT_CHECKED => {
+                tracing::info!(check = name, "ready again")
+            }
+            _ => {}
         }
         checks.insert(name, outcome);
     }

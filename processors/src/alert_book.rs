@@ -211,6 +211,7 @@ fn to_alert(
     audience: &Audience,
 ) -> Alert {
     let envelope = &beat.envelope;
+    let (summary, explanation) = (finding.summary(), finding.explanation());
     Alert {
         alert_id,
         installation_id: envelope.installation_id.clone(),
@@ -221,7 +222,7 @@ fn to_alert(
         subject: finding.subject,
         severity,
         state,
-        summary: finding.summary,
+        summary,
         observed_value: finding.observed_value,
         threshold: finding.threshold,
         beat_id: envelope.beat_id.clone(),
@@ -230,7 +231,7 @@ fn to_alert(
         customer_id: audience.customer_id.clone(),
         contract_tier: audience.contract_tier.clone(),
         notify_customer: audience.notify_customer,
-        explanation: finding.explanation,
+        explanation,
         dashboard_url: audience.dashboard_url.clone(),
         suppressed_by: String::new(),
         acknowledged_by: String::new(),

@@ -2,6 +2,7 @@
 //! validate is refused as a whole, so a typo never disables rules silently.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use ucx_schemas::registry::ContractTier;
@@ -126,11 +127,29 @@ pub struct Rule {
     pub min_fit: Option<f64>,
     pub summary: String,
     pub explanation: String,
+    /// `summary`, `explanation` and `limit`, shared with the rule's findings (set by `parse`).
+    #[serde(skip)]
+    pub text: Arc<RuleText>,
+}
+
+/// What a rule says about its findings.
+#[derive(Debug, Default, PartialEq)]
+pub struct RuleText {
+    pub summary: String,
+    pub explanation: String,
+    pub limit: Option<f64>,
 }
 
 impl RuleLibrary {
     pub fn parse(text: &str) -> Result<Self, LibraryError> {
-        let library: RuleLibrary = toml::from_str(text)?;
+        let mut library: RuleLibrary = toml::from_str(text)?;
+        for rule in &mut library.rules {
+            rule.text = Arc::new(RuleText {
+                summary: rule.summary.clone(),
+                explanation: rule.explanation.clone(),
+                limit: rule.limit,
+            });
+        }
         let mut ids = HashSet::new();
         for rule in &library.rules {
             let invalid = |problem: &str| LibraryError::Invalid {
@@ -227,7 +246,7 @@ impl RuleLibrary {
                     let series = history.series(node, signal.key(), &observation.subject);
                     context.baseline = Some(series.baseline());
                     series.record(beat.envelope.sent_at, observation.value, spacing_ms);
-                    context.series = Some(series.clone());
+                    context.series = Some(&*series);
                 }
                 let mut abnormal = false;
                 for rule in rules {
@@ -236,8 +255,8 @@ impl RuleLibrary {
                     findings.push(Finding {
                         rule_id: rule.id.clone(),
                         rule_version: rule.version,
-                        summary: rule.summary_of(&observation.subject, &verdict),
-                        explanation: rule.explanation.clone(),
+                        text: rule.text.clone(),
+                        verdict,
                         subject: observation.subject.clone(),
                         severity: verdict.severity,
                         observed_value: verdict.value,
@@ -260,11 +279,11 @@ impl RuleLibrary {
 
 /// What a baseline or forecast rule judges besides the value.
 #[derive(Debug, Default, Clone)]
-pub struct Context {
+pub struct Context<'a> {
     /// Learnt from earlier values, without this one.
     pub baseline: Option<Baseline>,
     /// The remembered points, including this value.
-    pub series: Option<Series>,
+    pub series: Option<&'a Series>,
 }
 
 /// A rule's judgement of one value.
@@ -293,7 +312,12 @@ impl Rule {
         (verdict.severity, verdict.threshold)
     }
 
-    pub fn judge_with(&self, value: f64, tier: Option<ContractTier>, context: &Context) -> Verdict {
+    pub fn judge_with(
+        &self,
+        value: f64,
+        tier: Option<ContractTier>,
+        context: &Context<'_>,
+    ) -> Verdict {
         let critical = self.critical.map(|t| t.for_tier(tier));
         let warning = self.warning.map(|t| t.for_tier(tier));
         let warm_up = self.warm_up.unwrap_or(DEFAULT_WARM_UP);
@@ -371,7 +395,15 @@ impl Rule {
         verdict
     }
 
+    #[cfg(test)]
     fn summary_of(&self, subject: &str, verdict: &Verdict) -> String {
+        self.text.render(subject, verdict)
+    }
+}
+
+impl RuleText {
+    /// The summary with `{subject}`, `{value}`, `{threshold}`… replaced.
+    pub fn render(&self, subject: &str, verdict: &Verdict) -> String {
         let optional = |value: Option<f64>| value.map(number).unwrap_or_else(|| "?".into());
         self.summary
             .replace("{subject}", subject)

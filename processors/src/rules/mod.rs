@@ -11,6 +11,16 @@ pub mod signals;
 
 use ucx_schemas::Severity;
 
+impl Finding {
+    pub fn summary(&self) -> String {
+        self.text.render(&self.subject, &self.verdict)
+    }
+
+    pub fn explanation(&self) -> String {
+        self.text.explanation.clone()
+    }
+}
+
 /// A rule's verdict on one subject of one beat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -22,8 +32,11 @@ pub struct Finding {
     pub severity: Option<Severity>,
     pub observed_value: f64,
     pub threshold: f64,
-    pub summary: String,
-    pub explanation: String,
+    /// The rule's words and this verdict's numbers: put together only for the few findings
+    /// that become alert records (rendering every finding's summary was the processors' largest
+    /// cost per beat, see BENCHMARKS.md).
+    pub text: std::sync::Arc<library::RuleText>,
+    pub verdict: library::Verdict,
     /// Consecutive bad verdicts before an alert opens, good ones before it resolves.
     pub for_beats: u32,
     pub clear_beats: u32,

@@ -9,6 +9,7 @@ mod clickhouse_restart;
 mod config_file;
 mod dashboards;
 mod dead_letters;
+mod detection_quality;
 mod end_to_end;
 mod every_category;
 mod fault_injection;
