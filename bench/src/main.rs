@@ -560,7 +560,7 @@ async fn probe(
     while started.elapsed() < limit {
         round += 1;
         let beat_id = uuid::Uuid::new_v4().to_string();
-        let firewall = round % 2 == 0;
+        let firewall = round.is_multiple_of(2);
         let mut beat: serde_json::Value = serde_json::from_str(if firewall {
             ucx_schemas::Category::SoftwareInfoWindowsFirewall.example_source()
         } else {
@@ -571,7 +571,7 @@ async fn probe(
         beat["sent_at"] = ucx_common::now_ms().into();
         if firewall {
             // Off on every fourth round, on otherwise: each "off" opens an alert, "on" resolves it.
-            let off = round % 4 == 0;
+            let off = round.is_multiple_of(4);
             beat["data"]["private_enabled"] = (!off).into();
         }
         let sent = Instant::now();
@@ -584,7 +584,7 @@ async fn probe(
         if response.status().as_u16() != 202 {
             anyhow::bail!("probe beat refused: {}", response.text().await?);
         }
-        if firewall && round % 4 == 0 {
+        if firewall && round.is_multiple_of(4) {
             let deadline = sent + Duration::from_secs(10);
             while let Ok(Some((id, arrived))) =
                 tokio::time::timeout_at(deadline.into(), alerts.recv()).await
