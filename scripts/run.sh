@@ -3,7 +3,7 @@
 # ClickHouse, gateway, processors, sinks, notifier and a local SMTP server keeping the mails in
 # .local/run/mail/) and a simulated fleet posting beats through the gateway. The fleet first
 # replays UCX_SIM_HISTORY_H hours of its life UCX_SIM_SPEED times faster than real time, with
-# faults injected in about a third of the installations (labels in .local/run/labels.jsonl), then
+# faults injected in half of the installations (labels in .local/run/labels.jsonl), then
 # goes on live. Prints where to look; stops everything on Ctrl-C (or after UCX_RUN_SECONDS).
 #   UCX_SIM_INSTALLATIONS   simulated installations (default 10)
 #   UCX_SIM_TICK_S          simulated seconds between two ticks of one installation (default 30)
@@ -19,7 +19,8 @@ source scripts/lib/pipeline.sh
 export UCX_INGEST__RATE_LIMIT_BEATS_PER_SECOND=$(( 20 * ${UCX_SIM_SPEED:-120} ))
 pipeline_start "$repo_root/.local/run"
 pipeline_stage ucx-sim --installations "${UCX_SIM_INSTALLATIONS:-10}" --tick-s "${UCX_SIM_TICK_S:-30}" \
-  --history-h "${UCX_SIM_HISTORY_H:-6}" --speed "${UCX_SIM_SPEED:-120}" --labels "$run_dir/labels.jsonl"
+  --history-h "${UCX_SIM_HISTORY_H:-6}" --speed "${UCX_SIM_SPEED:-120}" --fault-share 0.5 \
+  --labels "$run_dir/labels.jsonl"
 
 clickhouse="clickhouse-client --port $UCX_CLICKHOUSE_TCP_PORT --database ucx"
 cat <<TXT
