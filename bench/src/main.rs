@@ -122,8 +122,7 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     ucx_common::clickhouse::ensure_database(&settings).await?;
-    let raw_client = ucx_common::clickhouse::client(&settings);
-    let inserted = raw::clickhouse(&raw_client, args.raw_records * 2, 50_000).await?;
+    let inserted = raw::clickhouse(&settings, args.raw_records * 2, 50_000).await?;
     report.throughput("raw", "clickhouse_insert", &inserted);
 
     // 2. The gateway alone (with the broker).

@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use clickhouse::Row;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use serde::Serialize;
+use ucx_sinks::clickhouse::rows::AcdRow;
 
 pub struct Throughput {
     pub records: usize,
@@ -111,46 +110,21 @@ pub async fn kafka(
     Ok((produced, consumed))
 }
 
-/// A row of `ucx_acd`, the table of the ACD beats.
-#[derive(Row, Serialize, Clone)]
-pub struct AcdRow {
-    pub installation_id: String,
-    pub node_id: String,
-    pub region: String,
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub beat_id: uuid::Uuid,
-    pub sent_at: u32,
-    pub received_at: u32,
-    pub fifo_queued_calls: u32,
-    pub camp_on_queued_calls: u32,
-    pub active_consultation_calls: u32,
-}
-
-/// Inserts `count` rows into a table shaped like `ucx_acd`, in batches of `batch` rows (the
-/// sinks' default batch), and returns the rows per second.
+/// Inserts `count` rows of the sinks' own ACD row type into `ucx_acd` of a database the sinks'
+/// migrations created, in batches of `batch` rows (the sinks' default batch), and returns the
+/// rows per second.
 pub async fn clickhouse(
-    client: &clickhouse::Client,
+    settings: &ucx_common::config::ClickHouseSettings,
     count: usize,
     batch: usize,
 ) -> anyhow::Result<Throughput> {
-    client
-        .query("DROP TABLE IF EXISTS bench_acd")
-        .execute()
-        .await?;
-    client
-        .query(
-            "CREATE TABLE bench_acd (installation_id String, node_id String, \
-             region LowCardinality(String), beat_id UUID, sent_at DateTime('UTC'), \
-             received_at DateTime('UTC'), fifo_queued_calls UInt32, camp_on_queued_calls UInt32, \
-             active_consultation_calls UInt32) ENGINE = ReplacingMergeTree(received_at) \
-             PARTITION BY toYYYYMM(sent_at) ORDER BY (installation_id, node_id, sent_at, beat_id)",
-        )
-        .execute()
-        .await?;
+    ucx_sinks::clickhouse::migrations::apply(settings).await?;
+    let client = ucx_common::clickhouse::client(settings);
     let now = (ucx_common::now_ms() / 1000) as u32;
     let rows: Vec<AcdRow> = (0..count)
         .map(|index| AcdRow {
             installation_id: format!("inst-{:04}", index % 1000),
+            customer_id: format!("cust-{:03}", index % 100),
             node_id: format!("node-{}", 1 + index % 3),
             region: "EU".into(),
             beat_id: uuid::Uuid::new_v4(),
@@ -163,16 +137,15 @@ pub async fn clickhouse(
         .collect();
     let started = Instant::now();
     for chunk in rows.chunks(batch) {
-        let mut insert = client.insert::<AcdRow>("bench_acd").await?;
+        let mut insert = client.insert::<AcdRow>("ucx_acd").await?;
         for row in chunk {
             insert.write(row).await?;
         }
         insert.end().await?;
     }
-    let seconds = started.elapsed().as_secs_f64();
     Ok(Throughput {
         records: count,
-        seconds,
+        seconds: started.elapsed().as_secs_f64(),
         bytes: 0,
     })
 }

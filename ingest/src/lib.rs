@@ -51,6 +51,11 @@ struct AppState {
     readiness: ucx_common::readiness::Readiness,
 }
 
+/// The `ucx-ingest` binary: configuration, logging, listener, and a run until SIGTERM.
+pub async fn main() -> anyhow::Result<()> {
+    ucx_common::service::main(|config: &IngestConfig| &config.ingest.listen, run).await
+}
+
 /// Runs the gateway on `listener` until `shutdown` is cancelled, then drains in-flight requests
 /// and flushes the producer.
 pub async fn run(

@@ -35,6 +35,11 @@ use state::{Applied, StateStore};
 
 const STAGE: &str = "processors";
 
+/// The `ucx-processors` binary: configuration, logging, listener, and a run until SIGTERM.
+pub async fn main() -> anyhow::Result<()> {
+    ucx_common::service::main(|config: &ProcessorConfig| &config.processors.listen, run).await
+}
+
 /// Runs the processors until `shutdown` is cancelled; `ops_listener` serves `/metrics`.
 pub async fn run(
     config: ProcessorConfig,

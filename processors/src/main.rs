@@ -2,9 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ucx_common::service::main(
-        |config: &ucx_processors::ProcessorConfig| &config.processors.listen,
-        ucx_processors::run,
-    )
-    .await
+    ucx_processors::main().await
 }

@@ -339,6 +339,16 @@ pub async fn start_pipeline_with(
     test: &str,
     adjust: impl FnOnce(&mut ucx_processors::ProcessorConfig),
 ) -> Pipeline {
+    start_pipeline_adjusted(services, test, adjust, |_| {}).await
+}
+
+/// [`start_pipeline`] with the processors' and the gateway's configuration adjusted.
+pub async fn start_pipeline_adjusted(
+    services: &Services,
+    test: &str,
+    adjust: impl FnOnce(&mut ucx_processors::ProcessorConfig),
+    adjust_gateway: impl FnOnce(&mut ucx_ingest::IngestConfig),
+) -> Pipeline {
     let kafka = services.kafka(test);
     let clickhouse = services.clickhouse(test);
     let mut sink_config = ucx_sinks::SinkConfig {
@@ -354,10 +364,11 @@ pub async fn start_pipeline_with(
     };
     processor_config.processors.group_id = unique("processors");
     adjust(&mut processor_config);
-    let gateway_config = ucx_ingest::IngestConfig {
+    let mut gateway_config = ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()
     };
+    adjust_gateway(&mut gateway_config);
     // The sinks create the database and topics; start them first.
     let sinks = start_sinks(sink_config).await;
     wait_until(
@@ -395,6 +406,16 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Polls `url` until it answers with a success status; panics after `timeout` naming `what`.
+pub async fn wait_until_ok(what: &str, url: &str, timeout: Duration) {
+    wait_until(what, timeout, || async {
+        reqwest::get(url)
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await;
 }
 
 /// Runs one SQL statement over HTTP and returns the TSV answer.
@@ -603,16 +624,7 @@ impl OwnClickHouse {
             "clickhouse-server",
         );
         let ping = format!("{}/ping", self.url());
-        wait_until(
-            "the test's own ClickHouse",
-            Duration::from_secs(60),
-            || async {
-                reqwest::get(&ping)
-                    .await
-                    .is_ok_and(|response| response.status().is_success())
-            },
-        )
-        .await;
+        wait_until_ok("the test's own ClickHouse", &ping, Duration::from_secs(60)).await;
     }
 
     /// Kills the server with SIGKILL, as a crash would.

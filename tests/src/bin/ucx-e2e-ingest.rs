@@ -3,9 +3,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ucx_common::service::main(
-        |config: &ucx_ingest::IngestConfig| &config.ingest.listen,
-        ucx_ingest::run,
-    )
-    .await
+    ucx_ingest::main().await
 }

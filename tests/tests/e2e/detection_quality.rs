@@ -4,50 +4,21 @@
 //! ClickHouse with the labels. Every fault is found, by its own rule, and no alert is false.
 //! (`scripts/quality.sh` is the long version: 20 servers, 8 hours, every fault kind.)
 
-use std::time::Duration;
-
-use ucx_e2e::{
-    start_gateway, start_processors, start_sinks, unique, wait_until, Services, ADMIN_TOKEN,
-};
+use ucx_e2e::{start_pipeline_adjusted, unique, Services, ADMIN_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_injected_fault_is_detected_and_no_alert_is_false() {
     let services = Services::from_env();
-    let kafka = services.kafka("quality");
-    let clickhouse = services.clickhouse("quality");
-    let mut sink_config = ucx_sinks::SinkConfig {
-        kafka: kafka.clone(),
-        clickhouse: clickhouse.clone(),
-        ..Default::default()
-    };
-    sink_config.sinks.batch_timeout_ms = 200;
-    sink_config.sinks.group_id = unique("sinks");
-    let _sinks = start_sinks(sink_config).await;
-    wait_until(
-        "the sink's tables exist",
-        Duration::from_secs(30),
-        || async {
-            ucx_e2e::query(&clickhouse, "EXISTS TABLE alerts")
-                .await
-                .is_ok_and(|answer| answer.trim() == "1")
-        },
+    let pipeline = start_pipeline_adjusted(
+        &services,
+        "quality",
+        // Ten simulated minutes of silence at 120×.
+        |processors| processors.processors.heartbeat_timeout_ms = 5_000,
+        // A replaying server sends 120 times more beats a second than a live one.
+        |gateway| gateway.ingest.rate_limit_beats_per_second = 2_400,
     )
     .await;
-    let mut processor_config = ucx_processors::ProcessorConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    };
-    processor_config.processors.group_id = unique("processors");
-    // Ten simulated minutes of silence at 120×.
-    processor_config.processors.heartbeat_timeout_ms = 5_000;
-    let _processors = start_processors(processor_config).await;
-    let mut gateway_config = ucx_ingest::IngestConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    };
-    gateway_config.ingest.rate_limit_beats_per_second = 2_400;
-    let gateway = start_gateway(gateway_config).await;
-
+    let (gateway, clickhouse) = (&pipeline.gateway, &pipeline.clickhouse);
     let dir = std::env::temp_dir().join(unique("quality"));
     std::fs::create_dir_all(&dir).unwrap();
     let labels = dir.join("labels.jsonl");

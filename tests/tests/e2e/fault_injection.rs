@@ -20,8 +20,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use ucx_common::config::ClickHouseSettings;
 use ucx_e2e::{
-    metrics_text, query, read_topic, unique, wait_until, OwnBroker, OwnClickHouse, OwnSmtp,
-    Services,
+    metrics_text, query, read_topic, unique, wait_until, wait_until_ok, OwnBroker, OwnClickHouse,
+    OwnSmtp, Services,
 };
 use ucx_schemas::Category;
 
@@ -80,15 +80,11 @@ impl StageProcess {
     }
 
     async fn wait_ready(&self) {
-        let url = format!("{}/ready", self.url());
-        wait_until(
-            &format!("{} ready", self.name),
+        let what = format!("{} ready", self.name);
+        wait_until_ok(
+            &what,
+            &format!("{}/ready", self.url()),
             Duration::from_secs(90),
-            || async {
-                reqwest::get(&url)
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            },
         )
         .await;
     }
