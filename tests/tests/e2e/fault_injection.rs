@@ -20,8 +20,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use ucx_common::config::ClickHouseSettings;
 use ucx_e2e::{
-    metrics_text, query, read_topic, unique, wait_until, wait_until_ok, OwnBroker, OwnClickHouse,
-    OwnSmtp, Services,
+    free_port, metrics_text, query, read_topic, unique, wait_until, wait_until_ok, OwnBroker,
+    OwnClickHouse, OwnSmtp, Services,
 };
 use ucx_schemas::Category;
 
@@ -146,14 +146,6 @@ impl Drop for StageProcess {
         }
         self.kill9();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The sum of every `…consumer_lag` series of a stage, and how many there are.
