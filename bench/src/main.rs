@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     ucx_common::kafka::ensure_pipeline_topics(&pipeline_kafka).await?;
-    ucx_sinks::clickhouse::migrations::apply(&ucx_common::config::ClickHouseSettings {
+    ucx_tables::migrations::apply(&ucx_common::config::ClickHouseSettings {
         url: args.clickhouse_url.clone(),
         database: database.clone(),
         ..Default::default()

@@ -8,7 +8,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use ucx_sinks::clickhouse::rows::AcdRow;
+use ucx_tables::beat_tables::AcdRow;
 
 pub struct Throughput {
     pub records: usize,
@@ -118,7 +118,7 @@ pub async fn clickhouse(
     count: usize,
     batch: usize,
 ) -> anyhow::Result<Throughput> {
-    ucx_sinks::clickhouse::migrations::apply(settings).await?;
+    ucx_tables::migrations::apply(settings).await?;
     let client = ucx_common::clickhouse::client(settings);
     let now = (ucx_common::now_ms() / 1000) as u32;
     let rows: Vec<AcdRow> = (0..count)
@@ -128,8 +128,8 @@ pub async fn clickhouse(
             node_id: format!("node-{}", 1 + index % 3),
             region: "EU".into(),
             beat_id: uuid::Uuid::new_v4(),
-            sent_at: now - (index / 1000) as u32,
-            received_at: now,
+            sent_at: ucx_tables::columns::Seconds(now - (index / 1000) as u32),
+            received_at: ucx_tables::columns::Seconds(now),
             fifo_queued_calls: (index % 17) as u32,
             camp_on_queued_calls: (index % 5) as u32,
             active_consultation_calls: (index % 3) as u32,

@@ -385,51 +385,6 @@ impl Producer {
     }
 }
 
-/// Sends records that cannot be processed to the dead-letter topic, with the reason and their
-/// origin in headers, so nothing is dropped silently.
-#[derive(Clone)]
-pub struct DeadLetters {
-    producer: Arc<Producer>,
-    topic: String,
-}
-
-impl DeadLetters {
-    pub fn new(producer: Arc<Producer>, topic: impl Into<String>) -> Self {
-        DeadLetters {
-            producer,
-            topic: topic.into(),
-        }
-    }
-
-    /// Copies `message` to the dead-letter topic. Retries until the broker acknowledges: the
-    /// caller must not commit the source offset before this returns.
-    pub async fn send<M: Message + Sync>(&self, stage: &str, message: &M, reason: &str) {
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(header("ucx-dlq-stage", stage))
-            .insert(header("ucx-dlq-reason", reason))
-            .insert(header("ucx-dlq-source-topic", message.topic()))
-            .insert(header("ucx-dlq-source-partition", &partition))
-            .insert(header("ucx-dlq-source-offset", &offset));
-        let key = message.key().unwrap_or_default();
-        let payload = message.payload().unwrap_or_default();
-        loop {
-            match self
-                .producer
-                .produce(&self.topic, key, payload, headers.clone())
-                .await
-            {
-                Ok(_) => return,
-                Err(error) => {
-                    tracing::warn!(%error, topic = %self.topic, "dead-letter produce failed, retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-}
-
 /// A UTF-8 string header.
 pub fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {

@@ -7,8 +7,10 @@ pub mod kafka;
 pub mod ops;
 pub mod readiness;
 pub mod registry;
+pub mod retry;
 pub mod service;
 pub mod shutdown;
+pub mod stage;
 
 /// Current wall-clock time in UTC milliseconds.
 pub fn now_ms() -> i64 {

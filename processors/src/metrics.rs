@@ -1,6 +1,6 @@
 //! The processors' Prometheus metrics.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use ucx_common::ops::register;
 use ucx_schemas::{Alert, AlertState, Change};
 
@@ -8,14 +8,10 @@ use crate::engine::Engine;
 use crate::rules::reload::ReloadMetrics;
 
 pub struct ProcessorMetrics {
-    pub beats_received: IntCounter,
-    pub dead_letters: IntCounter,
-    pub consumer_lag: IntGaugeVec,
     pub beats_skipped: IntCounterVec,
     pub reload: ReloadMetrics,
     restores: IntCounter,
     assigned_partitions: IntGauge,
-    pub checkpoints: IntCounter,
     pub state_documents: IntCounter,
     installations: IntGauge,
     open_alerts: IntGauge,
@@ -31,33 +27,6 @@ pub struct ProcessorMetrics {
 impl ProcessorMetrics {
     pub fn new(registry: &Registry) -> Self {
         ProcessorMetrics {
-            beats_received: register(
-                registry,
-                IntCounter::new(
-                    "processor_beats_received_total",
-                    "Beats read from the beats topic",
-                )
-                .unwrap(),
-            ),
-            dead_letters: register(
-                registry,
-                IntCounter::new(
-                    "processor_dead_letters_total",
-                    "Records that could not be decoded, sent to the dead-letter topic",
-                )
-                .unwrap(),
-            ),
-            consumer_lag: register(
-                registry,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "processor_consumer_lag",
-                        "Beats not yet consumed, by topic and partition (librdkafka statistics, every 5 s)",
-                    ),
-                    &["topic", "partition"],
-                )
-                .unwrap(),
-            ),
             beats_skipped: register(
                 registry,
                 IntCounterVec::new(
@@ -103,14 +72,6 @@ impl ProcessorMetrics {
                 IntGauge::new(
                     "processor_assigned_partitions",
                     "Beats partitions assigned to this processor",
-                )
-                .unwrap(),
-            ),
-            checkpoints: register(
-                registry,
-                IntCounter::new(
-                    "processor_checkpoints_total",
-                    "Checkpoints that wrote state and committed offsets",
                 )
                 .unwrap(),
             ),

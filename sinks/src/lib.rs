@@ -1,10 +1,8 @@
-//! Sinks: Kafka → ClickHouse writers (`clickhouse/`: the beat, alert and change tables) and the
-//! e-mail notifier for Proactive Support customers (`notifier/`).
+//! Sinks: Kafka → ClickHouse writers (`clickhouse/`: the beat, alert and change tables).
 
 pub mod clickhouse;
 pub mod config;
 mod metrics;
-pub mod notifier;
 
 pub use crate::clickhouse::sink::run;
 pub use config::{SinkConfig, SinkSettings};

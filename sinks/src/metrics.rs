@@ -1,19 +1,14 @@
 //! The sinks' Prometheus metrics.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 use ucx_common::ops::register;
 
 pub struct SinkMetrics {
     pub purges_completed: IntCounter,
     pub partitions_dropped: IntCounter,
-    pub consumer_lag: IntGaugeVec,
     pub records_purged: IntCounter,
-    pub records_received: IntCounterVec,
     pub rows_written: IntCounterVec,
     pub insert_failures: IntCounterVec,
-    pub dead_letters: IntCounterVec,
     pub batch_duration: Histogram,
     pub batch_rows: Histogram,
 }
@@ -26,17 +21,6 @@ impl SinkMetrics {
                 IntCounter::new(
                     "sink_purges_completed_total",
                     "Purge requests carried out: the customer's rows deleted from every table",
-                )
-                .unwrap(),
-            ),
-            consumer_lag: register(
-                registry,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "sink_consumer_lag",
-                        "Records not yet consumed, by topic and partition (librdkafka statistics, every 5 s)",
-                    ),
-                    &["topic", "partition"],
                 )
                 .unwrap(),
             ),
@@ -53,17 +37,6 @@ impl SinkMetrics {
                 IntCounter::new(
                     "sink_records_purged_total",
                     "Records dropped on arrival because their customer asked for a purge",
-                )
-                .unwrap(),
-            ),
-            records_received: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(
-                        "sink_records_received_total",
-                        "Kafka records read, by topic",
-                    ),
-                    &["topic"],
                 )
                 .unwrap(),
             ),
@@ -86,17 +59,6 @@ impl SinkMetrics {
                         "Failed insert attempts (each is retried), by table",
                     ),
                     &["table"],
-                )
-                .unwrap(),
-            ),
-            dead_letters: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new(
-                        "sink_dead_letters_total",
-                        "Records sent to the dead-letter topic, by source topic",
-                    ),
-                    &["topic"],
                 )
                 .unwrap(),
             ),

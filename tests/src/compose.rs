@@ -93,8 +93,13 @@ fn pipeline_services() -> BTreeMap<String, Service> {
 /// The binaries the workspace builds.
 fn workspace_binaries() -> Vec<String> {
     let mut binaries = Vec::new();
-    for manifest in ["ingest", "processors", "sinks", "simulator"] {
-        let text = std::fs::read_to_string(repository().join(manifest).join("Cargo.toml")).unwrap();
+    let workspace: toml::Value = std::fs::read_to_string(repository().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let members = workspace["workspace"]["members"].as_array().unwrap();
+    for member in members.iter().map(|member| member.as_str().unwrap()) {
+        let text = std::fs::read_to_string(repository().join(member).join("Cargo.toml")).unwrap();
         let manifest: toml::Value = text.parse().unwrap();
         binaries.push(manifest["package"]["name"].as_str().unwrap().to_string());
         for bin in manifest
@@ -162,7 +167,7 @@ fn the_compose_file_agrees_with_the_stages_their_config_and_prometheus() {
                     .listen
             }
             "ucx-notifier" => {
-                let config = load::<ucx_sinks::notifier::NotifierConfig>(&service.environment);
+                let config = load::<ucx_notifier::NotifierConfig>(&service.environment);
                 config.notifier.check().unwrap();
                 config.notifier.listen
             }

@@ -306,8 +306,8 @@ pub async fn start_sinks(config: ucx_sinks::SinkConfig) -> Stage {
     start_stage(ucx_sinks::run, config).await
 }
 
-pub async fn start_notifier(config: ucx_sinks::notifier::NotifierConfig) -> Stage {
-    start_stage(ucx_sinks::notifier::run, config).await
+pub async fn start_notifier(config: ucx_notifier::NotifierConfig) -> Stage {
+    start_stage(ucx_notifier::run, config).await
 }
 
 /// The stage's `/metrics` text.

@@ -1,5 +1,6 @@
-//! One batch: the rows collected per table and, per partition, the next offset to commit once
-//! every row is in ClickHouse.
+//! One batch: the rows collected per table, and the records they came from (to dead-letter if
+//! ClickHouse refuses a table's rows). The runtime commits the records' offsets once it is
+//! written.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -8,7 +9,6 @@ use std::time::Instant;
 use clickhouse::{Client, RowOwned, RowWrite};
 use futures::future::{BoxFuture, FutureExt};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{Offset, TopicPartitionList};
 
 /// The rows of one table, whatever their type: the writer only needs to count and insert them.
 pub trait TableRows: Send + Sync {
@@ -52,13 +52,12 @@ pub struct Batch {
     row_count: usize,
     /// The records each table's rows came from, to dead-letter if ClickHouse refuses them.
     sources: HashMap<&'static str, Vec<OwnedMessage>>,
-    next_offsets: HashMap<(String, i32), i64>,
     first_record_at: Option<Instant>,
 }
 
-impl Batch {
+impl ucx_tables::RowSink for Batch {
     /// Adds rows to `table`. Each table has one row type; mixing them is a programming error.
-    pub fn push<R: RowOwned + RowWrite + Send + Sync + 'static>(
+    fn push<R: RowOwned + RowWrite + Send + Sync + 'static>(
         &mut self,
         table: &'static str,
         rows: Vec<R>,
@@ -74,7 +73,9 @@ impl Batch {
             .unwrap_or_else(|| panic!("rows of two types for table {table}"))
             .extend(rows);
     }
+}
 
+impl Batch {
     /// Notes that `record` gave rows of `table`.
     pub fn add_source(&mut self, table: &'static str, record: OwnedMessage) {
         self.sources.entry(table).or_default().push(record);
@@ -85,14 +86,10 @@ impl Batch {
         self.sources.get(table).map_or(&[], Vec::as_slice)
     }
 
-    /// Notes that the record at `offset` is accounted for (as rows or as a dead letter).
-    pub fn track(&mut self, topic: &str, partition: i32, offset: i64) {
+    /// Notes that a record was taken (as rows, a dead letter or nothing): the batch is due
+    /// `batch_timeout_ms` after its first record.
+    pub fn note_record(&mut self) {
         self.first_record_at.get_or_insert_with(Instant::now);
-        let next = self
-            .next_offsets
-            .entry((topic.to_string(), partition))
-            .or_insert(0);
-        *next = (*next).max(offset + 1);
     }
 
     pub fn row_count(&self) -> usize {
@@ -110,15 +107,5 @@ impl Batch {
     /// When the first record of this batch arrived; `None` for an empty batch.
     pub fn first_record_at(&self) -> Option<Instant> {
         self.first_record_at
-    }
-
-    /// The offsets to commit after this batch is written.
-    pub fn offsets(&self) -> TopicPartitionList {
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.next_offsets {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*next))
-                .expect("a fresh offset is valid");
-        }
-        list
     }
 }

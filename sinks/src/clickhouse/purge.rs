@@ -3,13 +3,17 @@
 //! from every table that has an `installation_id` column (`ALTER TABLE … DELETE`, which 18.16
 //! and current ClickHouse both run as a mutation), waits for the mutations to finish, and
 //! records the completion in `purges`. Records still on their way are dropped when they arrive
-//! (see `sink.rs`), so nothing of the purged period comes back.
+//! (see `sink.rs`), so nothing of the purged period comes back. Purges run in a task of their
+//! own ([`work`]), beside consumption.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use clickhouse::Client;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use ucx_common::retry::{retry_transient, Backoff};
 use ucx_schemas::PurgeRequest;
 
 /// How long a purge may wait for ClickHouse to finish its deletions before it is retried.
@@ -38,7 +42,7 @@ struct TableColumn {
 
 pub struct Purger {
     client: Client,
-    /// (customer, requested_at) of every purge already carried out.
+    /// (customer, requested_at) of every purge carried out before this start.
     done: HashSet<(String, i64)>,
 }
 
@@ -55,40 +59,13 @@ impl Purger {
         Ok(Purger { client, done })
     }
 
-    /// The requests among `purges` not carried out yet.
-    pub fn pending(&self, purges: Vec<PurgeRequest>) -> Vec<PurgeRequest> {
-        purges
-            .into_iter()
-            .filter(|purge| {
-                !self
-                    .done
-                    .contains(&(purge.customer_id.clone(), purge.requested_at))
-            })
-            .collect()
-    }
-
-    /// Carries out every request in turn, counting completions; false if one failed (it is
-    /// still pending and is tried again later).
-    pub async fn carry_out_all(
-        &mut self,
-        pending: &[PurgeRequest],
-        completed: &prometheus::IntCounter,
-    ) -> bool {
-        let mut all_done = true;
-        for purge in pending {
-            match self.carry_out(purge).await {
-                Ok(()) => completed.inc(),
-                Err(error) => {
-                    tracing::warn!(customer_id = %purge.customer_id, %error, "purge failed; retrying");
-                    all_done = false;
-                }
-            }
-        }
-        all_done
+    /// (customer, requested_at) of every purge already carried out.
+    pub fn done(&self) -> &HashSet<(String, i64)> {
+        &self.done
     }
 
     /// Deletes the rows of one purge request and records its completion.
-    pub async fn carry_out(&mut self, purge: &PurgeRequest) -> Result<(), PurgeError> {
+    pub async fn carry_out(&self, purge: &PurgeRequest) -> Result<(), PurgeError> {
         let tables = self.tables_with_installations().await?;
         if !purge.installation_ids.is_empty() {
             let installations = purge
@@ -119,8 +96,6 @@ impl Purger {
         let mut insert = self.client.insert::<PurgeRow>("purges").await?;
         insert.write(&row).await?;
         insert.end().await?;
-        self.done
-            .insert((purge.customer_id.clone(), purge.requested_at));
         tracing::info!(customer_id = %purge.customer_id, installations = purge.installation_ids.len(), tables = row.tables.len(), "purge completed");
         Ok(())
     }
@@ -175,6 +150,27 @@ impl Purger {
                 return Err(PurgeError::Unfinished(running));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Carries out the purge requests the sink hands over, each until it is done (tried again with
+/// backoff while ClickHouse fails), until `shutdown`.
+pub async fn work(
+    purger: Purger,
+    mut requests: mpsc::UnboundedReceiver<PurgeRequest>,
+    completed: prometheus::IntCounter,
+    shutdown: CancellationToken,
+) {
+    let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    while let Some(purge) = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        request = requests.recv() => request,
+    } {
+        let what = format!("purging the data of customer {}", purge.customer_id);
+        match retry_transient(&what, backoff, &shutdown, || purger.carry_out(&purge)).await {
+            Ok(()) => completed.inc(),
+            Err(_stopped) => return,
         }
     }
 }

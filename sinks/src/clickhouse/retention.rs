@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use clickhouse::Client;
 use serde::Deserialize;
 use time::{Date, Duration, Month, OffsetDateTime};
+use tokio_util::sync::CancellationToken;
 
 /// Tables the job never touches: bookkeeping, not telemetry.
 const KEPT: [&str; 2] = ["schema_migrations", "purges"];
@@ -15,6 +16,27 @@ const KEPT: [&str; 2] = ["schema_migrations", "purges"];
 struct Partition {
     table: String,
     partition: String,
+}
+
+/// Runs the retention job now and then every `interval` until shutdown.
+pub async fn enforce_every(
+    retention: Retention,
+    client: Client,
+    interval: std::time::Duration,
+    dropped_total: prometheus::IntCounter,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match retention.enforce(&client, today()).await {
+            Ok(dropped) => dropped_total.inc_by(dropped.len() as u64),
+            Err(error) => tracing::warn!(%error, "retention job failed; trying again later"),
+        }
+    }
 }
 
 /// How long each table keeps its rows.

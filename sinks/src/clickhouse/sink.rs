@@ -1,28 +1,30 @@
-//! The ClickHouse sink's main loop: consume beats and alerts, collect rows until the batch is
-//! full or old enough, write it, and only then commit the offsets. A crash between the insert
-//! and the commit redelivers the batch; ReplacingMergeTree keys make the copies invisible to
-//! `FINAL` queries.
+//! The ClickHouse sink as a stage of the runtime: each record becomes rows of the batch (or a
+//! dead letter); a checkpoint writes the batch, and only then does the runtime commit the
+//! offsets. A crash between the insert and the commit redelivers the batch; ReplacingMergeTree
+//! keys make the copies invisible to `FINAL` queries. A purge request waits for the rows taken
+//! before it to be written, then runs beside consumption (`purge.rs`).
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use ucx_common::kafka::{self, DeadLetters};
-use ucx_common::registry::RegistryView;
+use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, StageSpec, Tick};
+use ucx_schemas::PurgeRequest;
+
+use ucx_tables::{add_alert, add_beat, add_change, migrations, RowError};
 
 use super::batch::Batch;
-use super::migrations;
-use super::purge::Purger;
+use super::purge::{self, Purger};
 use super::retention::{self, Retention};
-use super::rows::{add_alert, add_beat, add_change, table_of};
-use super::writer::{Interrupted, Writer};
+use super::writer::Writer;
 use crate::config::SinkConfig;
 use crate::metrics::SinkMetrics;
 
-const STAGE: &str = "sinks.clickhouse";
 /// How long a record of an installation the registry view does not know yet waits for it.
 const REGISTRY_CATCH_UP: Duration = Duration::from_secs(10);
 
@@ -32,7 +34,6 @@ pub async fn run(
     ops_listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let kafka_settings = &config.kafka;
     let applied = migrations::apply(&config.clickhouse)
         .await
         .map_err(|error| {
@@ -42,268 +43,257 @@ pub async fn run(
             )
         })?;
     tracing::info!(applied, database = %config.clickhouse.database, "clickhouse schema up to date");
-    kafka::ensure_pipeline_topics(kafka_settings).await?;
-    let registry_view = ucx_common::registry::follow(kafka_settings, shutdown.clone()).await?;
-    let mut purger = Purger::new(ucx_common::clickhouse::client(&config.clickhouse)).await?;
-
-    let registry = prometheus::Registry::new();
-    let metrics = SinkMetrics::new(&registry);
-    let readiness = ucx_common::readiness::Readiness::default();
-    readiness.probe_broker(kafka_settings, shutdown.clone());
-    readiness.probe_clickhouse(&config.clickhouse, shutdown.clone());
-    let ops = ucx_common::ops::spawn("sinks", ops_listener, registry, readiness, shutdown.clone());
-
-    tokio::spawn(enforce_retention(
-        Retention {
-            days_by_table: config.sinks.retention_days.clone(),
-            default_days: config.sinks.retention_default_days,
-        },
-        ucx_common::clickhouse::client(&config.clickhouse),
-        Duration::from_secs(config.sinks.retention_interval_s.max(1)),
-        metrics.partitions_dropped.clone(),
-        shutdown.clone(),
-    ));
-
-    let consumer = kafka::consumer_with_lag(
-        kafka_settings,
-        &config.sinks.group_id,
-        metrics.consumer_lag.clone(),
-    )?;
-    kafka::subscribe(
-        &consumer,
-        &[
-            &kafka_settings.beats_topic,
-            &kafka_settings.alerts_topic,
-            &kafka_settings.changes_topic,
+    let kafka = &config.kafka;
+    let spec = StageSpec {
+        name: "sinks",
+        group_id: config.sinks.group_id.clone(),
+        topics: vec![
+            kafka.beats_topic.clone(),
+            kafka.alerts_topic.clone(),
+            kafka.changes_topic.clone(),
         ],
-    )?;
-    let dead_letters = DeadLetters::new(
-        std::sync::Arc::new(kafka::Producer::new(kafka_settings)?),
-        &kafka_settings.dead_letter_topic,
-    );
-    let writer = Writer::new(
-        ucx_common::clickhouse::client(&config.clickhouse),
-        Duration::from_millis(config.sinks.retry_backoff_max_ms),
-    );
-    let batch_timeout = Duration::from_millis(config.sinks.batch_timeout_ms);
-    let mut batch = Batch::default();
-    // Records of a purged period are recognised through the registry: read it to the end first.
-    while !registry_view.wait_loaded(Duration::from_secs(5)).await {
-        if shutdown.is_cancelled() {
-            return Ok(());
-        }
-        tracing::warn!("waiting for the customer registry before consuming");
-    }
-    let mut registry_changes = registry_view.changes();
-    registry_changes.mark_changed();
+        clickhouse: Some(config.clickhouse.clone()),
+        tick_interval: PURGE_CHECK_INTERVAL,
+    };
+    let kafka = kafka.clone();
+    ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {
+        Sink::start(context, config)
+    })
+    .await
+}
 
-    loop {
-        let flush_at = batch
-            .first_record_at()
-            .map(|first| Instant::from_std(first) + batch_timeout);
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = sleep_until(flush_at), if flush_at.is_some() => {
-                if flush(&mut batch, &writer, &dead_letters, &consumer, &metrics, &shutdown).await.is_err() {
-                    break;
+/// `/ready` names any column a row writes that its table lacks (a table altered by hand).
+fn probe_tables(context: &Context, client: clickhouse::Client) {
+    context
+        .readiness
+        .probe("tables", context.shutdown.clone(), move || {
+            let client = client.clone();
+            async move {
+                let missing = ucx_tables::drift::missing_columns(&client)
+                    .await
+                    .map_err(|error| format!("cannot read system.columns ({error})"))?;
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(missing.join(", "))
                 }
             }
-            Ok(()) = registry_changes.changed() => {
-                let pending = purger.pending(registry_view.purges());
-                if !pending.is_empty() {
-                    // Rows collected before the request go in first, so the deletion covers them.
-                    if flush(&mut batch, &writer, &dead_letters, &consumer, &metrics, &shutdown).await.is_err() {
-                        break;
-                    }
-                    if !purger.carry_out_all(&pending, &metrics.purges_completed).await {
-                        registry_changes.mark_changed();
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-            received = consumer.recv() => match received {
-                Ok(message) => {
-                    take(&message, &mut batch, &dead_letters, &metrics, kafka_settings, &registry_view).await;
-                    if batch.row_count() >= config.sinks.batch_max_rows
-                        && flush(&mut batch, &writer, &dead_letters, &consumer, &metrics, &shutdown).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    kafka::pause_after_consume_error(&error).await;
-                }
+        });
+}
+
+/// How often the registry is looked at for new purge requests.
+const PURGE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+struct Sink {
+    batch: Batch,
+    writer: Writer,
+    metrics: SinkMetrics,
+    batch_max_rows: usize,
+    batch_timeout: Duration,
+    /// Purge requests seen and not handed to the purge worker yet: they go once the rows taken
+    /// before them are written.
+    purges_waiting: Vec<PurgeRequest>,
+    purges_handed: HashSet<(String, i64)>,
+    purge_worker: mpsc::UnboundedSender<PurgeRequest>,
+}
+
+impl Sink {
+    async fn start(context: Arc<Context>, config: SinkConfig) -> anyhow::Result<Self> {
+        let metrics = SinkMetrics::new(&context.metrics_registry);
+        let client = || ucx_common::clickhouse::client(&config.clickhouse);
+        probe_tables(&context, client());
+        let purger = Purger::new(client()).await?;
+        let (purge_worker, purge_requests) = mpsc::unbounded_channel();
+        let purges_handed = purger.done().clone();
+        tokio::spawn(purge::work(
+            purger,
+            purge_requests,
+            metrics.purges_completed.clone(),
+            context.shutdown.clone(),
+        ));
+        tokio::spawn(retention::enforce_every(
+            Retention {
+                days_by_table: config.sinks.retention_days.clone(),
+                default_days: config.sinks.retention_default_days,
             },
+            client(),
+            Duration::from_secs(config.sinks.retention_interval_s),
+            metrics.partitions_dropped.clone(),
+            context.shutdown.clone(),
+        ));
+        Ok(Sink {
+            batch: Batch::default(),
+            writer: Writer::new(
+                client(),
+                Duration::from_millis(config.sinks.retry_backoff_max_ms),
+            ),
+            metrics,
+            batch_max_rows: config.sinks.batch_max_rows,
+            batch_timeout: Duration::from_millis(config.sinks.batch_timeout_ms),
+            purges_waiting: Vec::new(),
+            purges_handed,
+            purge_worker,
+        })
+    }
+
+    /// Turns one record into rows of the batch; `Err` holds why it cannot be stored.
+    async fn rows_of(
+        &mut self,
+        context: &Context,
+        record: &BorrowedMessage<'_>,
+    ) -> Result<Option<&'static str>, (DeadLetterReason, String)> {
+        let topic = record.topic();
+        let payload = record.payload().unwrap_or_default();
+        let registry = &context.registry;
+        let undecodable =
+            |error: ucx_schemas::CodecError| (DeadLetterReason::Undecodable, error.to_string());
+        let unstorable = |error: RowError| (DeadLetterReason::Unstorable, error.to_string());
+        // A record of a period its customer asked to purge is dropped, not stored.
+        let purged = |installation_id: &str, at: i64| {
+            let purged = registry
+                .purged_until(installation_id)
+                .is_some_and(|until| at <= until);
+            if purged {
+                self.metrics.records_purged.inc();
+            }
+            purged
+        };
+        // Every row names its customer (an alert or change says it; for a beat it is looked
+        // up). An installation registered moments ago may still be on its way to this view:
+        // waited for briefly; one still unknown gets ''.
+        let customer_of = |installation_id: &str, given: &str| {
+            let given = given.to_string();
+            let installation_id = installation_id.to_string();
+            async move {
+                if !given.is_empty() {
+                    return given;
+                }
+                registry
+                    .wait_for_installation(&installation_id, REGISTRY_CATCH_UP)
+                    .await
+                    .map(|installation| installation.customer_id)
+                    .unwrap_or_default()
+            }
+        };
+        if topic == context.kafka.alerts_topic {
+            let alert = ucx_schemas::decode_alert(payload).map_err(undecodable)?;
+            if purged(&alert.installation_id, alert.event_at) {
+                return Ok(None);
+            }
+            let customer_id = customer_of(&alert.installation_id, &alert.customer_id).await;
+            add_alert(&alert, &customer_id, &mut self.batch)
+                .map(Some)
+                .map_err(unstorable)
+        } else if topic == context.kafka.changes_topic {
+            let change = ucx_schemas::decode_change(payload).map_err(undecodable)?;
+            if purged(&change.installation_id, change.event_at) {
+                return Ok(None);
+            }
+            let customer_id = customer_of(&change.installation_id, &change.customer_id).await;
+            add_change(&change, &customer_id, &mut self.batch)
+                .map(Some)
+                .map_err(unstorable)
+        } else {
+            let beat = ucx_schemas::decode_beat(payload).map_err(undecodable)?;
+            let envelope = &beat.envelope;
+            if purged(&envelope.installation_id, envelope.received_at) {
+                return Ok(None);
+            }
+            let customer_id = customer_of(&envelope.installation_id, "").await;
+            add_beat(&beat, &customer_id, &mut self.batch)
+                .map(Some)
+                .map_err(unstorable)
         }
     }
-    // Write what was collected so a clean stop leaves no lag; if ClickHouse is away the records
-    // stay uncommitted and are read again after the restart.
-    let never_cancelled = CancellationToken::new();
-    let last_flush = flush(
-        &mut batch,
-        &writer,
-        &dead_letters,
-        &consumer,
-        &metrics,
-        &never_cancelled,
-    );
-    if tokio::time::timeout(Duration::from_secs(10), last_flush)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "final batch not written within 10 s; it will be read again after a restart"
-        );
-    }
-    tracing::info!("clickhouse sink stopped");
-    ops.await??;
-    Ok(())
 }
 
-/// Runs the retention job now and then every `interval` until shutdown.
-async fn enforce_retention(
-    retention: Retention,
-    client: clickhouse::Client,
-    interval: Duration,
-    dropped_total: prometheus::IntCounter,
-    shutdown: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
+impl Stage for Sink {
+    async fn handle(
+        &mut self,
+        context: &Context,
+        record: &BorrowedMessage<'_>,
+    ) -> Result<Flow, StageError> {
+        self.batch.note_record();
+        let rows_before = self.batch.row_count();
+        match self.rows_of(context, record).await {
+            Ok(Some(table)) if self.batch.row_count() > rows_before => {
+                self.batch.add_source(table, record.detach());
+            }
+            Ok(_) => {}
+            Err((reason, detail)) => context.dead_letter(record, reason, &detail).await?,
         }
-        match retention.enforce(&client, retention::today()).await {
-            Ok(dropped) => dropped_total.inc_by(dropped.len() as u64),
-            Err(error) => tracing::warn!(%error, "retention job failed; trying again later"),
+        if self.batch.row_count() >= self.batch_max_rows {
+            return Ok(Flow::Checkpoint);
         }
+        Ok(Flow::Continue)
     }
-}
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+    fn checkpoint_due(&self) -> Option<Instant> {
+        self.batch
+            .first_record_at()
+            .map(|first| Instant::from_std(first) + self.batch_timeout)
     }
-}
 
-/// Turns one record into rows of the batch, or into a dead letter when it can't be.
-async fn take(
-    message: &BorrowedMessage<'_>,
-    batch: &mut Batch,
-    dead_letters: &DeadLetters,
-    metrics: &SinkMetrics,
-    kafka_settings: &ucx_common::config::KafkaSettings,
-    registry: &RegistryView,
-) {
-    let topic = message.topic();
-    metrics.records_received.with_label_values(&[topic]).inc();
-    let payload = message.payload().unwrap_or_default();
-    // A record of a period its customer asked to purge is dropped, not stored.
-    let purged = |installation_id: &str, at: i64| {
-        let purged = registry
-            .purged_until(installation_id)
-            .is_some_and(|until| at <= until);
-        if purged {
-            metrics.records_purged.inc();
-        }
-        purged
-    };
-    // Every row names its customer (an alert says it; for a beat it is looked up). An
-    // installation registered moments ago may still be on its way to this view: waited for
-    // briefly; one still unknown gets ''.
-    let customer_of = |installation_id: String| async move {
-        registry
-            .wait_for_installation(&installation_id, REGISTRY_CATCH_UP)
-            .await
-            .map(|installation| installation.customer_id)
-            .unwrap_or_default()
-    };
-    let rows_before = batch.row_count();
-    let outcome = if topic == kafka_settings.alerts_topic {
-        match ucx_schemas::decode_alert(payload) {
-            Err(error) => Err(error.to_string()),
-            Ok(alert) if purged(&alert.installation_id, alert.event_at) => Ok(None),
-            Ok(alert) => {
-                let customer_id = if alert.customer_id.is_empty() {
-                    customer_of(alert.installation_id.clone()).await
-                } else {
-                    alert.customer_id.clone()
-                };
-                add_alert(&alert, &customer_id, batch)
-                    .map(|()| Some("alerts"))
-                    .map_err(|error| error.to_string())
+    /// Writes the batch; rows ClickHouse refuses for what they are go to the dead-letter topic.
+    /// Then the purges that waited for these rows go to the purge worker.
+    async fn checkpoint(&mut self, context: &Context) -> Result<(), StageError> {
+        if self.batch.first_record_at().is_some() {
+            let rejected = self
+                .writer
+                .write(&self.batch, &self.metrics, &context.give_up)
+                .await?;
+            for rejected in rejected {
+                for record in self.batch.sources(rejected.table) {
+                    context
+                        .dead_letter(
+                            record,
+                            DeadLetterReason::RefusedByClickHouse,
+                            &rejected.reason,
+                        )
+                        .await?;
+                }
             }
+            self.batch = Batch::default();
         }
-    } else if topic == kafka_settings.changes_topic {
-        match ucx_schemas::decode_change(payload) {
-            Err(error) => Err(error.to_string()),
-            Ok(change) if purged(&change.installation_id, change.event_at) => Ok(None),
-            Ok(change) => {
-                let customer_id = if change.customer_id.is_empty() {
-                    customer_of(change.installation_id.clone()).await
-                } else {
-                    change.customer_id.clone()
-                };
-                add_change(&change, &customer_id, batch)
-                    .map(|()| Some("installation_changes"))
-                    .map_err(|error| error.to_string())
-            }
+        for purge in self.purges_waiting.drain(..) {
+            self.purges_handed
+                .insert((purge.customer_id.clone(), purge.requested_at));
+            // the worker ends only with the stage
+            let _ = self.purge_worker.send(purge);
         }
-    } else {
-        match ucx_schemas::decode_beat(payload) {
-            Err(error) => Err(error.to_string()),
-            Ok(beat) if purged(&beat.envelope.installation_id, beat.envelope.received_at) => {
-                Ok(None)
-            }
-            Ok(beat) => {
-                let customer_id = customer_of(beat.envelope.installation_id.clone()).await;
-                add_beat(&beat, &customer_id, batch)
-                    .map(|()| Some(table_of(beat.payload.category())))
-                    .map_err(|error| error.to_string())
-            }
-        }
-    };
-    match outcome {
-        Ok(Some(table)) if batch.row_count() > rows_before => {
-            batch.add_source(table, message.detach());
-        }
-        Ok(_) => {}
-        Err(reason) => {
-            tracing::warn!(topic, partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");
-            metrics.dead_letters.with_label_values(&[topic]).inc();
-            dead_letters.send(STAGE, message, &reason).await;
-        }
+        Ok(())
     }
-    batch.track(topic, message.partition(), message.offset());
-}
 
-async fn flush(
-    batch: &mut Batch,
-    writer: &Writer,
-    dead_letters: &DeadLetters,
-    consumer: &StreamConsumer<kafka::LagContext>,
-    metrics: &SinkMetrics,
-    shutdown: &CancellationToken,
-) -> Result<(), Interrupted> {
-    if batch.first_record_at().is_none() {
-        return Ok(());
-    }
-    for rejected in writer.write(batch, metrics, shutdown).await? {
-        for record in batch.sources(rejected.table) {
-            metrics
-                .dead_letters
-                .with_label_values(&[record.topic()])
-                .inc();
-            dead_letters.send(STAGE, record, &rejected.reason).await;
+    /// New purge requests in the registry: the rows collected before them must be written
+    /// first, so that the deletion covers them.
+    async fn tick(&mut self, context: &Context, _tick: Tick) -> Result<Flow, StageError> {
+        let new: Vec<PurgeRequest> = context
+            .registry
+            .purges()
+            .into_iter()
+            .filter(|purge| {
+                let key = (purge.customer_id.clone(), purge.requested_at);
+                !self.purges_handed.contains(&key)
+                    && !self.purges_waiting.iter().any(|waiting| {
+                        (waiting.customer_id.as_str(), waiting.requested_at)
+                            == (key.0.as_str(), key.1)
+                    })
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(Flow::Continue);
         }
+        self.purges_waiting.extend(new);
+        Ok(Flow::Checkpoint)
     }
-    // A failed commit (e.g. the partition moved to another sink in a rebalance) only means the
-    // rows will be written again, which the table keys make invisible.
-    if let Err(error) = consumer.commit(&batch.offsets(), CommitMode::Sync) {
-        tracing::warn!(%error, "offset commit failed after a written batch");
+
+    /// Everything not committed is read again: the rows collected so far would be written twice.
+    async fn assigned(
+        &mut self,
+        _context: &Context,
+        _partitions: &[(String, i32)],
+    ) -> Result<(), StageError> {
+        self.batch = Batch::default();
+        Ok(())
     }
-    *batch = Batch::default();
-    Ok(())
 }

@@ -9,14 +9,10 @@ use std::time::{Duration, Instant};
 use clickhouse::Client;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
+use ucx_common::retry::{retry, Backoff, Failure, Gaveup, Stopped};
 
 use super::batch::{Batch, TableRows};
 use crate::metrics::SinkMetrics;
-
-/// A batch was not written because the sink is shutting down; its offsets stay uncommitted.
-#[derive(Debug, thiserror::Error)]
-#[error("shutdown before the batch was written")]
-pub struct Interrupted;
 
 /// ClickHouse refused a table's rows for what they are; retrying cannot help.
 #[derive(Debug)]
@@ -64,13 +60,13 @@ impl Writer {
         &self,
         batch: &Batch,
         metrics: &SinkMetrics,
-        shutdown: &CancellationToken,
-    ) -> Result<Vec<Rejected>, Interrupted> {
+        stop: &CancellationToken,
+    ) -> Result<Vec<Rejected>, Stopped> {
         let started = Instant::now();
         let results = join_all(
             batch
                 .tables()
-                .map(|(table, rows)| self.until_written(table, rows, metrics, shutdown)),
+                .map(|(table, rows)| self.until_written(table, rows, metrics, stop)),
         )
         .await;
         let rejected = results
@@ -91,36 +87,37 @@ impl Writer {
         table: &'static str,
         rows: &dyn TableRows,
         metrics: &SinkMetrics,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<Rejected>, Interrupted> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match rows.insert(&self.client, table).await {
-                Ok(()) => {
-                    metrics
-                        .rows_written
-                        .with_label_values(&[table])
-                        .inc_by(rows.row_count() as u64);
-                    return Ok(None);
+        stop: &CancellationToken,
+    ) -> Result<Option<Rejected>, Stopped> {
+        let backoff = Backoff::new(Duration::from_millis(100), self.backoff_max);
+        let what = format!("inserting {} rows into {table}", rows.row_count());
+        let outcome = retry(&what, backoff, stop, || async {
+            rows.insert(&self.client, table).await.map_err(|error| {
+                metrics.insert_failures.with_label_values(&[table]).inc();
+                if is_refusal(&error) {
+                    Failure::Permanent(error)
+                } else {
+                    Failure::Transient(error)
                 }
-                Err(error) if is_refusal(&error) => {
-                    metrics.insert_failures.with_label_values(&[table]).inc();
-                    tracing::error!(table, rows = rows.row_count(), %error, "clickhouse refused the rows; their records go to the dead-letter topic");
-                    return Ok(Some(Rejected {
-                        table,
-                        reason: format!("clickhouse refused the insert into {table}: {error}"),
-                    }));
-                }
-                Err(error) => {
-                    metrics.insert_failures.with_label_values(&[table]).inc();
-                    tracing::warn!(table, rows = rows.row_count(), %error, retry_in_ms = backoff.as_millis() as u64, "clickhouse insert failed, retrying");
-                }
+            })
+        })
+        .await;
+        match outcome {
+            Ok(()) => {
+                metrics
+                    .rows_written
+                    .with_label_values(&[table])
+                    .inc_by(rows.row_count() as u64);
+                Ok(None)
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Err(Interrupted),
-                _ = tokio::time::sleep(backoff) => {}
+            Err(Gaveup::Permanent(error)) => {
+                tracing::error!(table, rows = rows.row_count(), %error, "clickhouse refused the rows; their records go to the dead-letter topic");
+                Ok(Some(Rejected {
+                    table,
+                    reason: format!("clickhouse refused the insert into {table}: {error}"),
+                }))
             }
-            backoff = (backoff * 2).min(self.backoff_max);
+            Err(Gaveup::Stopped) => Err(Stopped),
         }
     }
 }

@@ -11,7 +11,6 @@ fn config_ucx_toml_loads_for_every_stage() {
     assert_eq!(ingest.ingest.rate_limit_burst, 1000);
     let _: ucx_processors::ProcessorConfig = ucx_common::config::load(Some(&file)).unwrap();
     let _: ucx_sinks::SinkConfig = ucx_common::config::load(Some(&file)).unwrap();
-    let notifier: ucx_sinks::notifier::NotifierConfig =
-        ucx_common::config::load(Some(&file)).unwrap();
+    let notifier: ucx_notifier::NotifierConfig = ucx_common::config::load(Some(&file)).unwrap();
     notifier.notifier.check().unwrap();
 }

@@ -78,7 +78,7 @@ async fn every_dashboard_panel_returns_rows() {
     // the notifier mails the (Gold) test customer's alerts: the notifications panels' data
     let mut smtp = OwnSmtp::new();
     smtp.start().await;
-    let mut notifier_config = ucx_sinks::notifier::NotifierConfig {
+    let mut notifier_config = ucx_notifier::NotifierConfig {
         kafka: pipeline.kafka.clone(),
         clickhouse: pipeline.clickhouse.clone(),
         ..Default::default()

@@ -50,7 +50,7 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
         .map(|l| header_value(l, "ucx-dlq-stage").unwrap().to_string())
         .collect();
     stages.sort();
-    assert_eq!(stages, ["processors", "sinks.clickhouse"]);
+    assert_eq!(stages, ["processors", "sinks"]);
     for letter in &letters {
         assert_eq!(
             rdkafka::Message::payload(letter).unwrap(),
@@ -75,7 +75,7 @@ async fn a_poison_record_is_dead_lettered_and_the_sink_keeps_going() {
     let metrics = ucx_e2e::metrics_text(&pipeline.sinks.url).await;
     assert!(
         metrics.contains(&format!(
-            "sink_dead_letters_total{{topic=\"{}\"}} 1",
+            "ucx_dead_letters_total{{reason=\"undecodable\",stage=\"sinks\",topic=\"{}\"}} 1",
             kafka.beats_topic
         )),
         "{metrics}"
@@ -116,10 +116,7 @@ async fn rows_clickhouse_refuses_are_dead_lettered_and_the_rest_written() {
     );
     assert_eq!(letters.len(), 1);
     let letter = &letters[0];
-    assert_eq!(
-        header_value(letter, "ucx-dlq-stage").unwrap(),
-        "sinks.clickhouse"
-    );
+    assert_eq!(header_value(letter, "ucx-dlq-stage").unwrap(), "sinks");
     let reason = header_value(letter, "ucx-dlq-reason").unwrap();
     assert!(
         reason.contains("ucx_ivr") && reason.contains("No such column active_calls"),
@@ -130,7 +127,7 @@ async fn rows_clickhouse_refuses_are_dead_lettered_and_the_rest_written() {
     let metrics = ucx_e2e::metrics_text(&pipeline.sinks.url).await;
     assert!(
         metrics.contains(&format!(
-            "sink_dead_letters_total{{topic=\"{}\"}} 1",
+            "ucx_dead_letters_total{{reason=\"refused_by_clickhouse\",stage=\"sinks\",topic=\"{}\"}} 1",
             kafka.beats_topic
         )),
         "{metrics}"

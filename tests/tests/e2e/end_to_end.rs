@@ -162,8 +162,8 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     // Both consumers publish their lag (librdkafka statistics every 5 s), so the
     // expositions checked below include the gauges.
     let lag_series = [
-        (&pipeline.processors.url, "processor_consumer_lag{"),
-        (&pipeline.sinks.url, "sink_consumer_lag{"),
+        (&pipeline.processors.url, "ucx_consumer_lag{"),
+        (&pipeline.sinks.url, "ucx_consumer_lag{"),
     ];
     for (url, series) in lag_series {
         wait_until(series, Duration::from_secs(15), || async {

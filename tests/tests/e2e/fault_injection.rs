@@ -176,7 +176,7 @@ fn acknowledged(path: &std::path::Path) -> BTreeMap<String, HashSet<String>> {
 
 /// Where a category's beats are stored: a table, and a condition for tables shared by several.
 fn storage_of(category: Category) -> (&'static str, String) {
-    let table = ucx_sinks::clickhouse::rows::table_of(category);
+    let table = ucx_tables::table_of(category);
     let filter = if table == "beats_raw" {
         format!("category = '{}'", category.id())
     } else {

@@ -14,8 +14,8 @@ use ucx_e2e::{
     admin, metrics_text, query, start_gateway, start_notifier, unique, wait_until, OwnSmtp,
     Services, Stage,
 };
+use ucx_notifier::NotifierConfig;
 use ucx_schemas::{encode_alert, Alert, AlertState, Region, Severity};
-use ucx_sinks::notifier::NotifierConfig;
 
 struct Setup {
     kafka: KafkaSettings,
@@ -171,7 +171,7 @@ async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
         .unwrap();
     wait_mails(&smtp, 2, Duration::from_secs(60)).await;
     wait_until("every record handled", Duration::from_secs(30), || async {
-        metric(&notifier, "notifier_alerts_received_total").await >= 6.0
+        metric(&notifier, "ucx_records_received_total").await >= 6.0
             && metric(&notifier, "notifier_mails_failed_total").await >= 1.0
     })
     .await;
@@ -227,7 +227,7 @@ async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
         "{ledger}"
     );
     assert_eq!(&lines[1..], ["cust-gold\tSENT\t", "cust-gold\tSENT\t"]);
-    assert_eq!(metric(&notifier, "notifier_dead_letters_total").await, 1.0);
+    assert_eq!(metric(&notifier, "ucx_dead_letters_total").await, 1.0);
     assert_eq!(
         metric(
             &notifier,
@@ -350,7 +350,7 @@ async fn mail_goes_over_starttls_to_a_relay_with_a_private_ca() {
     smtp.tls = Some((cert_file, key_file));
     smtp.start().await;
     let mut config = config(&setup, &smtp);
-    config.notifier.smtp_security = ucx_sinks::notifier::config::SmtpSecurity::Starttls;
+    config.notifier.smtp_security = ucx_notifier::config::SmtpSecurity::Starttls;
     config.notifier.smtp_ca_file = Some(ca_file);
     let _notifier = start_notifier(config).await;
     publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;

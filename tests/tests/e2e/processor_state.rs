@@ -170,7 +170,15 @@ async fn two_processors_share_the_partitions_without_double_alerts() {
     assert_eq!(opened.len(), installations.len());
     for stage in [&first, &second] {
         assert!(
-            metric(stage, "processor_beats_received_total").await > 0.0,
+            metric(
+                stage,
+                &format!(
+                    "ucx_records_received_total{{stage=\"processors\",topic=\"{}\"}}",
+                    kafka.beats_topic
+                )
+            )
+            .await
+                > 0.0,
             "both processors did part of the work"
         );
     }

@@ -177,7 +177,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     );
     // The sink publishes its lag per partition (librdkafka statistics, every 5 s).
     let lag = format!(
-        "sink_consumer_lag{{partition=\"0\",topic=\"{}\"}}",
+        "ucx_consumer_lag{{partition=\"0\",stage=\"sinks\",topic=\"{}\"}}",
         pipeline.kafka.beats_topic
     );
     wait_until(

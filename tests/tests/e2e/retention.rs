@@ -29,9 +29,7 @@ async fn stored_days(clickhouse: &ucx_common::config::ClickHouseSettings) -> Vec
 async fn months_past_retention_are_dropped_and_younger_ones_kept() {
     let services = Services::from_env();
     let clickhouse = services.clickhouse("retention");
-    ucx_sinks::clickhouse::migrations::apply(&clickhouse)
-        .await
-        .unwrap();
+    ucx_tables::migrations::apply(&clickhouse).await.unwrap();
     let client = ucx_common::clickhouse::client(&clickhouse);
     for days_ago in [800, 120, 0] {
         insert_disk_row(&clickhouse, days_ago).await;

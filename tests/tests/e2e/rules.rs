@@ -553,9 +553,10 @@ async fn an_edited_rule_file_takes_effect_without_a_restart() {
     // 5 % free is fine under the lenient file.
     post_disks().await;
     wait_until("the beat evaluated", Duration::from_secs(30), || async {
-        metrics_text(&processors.url)
-            .await
-            .contains("processor_beats_received_total 1")
+        metrics_text(&processors.url).await.contains(&format!(
+            "ucx_records_received_total{{stage=\"processors\",topic=\"{}\"}} 1",
+            kafka.beats_topic
+        ))
     })
     .await;
     assert!(alerts_of(&kafka, 1, Duration::from_secs(3)).is_empty());

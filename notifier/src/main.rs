@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ucx_sinks::notifier::main().await
+    ucx_notifier::main().await
 }

@@ -9,8 +9,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::config::{NotifierSettings, SmtpSecurity};
-use super::templates::Rendered;
+use crate::config::{NotifierSettings, SmtpSecurity};
+use crate::templates::Rendered;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

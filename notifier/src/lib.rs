@@ -4,8 +4,9 @@
 //!
 //! Never the same notification twice: before mailing, the ledger (`notifications` in
 //! ClickHouse) is asked whether it was handled; once mailed it is recorded there, and only then
-//! may its offset be committed. A mail server that is away or answers 4xx is retried with
-//! backoff (consumption waits); a 5xx answer is final and recorded as FAILED with the reason.
+//! may its offset be committed (the stage runtime commits them every `commit_interval_ms`). A
+//! mail server that is away or answers 4xx is retried with backoff (consumption waits); a 5xx
+//! answer is final and recorded as FAILED with the reason.
 //! Storm control holds back what exceeds a customer's limit for a summary mail; customers who
 //! chose a daily digest get one mail a day.
 //!
@@ -24,11 +25,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Message;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use ucx_common::kafka::{self, DeadLetters};
 use ucx_common::registry::RegistryView;
+use ucx_common::retry::{retry, retry_transient, Backoff, Failure, Gaveup, Stopped};
+use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, StageSpec, Tick};
 use ucx_schemas::{decode_alert, Alert, AlertState, Severity};
 
 pub use config::{NotifierConfig, NotifierSettings};
@@ -38,7 +41,6 @@ use metrics::NotifierMetrics;
 use templates::{ListKind, Templates};
 use throttle::Throttle;
 
-const STAGE: &str = "notifier";
 const DAY_MS: i64 = 86_400_000;
 
 /// The notifier binary's whole `main`.
@@ -46,146 +48,31 @@ pub async fn main() -> anyhow::Result<()> {
     ucx_common::service::main(|config: &NotifierConfig| &config.notifier.listen, run).await
 }
 
-/// Stopped while waiting (for the mail server or ClickHouse): the record is not done.
-#[derive(Debug, thiserror::Error)]
-#[error("stopped before the notification was handled")]
-struct Interrupted;
-
 /// Runs the notifier until `shutdown` is cancelled; `ops_listener` serves `/metrics`.
 pub async fn run(
     config: NotifierConfig,
     ops_listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let settings = config.notifier.clone();
-    settings.check()?;
-    kafka::ensure_pipeline_topics(&config.kafka).await?;
-    crate::clickhouse::migrations::apply(&config.clickhouse).await?;
-    let registry = prometheus::Registry::new();
-    let metrics = NotifierMetrics::new(&registry);
-    let readiness = ucx_common::readiness::Readiness::default();
-    readiness.probe_broker(&config.kafka, shutdown.clone());
-    readiness.probe_clickhouse(&config.clickhouse, shutdown.clone());
-    let ops = ucx_common::ops::spawn(
-        "notifier",
-        ops_listener,
-        registry,
-        readiness,
-        shutdown.clone(),
-    );
-
-    let registry_view = ucx_common::registry::follow(&config.kafka, shutdown.clone()).await?;
-    while !registry_view.wait_loaded(Duration::from_secs(5)).await {
-        if shutdown.is_cancelled() {
-            return Ok(());
-        }
-        tracing::warn!("waiting for the customer registry before consuming");
-    }
-    let consumer = kafka::consumer_with_lag(
-        &config.kafka,
-        &settings.group_id,
-        metrics.consumer_lag.clone(),
-    )?;
-    kafka::subscribe(&consumer, &[&config.kafka.alerts_topic])?;
-    let dead_letters = DeadLetters::new(
-        Arc::new(kafka::Producer::new(&config.kafka)?),
-        &config.kafka.dead_letter_topic,
-    );
-    let window_ms = (settings.storm_window_s * 1000) as i64;
-    let mut notifier = Notifier {
-        ledger: Ledger::new(ucx_common::clickhouse::client(&config.clickhouse)),
-        mailer: Mailer::new(&settings)?,
-        templates: Templates::new(&settings.language),
-        throttle: Throttle::new(settings.storm_max_mails, window_ms),
-        digest_customers: settings.digest_customers.iter().cloned().collect(),
-        registry: registry_view,
-        metrics,
-        settings: settings.clone(),
-        shutdown: shutdown.clone(),
+    config.notifier.check()?;
+    ucx_tables::migrations::apply(&config.clickhouse).await?;
+    let spec = StageSpec {
+        name: "notifier",
+        group_id: config.notifier.group_id.clone(),
+        topics: vec![config.kafka.alerts_topic.clone()],
+        clickhouse: Some(config.clickhouse.clone()),
+        tick_interval: Duration::from_millis(config.notifier.deferred_interval_ms),
     };
-    // storm control survives a restart: the mails of the current window count
-    let since = ucx_common::now_ms() - window_ms;
-    if let Ok(sent) = notifier
-        .retry("reading recent mails", || notifier.ledger.sent_since(since))
-        .await
-    {
-        for (customer_id, at_s) in sent {
-            notifier
-                .throttle
-                .record(&customer_id, i64::from(at_s) * 1000);
-        }
-    }
-
-    let mut uncommitted: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let mut commits =
-        tokio::time::interval(Duration::from_millis(settings.commit_interval_ms.max(10)));
-    let mut deferred = tokio::time::interval(Duration::from_millis(
-        settings.deferred_interval_ms.max(100),
-    ));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = commits.tick() => commit(&consumer, &mut uncommitted),
-            _ = deferred.tick() => {
-                if notifier.send_deferred().await.is_err() {
-                    break;
-                }
-            }
-            received = consumer.recv() => {
-                let message = match received {
-                    Ok(message) => message,
-                    Err(error) => {
-                        kafka::pause_after_consume_error(&error).await;
-                        continue;
-                    }
-                };
-                notifier.metrics.alerts_received.inc();
-                match decode_alert(message.payload().unwrap_or_default()) {
-                    Ok(alert) => match notifier.handle(&alert).await {
-                        Ok(None) => {}
-                        Ok(Some(reason)) => dead_letters.send(STAGE, &message, &reason).await,
-                        Err(Interrupted) => break,
-                    },
-                    Err(error) => {
-                        let reason = format!("not an alert: {error}");
-                        tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "record dead-lettered");
-                        notifier.metrics.dead_letters.inc();
-                        dead_letters.send(STAGE, &message, &reason).await;
-                    }
-                }
-                uncommitted.insert(
-                    (message.topic().to_string(), message.partition()),
-                    message.offset() + 1,
-                );
-            }
-        }
-    }
-    commit(&consumer, &mut uncommitted);
-    tracing::info!("notifier stopped");
-    ops.await??;
-    Ok(())
+    let kafka = config.kafka.clone();
+    ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {
+        Notifier::start(context, config)
+    })
+    .await
 }
 
-fn commit(
-    consumer: &rdkafka::consumer::StreamConsumer<kafka::LagContext>,
-    uncommitted: &mut BTreeMap<(String, i32), i64>,
-) {
-    if uncommitted.is_empty() {
-        return;
-    }
-    let mut offsets = TopicPartitionList::new();
-    for ((topic, partition), offset) in uncommitted.iter() {
-        if let Err(error) = offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-        {
-            tracing::warn!(%error, "offset not committed");
-        }
-    }
-    uncommitted.clear();
-    if let Err(error) = consumer.commit(&offsets, CommitMode::Sync) {
-        // every handled alert is in the ledger: reading it again mails nothing twice
-        tracing::warn!(%error, "offset commit failed; alerts since the last commit are read again");
-    }
-}
+/// ClickHouse calls (the ledger) are retried like this until they succeed: consumption waits,
+/// nothing is skipped.
+const LEDGER_BACKOFF: Backoff = Backoff::STANDARD;
 
 fn rank(severity: Severity) -> u8 {
     match severity {
@@ -204,10 +91,43 @@ struct Notifier {
     registry: Arc<RegistryView>,
     metrics: NotifierMetrics,
     settings: NotifierSettings,
-    shutdown: CancellationToken,
+    /// The stage's give-up token: waits for the mail server or ClickHouse end with it.
+    give_up: CancellationToken,
+    commit_interval: Duration,
+    /// Since when handled alerts wait for their offsets to be committed.
+    uncommitted_since: Option<Instant>,
 }
 
 impl Notifier {
+    async fn start(context: Arc<Context>, config: NotifierConfig) -> anyhow::Result<Self> {
+        let settings = config.notifier;
+        let window_ms = (settings.storm_window_s * 1000) as i64;
+        let mut notifier = Notifier {
+            ledger: Ledger::new(ucx_common::clickhouse::client(&config.clickhouse)),
+            mailer: Mailer::new(&settings)?,
+            templates: Templates::new(&settings.language),
+            throttle: Throttle::new(settings.storm_max_mails, window_ms),
+            digest_customers: settings.digest_customers.iter().cloned().collect(),
+            registry: context.registry.clone(),
+            metrics: NotifierMetrics::new(&context.metrics_registry),
+            give_up: context.give_up.clone(),
+            commit_interval: Duration::from_millis(settings.commit_interval_ms),
+            uncommitted_since: None,
+            settings,
+        };
+        // storm control survives a restart: the mails of the current window count
+        let since = ucx_common::now_ms() - window_ms;
+        let sent = notifier
+            .retry("reading recent mails", || notifier.ledger.sent_since(since))
+            .await?;
+        for (customer_id, at_s) in sent {
+            notifier
+                .throttle
+                .record(&customer_id, i64::from(at_s) * 1000);
+        }
+        Ok(notifier)
+    }
+
     /// The customer's contacts who want to hear of `severity`.
     fn recipients(&self, customer_id: &str, severity: Severity) -> Vec<String> {
         let Some(customer) = self.registry.customer(customer_id) else {
@@ -223,7 +143,7 @@ impl Notifier {
 
     /// Handles one alert record; `Ok(Some(reason))` when its mail could not be rendered (the
     /// record goes to the dead-letter topic too); `Err` only when stopped half-way.
-    async fn handle(&mut self, alert: &Alert) -> Result<Option<String>, Interrupted> {
+    async fn notify(&mut self, alert: &Alert) -> Result<Option<String>, Stopped> {
         let mailable = matches!(
             alert.state,
             AlertState::Open | AlertState::Reminder | AlertState::Resolved
@@ -294,59 +214,52 @@ impl Notifier {
         recipients: &[String],
         mail: &templates::Rendered,
         message_id: &str,
-    ) -> Result<Result<(), String>, Interrupted> {
-        let mut backoff = Duration::from_millis(250);
-        let longest = Duration::from_millis(self.settings.retry_backoff_max_ms.max(250));
-        loop {
-            match self.mailer.send(recipients, mail, message_id).await {
-                Ok(()) => return Ok(Ok(())),
-                Err(MailError::Permanent(reason)) => {
-                    tracing::warn!(message_id, %reason, "mail refused for good");
-                    return Ok(Err(reason));
-                }
-                Err(error @ MailError::Transient(_)) => {
-                    tracing::warn!(message_id, %error, retry_in_ms = backoff.as_millis() as u64, "mail not sent, retrying");
-                    self.metrics.retries.inc();
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => return Err(Interrupted),
-                        _ = tokio::time::sleep(backoff) => {}
+    ) -> Result<Result<(), String>, Stopped> {
+        let backoff = Backoff::new(
+            Duration::from_millis(250),
+            Duration::from_millis(self.settings.retry_backoff_max_ms),
+        );
+        let what = format!("mailing {message_id}");
+        let outcome = retry(&what, backoff, &self.give_up, || async {
+            self.mailer
+                .send(recipients, mail, message_id)
+                .await
+                .map_err(|error| match error {
+                    MailError::Permanent(reason) => Failure::Permanent(reason),
+                    transient @ MailError::Transient(_) => {
+                        self.metrics.retries.inc();
+                        Failure::Transient(transient.to_string())
                     }
-                    backoff = (backoff * 2).min(longest);
-                }
+                })
+        })
+        .await;
+        match outcome {
+            Ok(()) => Ok(Ok(())),
+            Err(Gaveup::Permanent(reason)) => {
+                tracing::warn!(message_id, %reason, "mail refused for good");
+                Ok(Err(reason))
             }
+            Err(Gaveup::Stopped) => Err(Stopped),
         }
     }
 
-    async fn record(&self, rows: Vec<NotificationRow>) -> Result<(), Interrupted> {
+    async fn record(&self, rows: Vec<NotificationRow>) -> Result<(), Stopped> {
         self.retry("recording notifications", || self.ledger.record(&rows))
             .await
     }
 
     /// Runs a ClickHouse call until it succeeds (consumption waits; nothing is skipped).
-    async fn retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, Interrupted>
+    async fn retry<T, F, Fut>(&self, what: &str, call: F) -> Result<T, Stopped>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, clickhouse::error::Error>>,
     {
-        let mut backoff = Duration::from_millis(250);
-        loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    tracing::warn!(%error, what, "clickhouse call failed, retrying");
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => return Err(Interrupted),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
+        retry_transient(what, LEDGER_BACKOFF, &self.give_up, call).await
     }
 
     /// Summaries of throttled notifications whose customer has room again, and the daily digests
     /// once their hour has come.
-    async fn send_deferred(&mut self) -> Result<(), Interrupted> {
+    async fn send_deferred(&mut self) -> Result<(), Stopped> {
         let now = ucx_common::now_ms();
         let throttled = self
             .retry("reading throttled notifications", || {
@@ -383,7 +296,7 @@ impl Notifier {
         customer_id: &str,
         rows: Vec<NotificationRow>,
         done: Status,
-    ) -> Result<(), Interrupted> {
+    ) -> Result<(), Stopped> {
         let mut recipients: Vec<String> =
             rows.iter().flat_map(|row| row.recipients.clone()).collect();
         recipients.sort();
@@ -416,6 +329,49 @@ impl Notifier {
             .map(|row| row.with_status(status, &mail.subject))
             .collect();
         self.record(done_rows).await
+    }
+}
+
+impl Stage for Notifier {
+    async fn handle(
+        &mut self,
+        context: &Context,
+        record: &BorrowedMessage<'_>,
+    ) -> Result<Flow, StageError> {
+        match decode_alert(record.payload().unwrap_or_default()) {
+            Ok(alert) => {
+                if let Some(reason) = self.notify(&alert).await? {
+                    context
+                        .dead_letter(record, DeadLetterReason::Unrenderable, &reason)
+                        .await?;
+                }
+            }
+            Err(error) => {
+                let reason = format!("not an alert: {error}");
+                context
+                    .dead_letter(record, DeadLetterReason::Undecodable, &reason)
+                    .await?;
+            }
+        }
+        self.uncommitted_since.get_or_insert_with(Instant::now);
+        Ok(Flow::Continue)
+    }
+
+    /// Every handled alert is in the ledger already: a checkpoint is only the commit, every
+    /// `commit_interval_ms` (a crash in between re-reads alerts but mails none twice).
+    fn checkpoint_due(&self) -> Option<Instant> {
+        self.uncommitted_since
+            .map(|since| since + self.commit_interval)
+    }
+
+    async fn checkpoint(&mut self, _context: &Context) -> Result<(), StageError> {
+        self.uncommitted_since = None;
+        Ok(())
+    }
+
+    async fn tick(&mut self, _context: &Context, _tick: Tick) -> Result<Flow, StageError> {
+        self.send_deferred().await?;
+        Ok(Flow::Continue)
     }
 }
 

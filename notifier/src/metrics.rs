@@ -1,12 +1,9 @@
 //! The notifier's Prometheus metrics: what it received, mailed, held back, failed and skipped.
 
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use ucx_common::ops::register;
 
 pub struct NotifierMetrics {
-    pub alerts_received: IntCounter,
-    pub consumer_lag: IntGaugeVec,
-    pub dead_letters: IntCounter,
     pub retries: IntCounter,
     sent: IntCounterVec,
     failed: IntCounterVec,
@@ -24,33 +21,6 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntC
 impl NotifierMetrics {
     pub fn new(registry: &Registry) -> Self {
         NotifierMetrics {
-            alerts_received: register(
-                registry,
-                IntCounter::new(
-                    "notifier_alerts_received_total",
-                    "Alert records read from the alerts topic",
-                )
-                .unwrap(),
-            ),
-            consumer_lag: register(
-                registry,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "notifier_consumer_lag",
-                        "Alert records not yet consumed, by topic and partition (librdkafka statistics, every 5 s)",
-                    ),
-                    &["topic", "partition"],
-                )
-                .unwrap(),
-            ),
-            dead_letters: register(
-                registry,
-                IntCounter::new(
-                    "notifier_dead_letters_total",
-                    "Records of the alerts topic that were not alerts, sent to the dead-letter topic",
-                )
-                .unwrap(),
-            ),
             retries: register(
                 registry,
                 IntCounter::new(

@@ -107,10 +107,10 @@ impl NotifierSettings {
             "notifier.digest_hour_utc must be 0 to 23"
         );
         anyhow::ensure!(
-            crate::notifier::templates::LANGUAGES.contains(&self.language.as_str()),
+            crate::templates::LANGUAGES.contains(&self.language.as_str()),
             "notifier.language {:?}: one of {:?}",
             self.language,
-            crate::notifier::templates::LANGUAGES
+            crate::templates::LANGUAGES
         );
         Ok(())
     }

@@ -1,0 +1,420 @@
+//! The stage runtime: everything a consumer stage (processors, sinks, notifier) does besides its
+//! own logic, written once. It creates the topics, serves `/metrics`, `/health` and `/ready`
+//! (broker, ClickHouse and registry probes), follows the customer registry and waits until it
+//! is loaded, then runs the loop
+//!
+//! ```text
+//! consume → stage.handle → (checkpoint due?) stage.checkpoint → commit the handled offsets
+//!        ↘ idle or due: stage.tick                  ↘ new assignment: stage.assigned
+//! ```
+//!
+//! A stage implements [`Stage`]: what to do with one record, how to make what it handled
+//! durable (a checkpoint: rows inserted, state written), periodic work, and what to do when its
+//! partitions change. Offsets are committed only after a checkpoint succeeded, so every record
+//! is handled at least once; stages make the repetition invisible (table keys, state that
+//! records what it includes, the mail ledger).
+//!
+//! On shutdown no new record is read; the record in hand and a last checkpoint may take up to
+//! [`GRACE`] (retries end then), and the process exits 0. What was not checkpointed is read
+//! again at the next start.
+
+mod context;
+mod metrics;
+mod progress;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use context::{Context, DeadLetterReason};
+pub use metrics::StageMetrics;
+pub use progress::Progress;
+
+use crate::config::{ClickHouseSettings, KafkaSettings};
+use crate::kafka::{self, LagContext};
+use crate::readiness::Readiness;
+use crate::retry::Stopped;
+
+/// How long the work in hand may go on after a stop was asked for.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// What a stage is, for the runtime.
+pub struct StageSpec {
+    /// `processors`, `sinks`, `notifier`: the `stage` label and the dead letters' origin.
+    pub name: &'static str,
+    /// Consumer group; instances in one group share the topics' partitions.
+    pub group_id: String,
+    pub topics: Vec<String>,
+    /// Probed for readiness when the stage writes to or reads from ClickHouse.
+    pub clickhouse: Option<ClickHouseSettings>,
+    /// How often [`Stage::tick`] runs.
+    pub tick_interval: Duration,
+}
+
+/// What the runtime should do after a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Checkpoint now (a batch is full, a purge waits for the rows before it).
+    Checkpoint,
+}
+
+/// Why a stage call did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The stage was told to stop while the call waited: its work is not done, nothing after
+    /// the last checkpoint is committed.
+    #[error("stopped before the work in hand was done")]
+    Stopped,
+    /// The stage cannot go on (its process should exit and be restarted).
+    #[error(transparent)]
+    Fatal(#[from] anyhow::Error),
+}
+
+impl From<Stopped> for StageError {
+    fn from(_: Stopped) -> Self {
+        StageError::Stopped
+    }
+}
+
+/// When [`Stage::tick`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// No record was waiting: the stage is idle.
+    pub idle: bool,
+    /// Idle, and every assigned partition was read to its end since the assignment.
+    pub caught_up: bool,
+}
+
+/// A consumer stage's own logic; the runtime owns the loop around it.
+pub trait Stage: Send {
+    /// Handles one record. A record that cannot be handled goes to the dead-letter topic
+    /// through [`Context::dead_letter`]; `Err` only when the stage stops or cannot go on.
+    fn handle(
+        &mut self,
+        context: &Context,
+        record: &BorrowedMessage<'_>,
+    ) -> impl Future<Output = Result<Flow, StageError>> + Send;
+
+    /// When the next checkpoint is due; `None`: nothing waits for one.
+    fn checkpoint_due(&self) -> Option<Instant>;
+
+    /// Makes every record handled so far durable; once it returns `Ok`, their offsets are
+    /// committed.
+    fn checkpoint(
+        &mut self,
+        context: &Context,
+    ) -> impl Future<Output = Result<(), StageError>> + Send;
+
+    /// Periodic work, every [`StageSpec::tick_interval`].
+    fn tick(
+        &mut self,
+        _context: &Context,
+        _tick: Tick,
+    ) -> impl Future<Output = Result<Flow, StageError>> + Send {
+        async { Ok(Flow::Continue) }
+    }
+
+    /// The partitions changed: every record not committed will be read again, from the
+    /// committed offsets of `partitions` (`(topic, partition)` now assigned).
+    fn assigned(
+        &mut self,
+        _context: &Context,
+        _partitions: &[(String, i32)],
+    ) -> impl Future<Output = Result<(), StageError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Runs a stage until `shutdown` is cancelled: start-up (topics, ops endpoint, registry), then
+/// `build` makes the stage from the ready [`Context`], then the consume loop.
+pub async fn run<S, Build, Building>(
+    spec: StageSpec,
+    kafka_settings: &KafkaSettings,
+    ops_listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+    build: Build,
+) -> anyhow::Result<()>
+where
+    S: Stage,
+    Build: FnOnce(Arc<Context>) -> Building,
+    Building: Future<Output = anyhow::Result<S>>,
+{
+    kafka::ensure_pipeline_topics(kafka_settings).await?;
+    let metrics_registry = prometheus::Registry::new();
+    let metrics = StageMetrics::new(&metrics_registry, spec.name);
+    let readiness = Readiness::default();
+    readiness.probe_broker(kafka_settings, shutdown.clone());
+    if let Some(clickhouse) = &spec.clickhouse {
+        readiness.probe_clickhouse(clickhouse, shutdown.clone());
+    }
+    let ops = crate::ops::spawn(
+        spec.name,
+        ops_listener,
+        metrics_registry.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    );
+    let registry = crate::registry::follow(kafka_settings, shutdown.clone()).await?;
+    readiness.expect(REGISTRY_CHECK);
+    let give_up = CancellationToken::new();
+    tokio::spawn(give_up_after_grace(shutdown.clone(), give_up.clone()));
+    let context = Arc::new(Context {
+        stage: spec.name,
+        kafka: kafka_settings.clone(),
+        producer: Arc::new(kafka::Producer::new(kafka_settings)?),
+        registry: registry.clone(),
+        metrics_registry,
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        shutdown: shutdown.clone(),
+        give_up,
+    });
+    if !wait_for_registry(&context).await {
+        ops.await??;
+        return Ok(());
+    }
+    let stage = build(context.clone()).await?;
+    let consumer =
+        kafka::consumer_with_lag(kafka_settings, &spec.group_id, metrics.consumer_lag.clone())?;
+    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    kafka::subscribe(&consumer, &topics)?;
+    let outcome = Runner {
+        stage,
+        context: &context,
+        tick_interval: spec.tick_interval,
+        handled: BTreeMap::new(),
+        progress: Progress::default(),
+        rebalances_seen: 0,
+    }
+    .run(&consumer)
+    .await;
+    tracing::info!(stage = spec.name, "stopped");
+    ops.await??;
+    outcome
+}
+
+const REGISTRY_CHECK: &str = "registry";
+
+/// Records of a purged period, the customer's tier and contacts are decided on the registry:
+/// nothing is consumed before it was read to its end. False when stopped meanwhile.
+async fn wait_for_registry(context: &Context) -> bool {
+    loop {
+        if context.registry.wait_loaded(Duration::from_secs(5)).await {
+            context.readiness.set(REGISTRY_CHECK, Ok(()));
+            return true;
+        }
+        if context.shutdown.is_cancelled() {
+            return false;
+        }
+        context
+            .readiness
+            .set(REGISTRY_CHECK, Err("not loaded yet".into()));
+        tracing::warn!(
+            stage = context.stage,
+            "waiting for the customer registry before consuming"
+        );
+    }
+}
+
+async fn give_up_after_grace(shutdown: CancellationToken, give_up: CancellationToken) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(GRACE).await;
+    give_up.cancel();
+}
+
+struct Runner<'c, S> {
+    stage: S,
+    context: &'c Context,
+    tick_interval: Duration,
+    /// Per (topic, partition): the offset after the newest handled record, committed at the
+    /// next checkpoint.
+    handled: BTreeMap<(String, i32), i64>,
+    progress: Progress,
+    rebalances_seen: u64,
+}
+
+enum Event<'m> {
+    Record(Result<BorrowedMessage<'m>, rdkafka::error::KafkaError>),
+    CheckpointDue,
+    Tick,
+}
+
+impl<S: Stage> Runner<'_, S> {
+    async fn run(mut self, consumer: &StreamConsumer<LagContext>) -> anyhow::Result<()> {
+        let mut next_tick = Instant::now() + self.tick_interval;
+        let outcome = loop {
+            let due = self.stage.checkpoint_due();
+            let event = tokio::select! {
+                biased;
+                _ = self.context.shutdown.cancelled() => break Ok(()),
+                received = consumer.recv() => Event::Record(received),
+                _ = sleep_until(due), if due.is_some() => Event::CheckpointDue,
+                _ = tokio::time::sleep_until(next_tick) => Event::Tick,
+            };
+            if let Err(error) = self.follow_rebalance(consumer).await {
+                break Err(error);
+            }
+            let step = match event {
+                Event::Record(Ok(record)) => self.handle(&record).await,
+                Event::Record(Err(error)) => {
+                    kafka::pause_after_consume_error(&error).await;
+                    Ok(Flow::Continue)
+                }
+                Event::CheckpointDue => Ok(Flow::Checkpoint),
+                Event::Tick => {
+                    next_tick = Instant::now() + self.tick_interval;
+                    let caught_up = self.progress.caught_up(consumer);
+                    let tick = Tick {
+                        idle: true,
+                        caught_up,
+                    };
+                    self.stage.tick(self.context, tick).await
+                }
+            };
+            // Under a steady stream the tick's timer never wins the race: tick between records.
+            let step = match step {
+                Ok(flow) if Instant::now() >= next_tick => {
+                    next_tick = Instant::now() + self.tick_interval;
+                    let tick = Tick {
+                        idle: false,
+                        caught_up: false,
+                    };
+                    self.stage
+                        .tick(self.context, tick)
+                        .await
+                        .map(|after| max_flow(flow, after))
+                }
+                other => other,
+            };
+            let checkpoint_now = match step {
+                Ok(Flow::Checkpoint) => true,
+                Ok(Flow::Continue) => self
+                    .stage
+                    .checkpoint_due()
+                    .is_some_and(|due| Instant::now() >= due),
+                Err(error) => break Err(error),
+            };
+            if checkpoint_now {
+                if let Err(error) = self.checkpoint(consumer).await {
+                    break Err(error);
+                }
+            }
+        };
+        match outcome {
+            // A planned stop: a last checkpoint, so that the next start replays nothing.
+            Ok(()) => match self.checkpoint(consumer).await {
+                Ok(()) => Ok(()),
+                Err(StageError::Stopped) => {
+                    tracing::warn!(stage = self.context.stage, "last checkpoint not done within the grace period; the next start reads the records since the previous one again");
+                    Ok(())
+                }
+                Err(StageError::Fatal(error)) => Err(error),
+            },
+            // Stopped half-way through a record or checkpoint: nothing of it is committed.
+            Err(StageError::Stopped) => {
+                tracing::warn!(
+                    stage = self.context.stage,
+                    "stopped with work in hand; it is read again at the next start"
+                );
+                Ok(())
+            }
+            Err(StageError::Fatal(error)) => Err(error),
+        }
+    }
+
+    async fn handle(&mut self, record: &BorrowedMessage<'_>) -> Result<Flow, StageError> {
+        let (topic, partition, offset) = (record.topic(), record.partition(), record.offset());
+        self.context
+            .metrics
+            .records_received
+            .with_label_values(&[topic])
+            .inc();
+        let flow = self.stage.handle(self.context, record).await?;
+        self.handled
+            .insert((topic.to_string(), partition), offset + 1);
+        self.progress.consumed(topic, partition, offset);
+        Ok(flow)
+    }
+
+    /// A new assignment: the partitions may have been someone else's in between, so nothing
+    /// handled but not committed counts any more (librdkafka restarts every assigned partition
+    /// from its committed offset).
+    async fn follow_rebalance(
+        &mut self,
+        consumer: &StreamConsumer<LagContext>,
+    ) -> Result<(), StageError> {
+        let rebalances = consumer.context().rebalances();
+        if rebalances == self.rebalances_seen {
+            return Ok(());
+        }
+        self.rebalances_seen = rebalances;
+        self.context.metrics.rebalances.inc();
+        self.handled.clear();
+        self.progress = Progress::assigned(consumer);
+        let partitions: Vec<(String, i32)> = match consumer.assignment() {
+            Ok(assignment) => assignment
+                .elements()
+                .iter()
+                .map(|element| (element.topic().to_string(), element.partition()))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "reading the assignment");
+                Vec::new()
+            }
+        };
+        self.stage.assigned(self.context, &partitions).await
+    }
+
+    /// The stage's checkpoint, then the commit of what it covered. A failed commit (e.g. the
+    /// partition moved to another instance) only means those records are handled again.
+    async fn checkpoint(
+        &mut self,
+        consumer: &StreamConsumer<LagContext>,
+    ) -> Result<(), StageError> {
+        self.stage.checkpoint(self.context).await?;
+        if self.handled.is_empty() {
+            return Ok(());
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.handled {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(anyhow::Error::from)?;
+        }
+        self.handled.clear();
+        let mode = if self.context.shutdown.is_cancelled() {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        if let Err(error) = consumer.commit(&offsets, mode) {
+            self.context.metrics.commit_failures.inc();
+            tracing::warn!(stage = self.context.stage, %error, "offset commit failed; records since the last commit are read again");
+        }
+        self.context.metrics.checkpoints.inc();
+        Ok(())
+    }
+}
+
+fn max_flow(a: Flow, b: Flow) -> Flow {
+    if a == Flow::Checkpoint || b == Flow::Checkpoint {
+        Flow::Checkpoint
+    } else {
+        Flow::Continue
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,208 @@
+//! The processors as a stage of the runtime: a beat is judged against its installation's state
+//! (alerts and changes published before its offset may be committed), a checkpoint writes the
+//! changed states to the changelog, an idle tick judges silent installations, and a new
+//! assignment restores the states of the assigned partitions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::{BorrowedMessage, OwnedHeaders};
+use rdkafka::Message;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use ucx_common::kafka;
+use ucx_common::retry::{retry_transient, Backoff};
+use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, Tick};
+use ucx_schemas::{decode_beat, encode_alert, encode_change, Alert, Change};
+
+use crate::config::ProcessorConfig;
+use crate::engine::Engine;
+use crate::metrics::ProcessorMetrics;
+use crate::routing::Router;
+use crate::rules::library::RuleLibrary;
+use crate::state::{Applied, StateStore};
+
+pub struct Processors {
+    engine: Engine,
+    store: StateStore,
+    router: Router,
+    rules: watch::Receiver<Arc<RuleLibrary>>,
+    metrics: ProcessorMetrics,
+    heartbeat_timeout_ms: i64,
+    checkpoint_interval: Duration,
+    last_checkpoint: Instant,
+}
+
+impl Processors {
+    pub async fn start(context: Arc<Context>, config: ProcessorConfig) -> anyhow::Result<Self> {
+        let settings = &config.processors;
+        let metrics = ProcessorMetrics::new(&context.metrics_registry);
+        let store = StateStore::open(
+            &context.kafka,
+            &context.kafka.processor_state_topic,
+            context.producer.clone(),
+        )
+        .await?;
+        let rules = crate::rules::reload::start(
+            settings.rules_file.clone(),
+            Duration::from_millis(settings.rules_reload_interval_ms),
+            metrics.reload.clone(),
+            context.shutdown.clone(),
+        )?;
+        Ok(Processors {
+            engine: Engine::default(),
+            store,
+            router: Router::new(context.registry.clone(), settings),
+            rules,
+            metrics,
+            heartbeat_timeout_ms: settings.heartbeat_timeout_ms as i64,
+            checkpoint_interval: Duration::from_millis(settings.checkpoint_interval_ms),
+            last_checkpoint: Instant::now(),
+        })
+    }
+
+    /// Publishes alert state changes; the beat's offset is not committed until they are
+    /// acknowledged, so a crash here re-evaluates the beat instead of losing them. Keyed by
+    /// customer (installation when unknown): one customer's alerts stay in order in one
+    /// partition, where the notifier counts them against the customer's limits.
+    async fn publish_alerts(&self, context: &Context, alerts: &[Alert]) -> Result<(), StageError> {
+        for alert in alerts {
+            let key = if alert.customer_id.is_empty() {
+                &alert.installation_id
+            } else {
+                &alert.customer_id
+            };
+            let headers = OwnedHeaders::new().insert(kafka::header("ucx-rule", &alert.rule_id));
+            let record = encode_alert(alert).map_err(anyhow::Error::from)?;
+            let what = format!("publishing alert {}", alert.alert_id);
+            context
+                .publish(&context.kafka.alerts_topic, key, &record, headers, &what)
+                .await?;
+            self.metrics.record(alert);
+        }
+        Ok(())
+    }
+
+    async fn publish_changes(
+        &self,
+        context: &Context,
+        changes: &[Change],
+    ) -> Result<(), StageError> {
+        for change in changes {
+            let record = encode_change(change).map_err(anyhow::Error::from)?;
+            let what = format!("publishing change {}", change.change_id);
+            context
+                .publish(
+                    &context.kafka.changes_topic,
+                    &change.installation_id,
+                    &record,
+                    OwnedHeaders::new(),
+                    &what,
+                )
+                .await?;
+            self.metrics.record_change(change);
+        }
+        Ok(())
+    }
+}
+
+impl Stage for Processors {
+    async fn handle(
+        &mut self,
+        context: &Context,
+        record: &BorrowedMessage<'_>,
+    ) -> Result<Flow, StageError> {
+        let at = Applied {
+            partition: record.partition(),
+            offset: record.offset(),
+        };
+        let beat = match decode_beat(record.payload().unwrap_or_default()) {
+            Ok(beat) => beat,
+            Err(error) => {
+                let detail = error.to_string();
+                context
+                    .dead_letter(record, DeadLetterReason::Undecodable, &detail)
+                    .await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let Some(routed) = self.router.route(&beat.envelope.installation_id).await else {
+            self.metrics.skipped("telemetry_disabled");
+            return Ok(Flow::Continue);
+        };
+        let library = self.rules.borrow().clone();
+        let Some(outcome) = self.engine.apply(&beat, at, &library, &routed) else {
+            self.metrics.skipped("already_applied");
+            return Ok(Flow::Continue);
+        };
+        self.publish_changes(context, &outcome.changes).await?;
+        self.publish_alerts(context, &outcome.alerts).await?;
+        Ok(Flow::Continue)
+    }
+
+    fn checkpoint_due(&self) -> Option<Instant> {
+        Some(self.last_checkpoint + self.checkpoint_interval)
+    }
+
+    /// Acknowledgements through the admin API applied to the open alerts held here, then the
+    /// changed states written (consumption waits: nothing is committed past unsaved state).
+    async fn checkpoint(&mut self, context: &Context) -> Result<(), StageError> {
+        let router = &self.router;
+        let alerts = self
+            .engine
+            .acknowledge(|alert_id| router.acknowledgement(alert_id));
+        self.publish_alerts(context, &alerts).await?;
+        let documents = self.engine.take_dirty();
+        retry_transient("writing state", Backoff::STANDARD, &context.give_up, || {
+            self.store.write(&documents)
+        })
+        .await?;
+        self.metrics.state_documents.inc_by(documents.len() as u64);
+        self.metrics.observe(&self.engine);
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Silence is judged only when nothing is left to consume (see `heartbeat.rs`); opted-out
+    /// customers' installations are not watched.
+    async fn tick(&mut self, context: &Context, tick: Tick) -> Result<Flow, StageError> {
+        if !tick.caught_up || self.heartbeat_timeout_ms <= 0 {
+            return Ok(Flow::Continue);
+        }
+        let mut alerts = Vec::new();
+        for installation_id in self.engine.lost(self.heartbeat_timeout_ms) {
+            if let Some(routed) = self.router.route(&installation_id).await {
+                alerts.extend(self.engine.raise_lost(
+                    &installation_id,
+                    self.heartbeat_timeout_ms,
+                    &routed.audience,
+                ));
+            }
+        }
+        self.publish_alerts(context, &alerts).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// The partitions may have been someone else's in between: what is in memory is dropped
+    /// and the changelog is the truth.
+    async fn assigned(
+        &mut self,
+        context: &Context,
+        partitions: &[(String, i32)],
+    ) -> Result<(), StageError> {
+        let beats_partitions: Vec<i32> = partitions
+            .iter()
+            .filter(|(topic, _)| *topic == context.kafka.beats_topic)
+            .map(|(_, partition)| *partition)
+            .collect();
+        self.engine = Engine::restored(self.store.restore(&beats_partitions).await?);
+        self.metrics.restored(beats_partitions.len());
+        tracing::info!(
+            partitions = ?beats_partitions,
+            installations = self.engine.installations(),
+            open_alerts = self.engine.open_alerts(),
+            "state restored"
+        );
+        Ok(())
+    }
+}
