@@ -16,7 +16,8 @@ use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use report::Report;
-use stages::{cpu_seconds, free_port, peak_rss_mib, service_pid, Stage};
+use stages::{cpu_seconds, peak_rss_mib, pid, service_pid};
+use ucx_e2e::process::{StageConfig, StageProcess};
 use ucx_simulator::fleet::Installation;
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
@@ -129,42 +130,6 @@ async fn main() -> anyhow::Result<()> {
     let database = format!("ucx_bench_{}", ucx_common::now_ms() % 100_000_000);
     let beats_topic = format!("{run}.beats");
     let alerts_topic = format!("{run}.alerts");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut env: Vec<(String, String)> = vec![
-        ("UCX_KAFKA__BROKERS".into(), args.brokers.clone()),
-        ("UCX_KAFKA__TOPIC_PARTITIONS".into(), PARTITIONS.to_string()),
-        ("UCX_CLICKHOUSE__URL".into(), args.clickhouse_url.clone()),
-        ("UCX_CLICKHOUSE__DATABASE".into(), database.clone()),
-        (
-            "UCX_INGEST__LISTEN".into(),
-            format!("127.0.0.1:{}", ports[0]),
-        ),
-        ("UCX_INGEST__ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
-        (
-            "UCX_INGEST__RATE_LIMIT_BEATS_PER_SECOND".into(),
-            "1000000".into(),
-        ),
-        ("UCX_INGEST__RATE_LIMIT_BURST".into(), "1000000".into()),
-        (
-            "UCX_PROCESSORS__LISTEN".into(),
-            format!("127.0.0.1:{}", ports[1]),
-        ),
-        ("UCX_PROCESSORS__HEARTBEAT_TIMEOUT_MS".into(), "0".into()),
-        (
-            "UCX_SINKS__LISTEN".into(),
-            format!("127.0.0.1:{}", ports[2]),
-        ),
-    ];
-    for (key, topic) in [
-        ("BEATS", "beats"),
-        ("ALERTS", "alerts"),
-        ("DEAD_LETTER", "dead-letters"),
-        ("REGISTRY", "registry"),
-        ("CHANGES", "changes"),
-        ("PROCESSOR_STATE", "processor-state"),
-    ] {
-        env.push((format!("UCX_KAFKA__{key}_TOPIC"), format!("{run}.{topic}")));
-    }
     // The database, tables and topics, as the sinks would create them (they start later).
     let pipeline_kafka = ucx_common::config::KafkaSettings {
         brokers: args.brokers.clone(),
@@ -178,17 +143,48 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     ucx_common::kafka::ensure_pipeline_topics(&pipeline_kafka).await?;
-    ucx_tables::migrations::apply(&ucx_common::config::ClickHouseSettings {
+    let clickhouse = ucx_common::config::ClickHouseSettings {
         url: args.clickhouse_url.clone(),
         database: database.clone(),
         ..Default::default()
-    })
-    .await?;
-    let gateway = Stage::start("ucx-ingest", &bin_dir, &env, ports[0], &log_dir).await?;
+    };
+    ucx_tables::migrations::apply(&clickhouse).await?;
+    let mut gateway_config = ucx_ingest::IngestConfig {
+        kafka: pipeline_kafka.clone(),
+        ..Default::default()
+    };
+    gateway_config.ingest.admin_token = Some(ADMIN_TOKEN.into());
+    gateway_config.ingest.rate_limit_beats_per_second = 1_000_000;
+    gateway_config.ingest.rate_limit_burst = 1_000_000;
+    let mut processors_config = ucx_processors::ProcessorConfig {
+        kafka: pipeline_kafka.clone(),
+        ..Default::default()
+    };
+    processors_config.processors.heartbeat_timeout_ms = 0;
+    let sinks_config = ucx_sinks::SinkConfig {
+        kafka: pipeline_kafka.clone(),
+        clickhouse: clickhouse.clone(),
+        ..Default::default()
+    };
+    let start = |config: StageConfig| {
+        let mut stage = StageProcess::new(
+            config.binary_name(),
+            bin_dir.join(config.binary_name()),
+            config,
+            &log_dir,
+        )
+        .log_filter("warn");
+        stage.start();
+        async move {
+            stage.wait_ready(Duration::from_secs(60)).await;
+            stage
+        }
+    };
+    let gateway = start(StageConfig::Gateway(gateway_config)).await;
     eprintln!("bench: registering {} installations", args.installations);
     let admin = ucx_simulator::provision::Admin {
         client: &client,
-        gateway: &gateway.url,
+        gateway: &gateway.url(),
         token: ADMIN_TOKEN,
     };
     admin.ensure_customers(args.installations + 2).await?;
@@ -203,9 +199,9 @@ async fn main() -> anyhow::Result<()> {
     let probe_id = format!("inst-probe-{probe_index}");
     let probe_key = admin.key_for(probe_index, &probe_id).await?;
     let mut fleet = load::Fleet::new(std::mem::take(&mut fleet_installations), keys);
-    let beats_url = format!("{}/v1/beats", gateway.url);
+    let beats_url = format!("{}/v1/beats", gateway.url());
 
-    let gateway_cpu = cpu_seconds(gateway.pid());
+    let gateway_cpu = cpu_seconds(pid(&gateway));
     eprintln!("bench: gateway, {} single-beat requests", args.single_beats);
     let single = load::post_all(
         &client,
@@ -235,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
     report.figure(
         "cpu",
         "gateway_cpu_ms_per_1000_beats",
-        1e6 * (cpu_seconds(gateway.pid()) - gateway_cpu) / (single.beats + batched.beats) as f64,
+        1e6 * (cpu_seconds(pid(&gateway)) - gateway_cpu) / (single.beats + batched.beats) as f64,
     );
     report.figure(
         "bytes",
@@ -245,8 +241,8 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Consumers working through that backlog: their own throughput.
     let backlog = (single.beats + batched.beats) as i64;
-    let sinks = Stage::start("ucx-sinks", &bin_dir, &env, ports[2], &log_dir).await?;
-    let processors = Stage::start("ucx-processors", &bin_dir, &env, ports[1], &log_dir).await?;
+    let sinks = start(StageConfig::Sinks(sinks_config)).await;
+    let processors = start(StageConfig::Processors(processors_config)).await;
     // Timed from the sinks' first commit (joining the group takes seconds on tansu) to their
     // last: the beats they worked through in between, per second. (The processors commit their
     // first offsets only after restoring state, by when most of the backlog is done: their
@@ -275,9 +271,9 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     });
     let pids: Vec<(&str, i32)> = [
-        Some(("gateway", gateway.pid())),
-        Some(("processors", processors.pid())),
-        Some(("sinks", sinks.pid())),
+        Some(("gateway", pid(&gateway))),
+        Some(("processors", pid(&processors))),
+        Some(("sinks", pid(&sinks))),
         args.services_dir
             .as_deref()
             .and_then(|d| service_pid(d, "tansu"))
@@ -415,7 +411,7 @@ async fn main() -> anyhow::Result<()> {
         "sinks_lag_2s_after_paced_run",
         lag_after_paced as f64,
     );
-    report.figure("rss", "gateway_peak_mib_final", peak_rss_mib(gateway.pid()));
+    report.figure("rss", "gateway_peak_mib_final", peak_rss_mib(pid(&gateway)));
 
     // Ratios.
     let slower_raw_beats = (produced.per_second())

@@ -1,64 +1,13 @@
-//! The pipeline's services as processes of their own, and what the kernel says they cost:
-//! CPU seconds and peak resident memory (`/proc`).
+//! What the kernel says the pipeline's processes cost: CPU seconds and peak resident memory
+//! (`/proc`). The stages run as processes through the test kit (`ucx_e2e::process`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use anyhow::Context;
+use ucx_e2e::process::StageProcess;
 
-/// A running service binary.
-pub struct Stage {
-    pub url: String,
-    child: Child,
-}
-
-impl Stage {
-    /// Starts `bin_dir/binary` with `env`, logging to `log_dir/name.log`, and waits for `/ready`.
-    pub async fn start(
-        name: &'static str,
-        bin_dir: &Path,
-        env: &[(String, String)],
-        port: u16,
-        log_dir: &Path,
-    ) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
-        let child = Command::new(bin_dir.join(name))
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("UCX_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin_dir.join(name).display()))?;
-        let stage = Stage {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let ready = format!("{}/ready", stage.url);
-        for _ in 0..600 {
-            if reqwest::get(&ready)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(stage);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("{name} not ready after 60 s; see {}", log_dir.display())
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
+/// The process id of a running stage.
+pub fn pid(stage: &StageProcess) -> i32 {
+    stage.pid().expect("the stage runs") as i32
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -83,11 +32,4 @@ pub fn peak_rss_mib(pid: i32) -> f64 {
 pub fn service_pid(services_dir: &Path, name: &str) -> Option<i32> {
     let path: PathBuf = services_dir.join(format!("{name}.pid"));
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
 }

@@ -1,18 +1,35 @@
 //! Configuration: one TOML file per deployment (every stage reads the sections it needs) with
 //! `UCX_…` environment overrides, `__` separating levels: `UCX_KAFKA__BROKERS=host:9092` sets
 //! `[kafka] brokers`. Unknown keys inside a section are errors, so typos don't go unnoticed.
+//!
+//! Defaults live in one place: `config/ucx.toml`, the documented file, is built in as the
+//! bottom layer, and every settings struct's `Default` is its section of that file. Values are
+//! checked once, when they are read: durations are `Duration`s (their keys still say the unit)
+//! and one of zero is refused with the key named, instead of being clamped where it is used.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// Loads a stage's configuration from the optional TOML file and the environment.
+/// `config/ucx.toml`: every key with its default value and what it means.
+pub const DEFAULTS: &str = include_str!("../../config/ucx.toml");
+
+/// One section of [`DEFAULTS`]: what a settings struct's `Default` returns.
+pub fn section_defaults<T: DeserializeOwned>(section: &str) -> T {
+    Figment::from(Toml::string(DEFAULTS))
+        .extract_inner(section)
+        .unwrap_or_else(|error| panic!("config/ucx.toml, [{section}]: {error}"))
+}
+
+/// Loads a stage's configuration: the built-in defaults, then the optional TOML file, then the
+/// environment.
 pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> anyhow::Result<T> {
-    let mut figment = Figment::new();
+    let mut figment = Figment::from(Toml::string(DEFAULTS));
     if let Some(path) = file {
         if !path.exists() {
             anyhow::bail!("config file {} does not exist", path.display());
@@ -25,9 +42,55 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> anyhow::Result<T> {
         .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))
 }
 
+/// A duration written as whole milliseconds (`…_ms` keys); zero is refused.
+pub mod millis {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        positive(u64::deserialize(deserializer)?, "milliseconds").map(Duration::from_millis)
+    }
+}
+
+/// A duration written as whole seconds (`…_s` keys); zero is refused.
+pub mod seconds {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_secs())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        positive(u64::deserialize(deserializer)?, "seconds").map(Duration::from_secs)
+    }
+}
+
+fn positive<E: serde::de::Error>(value: u64, unit: &str) -> Result<u64, E> {
+    if value == 0 {
+        return Err(E::invalid_value(
+            serde::de::Unexpected::Unsigned(0),
+            &format!("at least 1 ({unit})").as_str(),
+        ));
+    }
+    Ok(value)
+}
+
 /// `[kafka]`: the broker and the topics every stage shares.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KafkaSettings {
     /// Bootstrap servers, comma separated.
     pub brokers: String,
@@ -47,7 +110,8 @@ pub struct KafkaSettings {
     pub topic_replication_factor: i32,
     /// How long a produced record may wait for the broker's acknowledgement before the
     /// producer gives up (librdkafka `message.timeout.ms`); the gateway answers 503 then.
-    pub delivery_timeout_ms: u64,
+    #[serde(with = "millis")]
+    pub delivery_timeout_ms: Duration,
     /// Records the producer may hold awaiting acknowledgement; beyond that the gateway refuses
     /// with 503 instead of queueing without bound.
     pub max_in_flight_records: u32,
@@ -57,26 +121,13 @@ pub struct KafkaSettings {
 
 impl Default for KafkaSettings {
     fn default() -> Self {
-        KafkaSettings {
-            brokers: "127.0.0.1:9092".into(),
-            beats_topic: "ucx.beats".into(),
-            alerts_topic: "ucx.alerts".into(),
-            dead_letter_topic: "ucx.dead-letters".into(),
-            registry_topic: "ucx.registry".into(),
-            changes_topic: "ucx.changes".into(),
-            processor_state_topic: "ucx.processor-state".into(),
-            topic_partitions: 6,
-            topic_replication_factor: 1,
-            delivery_timeout_ms: 10_000,
-            max_in_flight_records: 100_000,
-            client_options: BTreeMap::new(),
-        }
+        section_defaults("kafka")
     }
 }
 
 /// `[clickhouse]`: where the sinks write and the dashboards read.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClickHouseSettings {
     /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
     pub url: String,
@@ -87,12 +138,7 @@ pub struct ClickHouseSettings {
 
 impl Default for ClickHouseSettings {
     fn default() -> Self {
-        ClickHouseSettings {
-            url: "http://127.0.0.1:8123".into(),
-            database: "ucx".into(),
-            user: "default".into(),
-            password: String::new(),
-        }
+        section_defaults("clickhouse")
     }
 }
 
@@ -129,6 +175,26 @@ mod tests {
             jail.create_file("ucx.toml", "[kafka]\nbrokerz = \"x\"\n")?;
             let error = load::<StageConfig>(Some(Path::new("ucx.toml"))).unwrap_err();
             assert!(error.to_string().contains("brokerz"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_file() {
+        let kafka = KafkaSettings::default();
+        assert_eq!(kafka.beats_topic, "ucx.beats");
+        assert_eq!(kafka.delivery_timeout_ms, Duration::from_secs(10));
+        assert_eq!(ClickHouseSettings::default().database, "ucx");
+    }
+
+    #[test]
+    fn a_zero_duration_is_refused_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ucx.toml", "[kafka]\ndelivery_timeout_ms = 0\n")?;
+            let error = load::<StageConfig>(Some(Path::new("ucx.toml"))).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains("delivery_timeout_ms"), "{message}");
+            assert!(message.contains("at least 1 (milliseconds)"), "{message}");
             Ok(())
         });
     }

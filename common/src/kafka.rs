@@ -40,7 +40,7 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
         .set("acks", "all")
         .set(
             "message.timeout.ms",
-            settings.delivery_timeout_ms.to_string(),
+            settings.delivery_timeout_ms.as_millis().to_string(),
         )
         .set(
             "queue.buffering.max.messages",
@@ -358,7 +358,7 @@ impl Producer {
     }
 
     fn replace_if_stuck(&self) {
-        let delivery_timeout = Duration::from_millis(self.settings.delivery_timeout_ms);
+        let delivery_timeout = self.settings.delivery_timeout_ms;
         let mut health = self.health.lock().expect("health lock");
         let stuck = health.last_acknowledged.elapsed() > 2 * delivery_timeout
             && health.last_replaced.elapsed() > delivery_timeout;

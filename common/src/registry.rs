@@ -63,6 +63,17 @@ impl RegistryView {
         }
     }
 
+    /// A view holding `records` and marked loaded, without a broker (unit tests of the stages
+    /// that decide on the registry).
+    pub fn loaded_from(records: impl IntoIterator<Item = RegistryRecord>) -> Self {
+        let view = RegistryView::new();
+        for record in records {
+            view.apply(&record.key(), Some(record));
+        }
+        view.mark_loaded();
+        view
+    }
+
     pub fn customer(&self, customer_id: &str) -> Option<Customer> {
         self.read().customers.get(customer_id).cloned()
     }

@@ -295,7 +295,7 @@ async fn store_beat(
     let category = beat.category().id();
     let record_headers = OwnedHeaders::new().insert(kafka_header("ucx-category", category));
     state
-        .producer
+        .records
         .produce(
             &state.beats_topic,
             beat.envelope.installation_id.as_bytes(),

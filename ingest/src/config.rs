@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
-use ucx_common::config::KafkaSettings;
+use serde::{Deserialize, Serialize};
+use ucx_common::config::{section_defaults, KafkaSettings};
 use ucx_schemas::PiiPolicy;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IngestConfig {
     pub kafka: KafkaSettings,
@@ -14,8 +14,8 @@ pub struct IngestConfig {
 }
 
 /// `[ingest]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     /// Address of the HTTP listener (beats, admin API, `/metrics`, `/health`).
     pub listen: String,
@@ -45,19 +45,7 @@ pub struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        IngestSettings {
-            listen: "127.0.0.1:8080".into(),
-            max_body_bytes: 1024 * 1024,
-            max_batch_beats: 500,
-            retry_after_seconds: 5,
-            pii_policy: PiiPolicy::Redact,
-            admin_token: None,
-            rate_limit_beats_per_second: 20,
-            rate_limit_burst: 1000,
-            trusted_proxies: Vec::new(),
-            tls_cert_file: None,
-            tls_key_file: None,
-        }
+        section_defaults("ingest")
     }
 }
 

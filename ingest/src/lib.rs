@@ -4,7 +4,6 @@
 //! records, and 503 when it did not. `/v1/admin/…` manages the customer registry.
 
 mod admin;
-mod admin_silences;
 mod auth;
 mod beats;
 mod client_ip;
@@ -13,6 +12,9 @@ mod error;
 pub mod keys;
 mod metrics;
 mod rate_limit;
+pub mod records;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -34,7 +36,7 @@ use metrics::IngestMetrics;
 
 /// What every request handler shares.
 struct AppState {
-    producer: Arc<ucx_common::kafka::Producer>,
+    records: Arc<dyn records::RecordSink>,
     beats_topic: String,
     registry_topic: String,
     registry: Arc<RegistryView>,
@@ -73,48 +75,15 @@ pub async fn run(
     let registry = ucx_common::registry::follow(kafka, shutdown.clone()).await?;
     let producer = Arc::new(ucx_common::kafka::Producer::new(kafka)?);
     let metrics_registry = prometheus::Registry::new();
-    let state = Arc::new(AppState {
-        producer: producer.clone(),
-        beats_topic: kafka.beats_topic.clone(),
-        registry_topic: kafka.registry_topic.clone(),
+    let state = Arc::new(AppState::new(
+        &config,
         registry,
-        rate_limit: rate_limit::InstallationRateLimit::new(
-            NonZeroU32::new(settings.rate_limit_beats_per_second).expect("checked"),
-            NonZeroU32::new(settings.rate_limit_burst).expect("checked"),
-        ),
-        trusted_proxies: client_ip::TrustedProxies::parse(&settings.trusted_proxies)?,
-        admin_token: settings.admin_token.clone(),
-        admin_writes: tokio::sync::Mutex::new(()),
-        retry_after_seconds: settings.retry_after_seconds,
-        max_body_bytes: settings.max_body_bytes,
-        max_batch_beats: settings.max_batch_beats,
-        pii_policy: settings.pii_policy,
-        metrics: IngestMetrics::new(&metrics_registry),
-        readiness: ucx_common::readiness::Readiness::default(),
-    });
+        producer.clone(),
+        &metrics_registry,
+    )?);
     state.readiness.probe_broker(kafka, shutdown.clone());
     tokio::spawn(forget_idle_installations(state.clone(), shutdown.clone()));
-    let beats = Router::new()
-        .route("/v1/beats", post(beats::post_beats))
-        // Decoded before the body limit applies, so the limit bounds the decompressed size;
-        // unknown encodings pass through and get a 415 that names them.
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
-        .with_state(state.clone());
-    let app = Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/ready", get(ready))
-        .with_state(state.clone())
-        .merge(beats)
-        .merge(admin::routes(state.clone()))
-        .fallback(error::not_found)
-        .merge(ucx_common::ops::router(metrics_registry))
-        // Failures are logged where they happen, with their cause; a 503 from /ready or for a
-        // missing broker is not worth an error line per request.
-        .layer(
-            TraceLayer::new_for_http()
-                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        );
+    let app = app(state, metrics_registry);
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let address = listener.local_addr()?;
     match (&settings.tls_cert_file, &settings.tls_key_file) {
@@ -154,6 +123,62 @@ pub async fn run(
     producer.flush(Duration::from_secs(10))?;
     tracing::info!("ingest gateway stopped");
     Ok(())
+}
+
+impl AppState {
+    fn new(
+        config: &IngestConfig,
+        registry: Arc<RegistryView>,
+        records: Arc<dyn records::RecordSink>,
+        metrics_registry: &prometheus::Registry,
+    ) -> anyhow::Result<Self> {
+        let settings = &config.ingest;
+        Ok(AppState {
+            records,
+            beats_topic: config.kafka.beats_topic.clone(),
+            registry_topic: config.kafka.registry_topic.clone(),
+            registry,
+            rate_limit: rate_limit::InstallationRateLimit::new(
+                NonZeroU32::new(settings.rate_limit_beats_per_second).expect("checked"),
+                NonZeroU32::new(settings.rate_limit_burst).expect("checked"),
+            ),
+            trusted_proxies: client_ip::TrustedProxies::parse(&settings.trusted_proxies)?,
+            admin_token: settings.admin_token.clone(),
+            admin_writes: tokio::sync::Mutex::new(()),
+            retry_after_seconds: settings.retry_after_seconds,
+            max_body_bytes: settings.max_body_bytes,
+            max_batch_beats: settings.max_batch_beats,
+            pii_policy: settings.pii_policy,
+            metrics: IngestMetrics::new(metrics_registry),
+            readiness: ucx_common::readiness::Readiness::default(),
+        })
+    }
+}
+
+/// Every route of the gateway: beats, the admin API, `/openapi.json`, `/ready`, `/metrics`,
+/// `/health`, and a JSON 404 for anything else.
+fn app(state: Arc<AppState>, metrics_registry: prometheus::Registry) -> Router {
+    let beats = Router::new()
+        .route("/v1/beats", post(beats::post_beats))
+        // Decoded before the body limit applies, so the limit bounds the decompressed size;
+        // unknown encodings pass through and get a 415 that names them.
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
+        .with_state(state.clone());
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/ready", get(ready))
+        .with_state(state.clone())
+        .merge(beats)
+        .merge(admin::routes(state))
+        .fallback(error::not_found)
+        .merge(ucx_common::ops::router(metrics_registry))
+        // Failures are logged where they happen, with their cause; a 503 from /ready or for a
+        // missing broker is not worth an error line per request.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
 }
 
 /// The rate limiter keeps state per installation; installations that went quiet are dropped.

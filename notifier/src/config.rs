@@ -1,9 +1,11 @@
 //! The notifier's configuration: `[kafka]`, `[clickhouse]` and `[notifier]`.
 
-use serde::Deserialize;
-use ucx_common::config::{ClickHouseSettings, KafkaSettings};
+use std::time::Duration;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+use serde::{Deserialize, Serialize};
+use ucx_common::config::{millis, seconds, section_defaults, ClickHouseSettings, KafkaSettings};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NotifierConfig {
     pub kafka: KafkaSettings,
@@ -12,7 +14,7 @@ pub struct NotifierConfig {
 }
 
 /// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpSecurity {
     /// Plain SMTP (a relay on the same host or network).
@@ -24,8 +26,8 @@ pub enum SmtpSecurity {
 }
 
 /// `[notifier]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NotifierSettings {
     /// Address of `/metrics` and `/health`.
     pub listen: String,
@@ -41,15 +43,18 @@ pub struct NotifierSettings {
     /// for `starttls` and `tls`.
     pub smtp_ca_file: Option<std::path::PathBuf>,
     /// How long one SMTP conversation may take before it counts as a (retryable) failure.
-    pub smtp_timeout_ms: u64,
+    #[serde(with = "millis")]
+    pub smtp_timeout_ms: Duration,
     /// `From:` of every mail.
     pub from_address: String,
     /// Longest wait between tries of a mail the server refused for now (4xx, timeout, down).
-    pub retry_backoff_max_ms: u64,
+    #[serde(with = "millis")]
+    pub retry_backoff_max_ms: Duration,
     /// Storm control: at most `storm_max_mails` alert mails per customer in any `storm_window_s`;
     /// the rest are listed in one summary mail once the window has room again. 0: no limit.
     pub storm_max_mails: u32,
-    pub storm_window_s: u64,
+    #[serde(with = "seconds")]
+    pub storm_window_s: Duration,
     /// Customers who get one digest a day instead of a mail per alert.
     pub digest_customers: Vec<String>,
     /// The hour (UTC) the daily digest goes out.
@@ -57,34 +62,17 @@ pub struct NotifierSettings {
     /// Language of subjects and bodies: `en` or `de`.
     pub language: String,
     /// How often summaries and digests that are due are looked for.
-    pub deferred_interval_ms: u64,
+    #[serde(with = "millis")]
+    pub deferred_interval_ms: Duration,
     /// Offsets of handled alerts are committed this often (every handled alert is in the ledger
     /// first, so a crash in between re-reads alerts but mails none twice).
-    pub commit_interval_ms: u64,
+    #[serde(with = "millis")]
+    pub commit_interval_ms: Duration,
 }
 
 impl Default for NotifierSettings {
     fn default() -> Self {
-        NotifierSettings {
-            listen: "127.0.0.1:8083".into(),
-            group_id: "ucx-notifier".into(),
-            smtp_host: "127.0.0.1".into(),
-            smtp_port: 2525,
-            smtp_security: SmtpSecurity::None,
-            smtp_username: None,
-            smtp_password: None,
-            smtp_ca_file: None,
-            smtp_timeout_ms: 10_000,
-            from_address: "UCX Proactive Support <proactive-support@ucx.example>".into(),
-            retry_backoff_max_ms: 60_000,
-            storm_max_mails: 10,
-            storm_window_s: 3_600,
-            digest_customers: Vec::new(),
-            digest_hour_utc: 7,
-            language: "en".into(),
-            deferred_interval_ms: 30_000,
-            commit_interval_ms: 1_000,
-        }
+        section_defaults("notifier")
     }
 }
 

@@ -61,7 +61,7 @@ pub async fn run(
         group_id: config.notifier.group_id.clone(),
         topics: vec![config.kafka.alerts_topic.clone()],
         clickhouse: Some(config.clickhouse.clone()),
-        tick_interval: Duration::from_millis(config.notifier.deferred_interval_ms),
+        tick_interval: config.notifier.deferred_interval_ms,
     };
     let kafka = config.kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {
@@ -101,7 +101,7 @@ struct Notifier {
 impl Notifier {
     async fn start(context: Arc<Context>, config: NotifierConfig) -> anyhow::Result<Self> {
         let settings = config.notifier;
-        let window_ms = (settings.storm_window_s * 1000) as i64;
+        let window_ms = settings.storm_window_s.as_millis() as i64;
         let mut notifier = Notifier {
             ledger: Ledger::new(ucx_common::clickhouse::client(&config.clickhouse)),
             mailer: Mailer::new(&settings)?,
@@ -111,7 +111,7 @@ impl Notifier {
             registry: context.registry.clone(),
             metrics: NotifierMetrics::new(&context.metrics_registry),
             give_up: context.give_up.clone(),
-            commit_interval: Duration::from_millis(settings.commit_interval_ms),
+            commit_interval: settings.commit_interval_ms,
             uncommitted_since: None,
             settings,
         };
@@ -217,7 +217,7 @@ impl Notifier {
     ) -> Result<Result<(), String>, Stopped> {
         let backoff = Backoff::new(
             Duration::from_millis(250),
-            Duration::from_millis(self.settings.retry_backoff_max_ms),
+            self.settings.retry_backoff_max_ms,
         );
         let what = format!("mailing {message_id}");
         let outcome = retry(&what, backoff, &self.give_up, || async {

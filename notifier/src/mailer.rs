@@ -1,8 +1,6 @@
 //! Mails over SMTP (lettre), and which refusals are worth retrying: a 4xx answer, a timeout or a
 //! server that cannot be reached are tried again; a 5xx answer is final.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -55,7 +53,7 @@ impl Mailer {
         };
         let mut builder = builder
             .port(settings.smtp_port)
-            .timeout(Some(Duration::from_millis(settings.smtp_timeout_ms)));
+            .timeout(Some(settings.smtp_timeout_ms));
         if let (Some(username), Some(password)) = (&settings.smtp_username, &settings.smtp_password)
         {
             builder = builder.credentials(Credentials::new(username.clone(), password.clone()));

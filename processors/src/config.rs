@@ -1,11 +1,12 @@
 //! The processors' configuration: `[kafka]` and `[processors]` of the deployment's TOML file.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::Deserialize;
-use ucx_common::config::KafkaSettings;
+use serde::{Deserialize, Serialize};
+use ucx_common::config::{millis, section_defaults, KafkaSettings};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProcessorConfig {
     pub kafka: KafkaSettings,
@@ -13,8 +14,8 @@ pub struct ProcessorConfig {
 }
 
 /// `[processors]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProcessorSettings {
     /// Address of `/metrics` and `/health`.
     pub listen: String,
@@ -24,7 +25,8 @@ pub struct ProcessorSettings {
     /// the library built into the binary, fixed.
     pub rules_file: Option<PathBuf>,
     /// How often the rule file is checked for changes.
-    pub rules_reload_interval_ms: u64,
+    #[serde(with = "millis")]
+    pub rules_reload_interval_ms: Duration,
     /// Gold and Platinum customers whose care ended more than this many days ago get no new
     /// customer notifications (limited mode); support engineers still see their alerts.
     pub care_grace_days: u32,
@@ -32,7 +34,8 @@ pub struct ProcessorSettings {
     pub dashboard_url: String,
     /// How often state is written to the changelog and offsets are committed: a crash replays
     /// at most this much.
-    pub checkpoint_interval_ms: u64,
+    #[serde(with = "millis")]
+    pub checkpoint_interval_ms: Duration,
     /// A server is lost when no beat came for its usual cadence plus this long in event time
     /// (the newest beat of any server is "now"); 0 disables heartbeat alerts.
     pub heartbeat_timeout_ms: u64,
@@ -42,7 +45,7 @@ pub struct ProcessorSettings {
 }
 
 /// A value per contract tier (`[processors.<name>]` with `basic`, `gold`, `platinum`).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerTier {
     pub basic: u64,
@@ -62,22 +65,6 @@ impl PerTier {
 
 impl Default for ProcessorSettings {
     fn default() -> Self {
-        ProcessorSettings {
-            listen: "127.0.0.1:8081".into(),
-            group_id: "ucx-processors".into(),
-            rules_file: None,
-            rules_reload_interval_ms: 2_000,
-            care_grace_days: 30,
-            dashboard_url:
-                "http://127.0.0.1:3000/d/ucx-server/server?var-installation={installation_id}"
-                    .into(),
-            checkpoint_interval_ms: 1_000,
-            heartbeat_timeout_ms: 300_000,
-            reminder_interval_s: PerTier {
-                basic: 86_400,
-                gold: 43_200,
-                platinum: 14_400,
-            },
-        }
+        section_defaults("processors")
     }
 }

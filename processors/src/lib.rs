@@ -15,8 +15,6 @@ pub mod rules;
 mod stage;
 mod state;
 
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 use ucx_common::stage::StageSpec;
 
@@ -39,7 +37,7 @@ pub async fn run(
         topics: vec![config.kafka.beats_topic.clone()],
         clickhouse: None,
         // idle ticks judge silence and trigger checkpoints between beats
-        tick_interval: Duration::from_millis(config.processors.checkpoint_interval_ms),
+        tick_interval: config.processors.checkpoint_interval_ms,
     };
     let kafka = config.kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {

@@ -45,7 +45,7 @@ impl Processors {
         .await?;
         let rules = crate::rules::reload::start(
             settings.rules_file.clone(),
-            Duration::from_millis(settings.rules_reload_interval_ms),
+            settings.rules_reload_interval_ms,
             metrics.reload.clone(),
             context.shutdown.clone(),
         )?;
@@ -56,7 +56,7 @@ impl Processors {
             rules,
             metrics,
             heartbeat_timeout_ms: settings.heartbeat_timeout_ms as i64,
-            checkpoint_interval: Duration::from_millis(settings.checkpoint_interval_ms),
+            checkpoint_interval: settings.checkpoint_interval_ms,
             last_checkpoint: Instant::now(),
         })
     }

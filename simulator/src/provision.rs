@@ -1,10 +1,12 @@
-//! Registers the simulated fleet with the gateway's admin API: nine customers (one per contract
-//! tier and region) and every installation, each with a key of its own. Installations already
-//! registered (a restarted simulator) get a new key.
+//! Registers the simulated fleet with the gateway's admin API (the typed client of
+//! `ucx-admin-api`): nine customers (one per contract tier and region) and every installation,
+//! each with a key of its own. Installations already registered (a restarted simulator) get a
+//! new key.
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use ucx_admin_api::{AdminClient, CustomerInput};
+use ucx_schemas::{AlertContact, ContractTier, Severity};
 
 use crate::fleet::customer_of;
 
@@ -15,22 +17,8 @@ pub struct Admin<'a> {
 }
 
 impl Admin<'_> {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.gateway))
-            .bearer_auth(self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or_default()))
+    fn api(&self) -> AdminClient {
+        AdminClient::with_http(self.client.clone(), self.gateway, self.token)
     }
 
     /// Waits up to a minute for the gateway to load its registry.
@@ -57,18 +45,31 @@ impl Admin<'_> {
 
     /// Creates (or updates) the customers of the first `installations` installations.
     pub async fn ensure_customers(&self, installations: usize) -> anyhow::Result<()> {
+        let api = self.api();
         for index in 0..installations.min(9) {
             let (customer, tier, region) = customer_of(index);
-            let body = json!({
-                "name": format!("Simulated {} customer ({})", tier.to_ascii_lowercase(), region.as_str()),
-                "region": region.as_str(),
-                "contract_tier": tier,
-                "care_end_date": "2030-12-31",
-                "alert_contacts": [{"email": format!("it@{customer}.example"), "min_severity": "WARNING"}],
-            });
-            let path = format!("/v1/admin/customers/{customer}");
-            let (status, answer) = self.call(reqwest::Method::PUT, &path, Some(body)).await?;
-            anyhow::ensure!(status < 300, "creating {customer}: {status} {answer}");
+            let input = CustomerInput {
+                name: format!(
+                    "Simulated {} customer ({})",
+                    tier.to_ascii_lowercase(),
+                    region.as_str()
+                ),
+                region,
+                contract_tier: match tier {
+                    "PLATINUM" => ContractTier::Platinum,
+                    "GOLD" => ContractTier::Gold,
+                    _ => ContractTier::Basic,
+                },
+                care_end_date: Some("2030-12-31".into()),
+                alert_contacts: vec![AlertContact {
+                    email: format!("it@{customer}.example"),
+                    min_severity: Severity::Warning,
+                }],
+                telemetry_enabled: None,
+            };
+            api.put_customer(&customer, &input)
+                .await
+                .map_err(|error| anyhow::anyhow!("creating {customer}: {error}"))?;
         }
         Ok(())
     }
@@ -76,29 +77,11 @@ impl Admin<'_> {
     /// Registers the installation (or re-keys it) and returns its key.
     pub async fn key_for(&self, index: usize, installation_id: &str) -> anyhow::Result<String> {
         let (customer, _, _) = customer_of(index);
-        let (mut status, mut answer) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/v1/admin/customers/{customer}/installations"),
-                Some(json!({ "installation_id": installation_id })),
-            )
-            .await?;
-        if status == 409 {
-            (status, answer) = self
-                .call(
-                    reqwest::Method::POST,
-                    &format!("/v1/admin/installations/{installation_id}/key"),
-                    None,
-                )
-                .await?;
-        }
-        anyhow::ensure!(
-            status < 300,
-            "registering {installation_id}: {status} {answer}"
-        );
-        answer["key"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow::anyhow!("no key in the answer for {installation_id}: {answer}"))
+        let issued = self
+            .api()
+            .key_for(&customer, installation_id)
+            .await
+            .map_err(|error| anyhow::anyhow!("registering {installation_id}: {error}"))?;
+        Ok(issued.key)
     }
 }

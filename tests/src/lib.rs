@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 #[cfg(test)]
 mod compose;
+pub mod process;
 
 use tokio_util::sync::CancellationToken;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
@@ -178,7 +179,14 @@ async fn gateway_ready(url: &str) -> bool {
         .is_ok_and(|response| response.status() == 200)
 }
 
-/// Calls the gateway's admin API with the harness's admin token; returns status and JSON body.
+/// The typed admin client of `gateway` with the harness's admin token.
+pub fn admin_client(gateway: &str) -> ucx_admin_api::AdminClient {
+    ucx_admin_api::AdminClient::new(gateway, ADMIN_TOKEN)
+}
+
+/// Calls the gateway's admin API with the harness's admin token and any method and body (for
+/// tests of the HTTP contract itself: refusals of malformed requests); returns status and JSON
+/// body. Everything else goes through [`admin_client`].
 pub async fn admin(
     gateway: &str,
     method: reqwest::Method,
@@ -198,48 +206,49 @@ pub async fn admin(
     (status, body)
 }
 
-/// Creates or updates a customer through the admin API.
+/// Creates or updates a customer (EU, one WARNING contact) through the admin API.
 pub async fn put_customer(gateway: &str, customer_id: &str, tier: &str, telemetry: bool) {
-    let (status, body) = admin(
-        gateway,
-        reqwest::Method::PUT,
-        &format!("/v1/admin/customers/{customer_id}"),
-        Some(serde_json::json!({
-            "name": format!("{customer_id} Ltd"),
-            "region": "EU",
-            "contract_tier": tier,
-            "telemetry_enabled": telemetry,
-            "alert_contacts": [{"email": "it@example.com", "min_severity": "WARNING"}],
-        })),
-    )
-    .await;
-    assert!(status == 200 || status == 201, "{status}: {body}");
+    let input = ucx_admin_api::CustomerInput {
+        name: format!("{customer_id} Ltd"),
+        region: ucx_schemas::Region::EU,
+        contract_tier: serde_json::from_value(serde_json::json!(tier)).expect("a contract tier"),
+        care_end_date: None,
+        alert_contacts: vec![ucx_schemas::AlertContact {
+            email: "it@example.com".into(),
+            min_severity: ucx_schemas::Severity::Warning,
+        }],
+        telemetry_enabled: Some(telemetry),
+    };
+    admin_client(gateway)
+        .put_customer(customer_id, &input)
+        .await
+        .unwrap_or_else(|error| panic!("creating {customer_id}: {error}"));
 }
 
 /// Switches a customer's telemetry on or off through the admin API; returns the customer.
-pub async fn set_telemetry(gateway: &str, customer_id: &str, enabled: bool) -> serde_json::Value {
-    let (status, body) = admin(
-        gateway,
-        reqwest::Method::PUT,
-        &format!("/v1/admin/customers/{customer_id}/telemetry"),
-        Some(serde_json::json!({ "enabled": enabled })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body
+pub async fn set_telemetry(
+    gateway: &str,
+    customer_id: &str,
+    enabled: bool,
+) -> ucx_admin_api::CustomerView {
+    admin_client(gateway)
+        .set_telemetry(customer_id, enabled)
+        .await
+        .unwrap_or_else(|error| panic!("switching {customer_id}'s telemetry: {error}"))
 }
 
 /// Registers `installation_id` under `customer_id` and returns its new key.
 pub async fn add_installation(gateway: &str, customer_id: &str, installation_id: &str) -> String {
-    let (status, body) = admin(
-        gateway,
-        reqwest::Method::POST,
-        &format!("/v1/admin/customers/{customer_id}/installations"),
-        Some(serde_json::json!({ "installation_id": installation_id })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["key"].as_str().expect("a key").to_string()
+    let input = ucx_admin_api::InstallationInput {
+        installation_id: installation_id.to_string(),
+        licensed_users: None,
+        licensed_devices: None,
+    };
+    admin_client(gateway)
+        .add_installation(customer_id, &input)
+        .await
+        .unwrap_or_else(|error| panic!("registering {installation_id}: {error}"))
+        .key
 }
 
 fn key_cache() -> &'static std::sync::Mutex<std::collections::HashMap<(String, String), String>> {
@@ -256,36 +265,16 @@ pub async fn installation_key(gateway: &str, installation_id: &str) -> String {
     if let Some(key) = key_cache().lock().unwrap().get(&cache_key) {
         return key.clone();
     }
-    let (status, _) = admin(
-        gateway,
-        reqwest::Method::GET,
-        &format!("/v1/admin/customers/{TEST_CUSTOMER}"),
-        None,
-    )
-    .await;
-    if status == 404 {
+    let client = admin_client(gateway);
+    if let Err(error) = client.customer(TEST_CUSTOMER).await {
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(404), "{error}");
         put_customer(gateway, TEST_CUSTOMER, "GOLD", true).await;
     }
-    let (status, body) = admin(
-        gateway,
-        reqwest::Method::POST,
-        &format!("/v1/admin/customers/{TEST_CUSTOMER}/installations"),
-        Some(serde_json::json!({ "installation_id": installation_id })),
-    )
-    .await;
-    let (status, body) = if status == 409 {
-        admin(
-            gateway,
-            reqwest::Method::POST,
-            &format!("/v1/admin/installations/{installation_id}/key"),
-            None,
-        )
+    let key = client
+        .key_for(TEST_CUSTOMER, installation_id)
         .await
-    } else {
-        (status, body)
-    };
-    assert!(status == 200 || status == 201, "{status}: {body}");
-    let key = body["key"].as_str().expect("a key").to_string();
+        .unwrap_or_else(|error| panic!("a key for {installation_id}: {error}"))
+        .key;
     key_cache().lock().unwrap().insert(cache_key, key.clone());
     key
 }
@@ -356,7 +345,7 @@ pub async fn start_pipeline_adjusted(
         clickhouse: clickhouse.clone(),
         ..Default::default()
     };
-    sink_config.sinks.batch_timeout_ms = 200;
+    sink_config.sinks.batch_timeout_ms = Duration::from_millis(200);
     sink_config.sinks.group_id = unique("sinks");
     let mut processor_config = ucx_processors::ProcessorConfig {
         kafka: kafka.clone(),

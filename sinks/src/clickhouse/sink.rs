@@ -117,19 +117,16 @@ impl Sink {
                 default_days: config.sinks.retention_default_days,
             },
             client(),
-            Duration::from_secs(config.sinks.retention_interval_s),
+            config.sinks.retention_interval_s,
             metrics.partitions_dropped.clone(),
             context.shutdown.clone(),
         ));
         Ok(Sink {
             batch: Batch::default(),
-            writer: Writer::new(
-                client(),
-                Duration::from_millis(config.sinks.retry_backoff_max_ms),
-            ),
+            writer: Writer::new(client(), config.sinks.retry_backoff_max_ms),
             metrics,
-            batch_max_rows: config.sinks.batch_max_rows,
-            batch_timeout: Duration::from_millis(config.sinks.batch_timeout_ms),
+            batch_max_rows: config.sinks.batch_max_rows.get(),
+            batch_timeout: config.sinks.batch_timeout_ms,
             purges_waiting: Vec::new(),
             purges_handed,
             purge_worker,

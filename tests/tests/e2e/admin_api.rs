@@ -2,6 +2,7 @@
 //! document lists it.
 
 use reqwest::Method;
+use ucx_admin_api::paths::{self, with_id};
 use ucx_e2e::{admin, put_customer, start_gateway, Services};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,7 +16,7 @@ async fn the_admin_api_checks_its_token_and_its_input() {
     let url = &gateway.url;
 
     for token in [None, Some("wrong-token-wrong-token")] {
-        let mut request = reqwest::Client::new().get(format!("{url}/v1/admin/customers"));
+        let mut request = reqwest::Client::new().get(format!("{url}{}", paths::CUSTOMERS));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -31,7 +32,7 @@ async fn the_admin_api_checks_its_token_and_its_input() {
             "alert_contacts": [{"email": email, "min_severity": "CRITICAL"}],
         })
     };
-    let path = "/v1/admin/customers/cust-x";
+    let path = &with_id(paths::CUSTOMER, "cust-x");
     let cases = [
         (
             customer("SILVER", "2027-01-31", "a@b.example"),
@@ -57,7 +58,7 @@ async fn the_admin_api_checks_its_token_and_its_input() {
     let (status, answer) = admin(
         url,
         Method::PUT,
-        "/v1/admin/customers/bad%20id",
+        &with_id(paths::CUSTOMER, "bad%20id"),
         Some(customer("GOLD", "2027-01-31", "a@b.example")),
     )
     .await;
@@ -83,25 +84,23 @@ async fn the_admin_api_checks_its_token_and_its_input() {
     )
     .await;
     assert_eq!(status, 200, "an update");
-    let (_, listed) = admin(url, Method::GET, "/v1/admin/customers", None).await;
+    let (_, listed) = admin(url, Method::GET, paths::CUSTOMERS, None).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["contract_tier"], "PLATINUM");
 
-    let (status, answer) = admin(url, Method::GET, "/v1/admin/customers/nobody", None).await;
+    let (status, answer) = admin(url, Method::GET, &with_id(paths::CUSTOMER, "nobody"), None).await;
     assert_eq!(
         (status, answer["code"].as_str()),
         (404, Some("unknown_customer"))
     );
-    let add = |customer: &'static str| {
+    let add = |customer: &'static str| async move {
         admin(
             url,
             Method::POST,
-            match customer {
-                "cust-x" => "/v1/admin/customers/cust-x/installations",
-                _ => "/v1/admin/customers/nobody/installations",
-            },
+            &with_id(paths::CUSTOMER_INSTALLATIONS, customer),
             Some(serde_json::json!({"installation_id": "inst-x"})),
         )
+        .await
     };
     assert_eq!(add("nobody").await.0, 404);
     assert_eq!(add("cust-x").await.0, 201);
@@ -114,13 +113,13 @@ async fn the_admin_api_checks_its_token_and_its_input() {
     let (status, _) = admin(
         url,
         Method::POST,
-        "/v1/admin/installations/nothing/revoke",
+        &with_id(paths::INSTALLATION_REVOKE, "nothing"),
         None,
     )
     .await;
     assert_eq!(status, 404);
     put_customer(url, "cust-y", "BASIC", false).await;
-    let (_, answer) = admin(url, Method::GET, "/v1/admin/customers/cust-y", None).await;
+    let (_, answer) = admin(url, Method::GET, &with_id(paths::CUSTOMER, "cust-y"), None).await;
     assert_eq!(answer["telemetry_enabled"], false);
 }
 

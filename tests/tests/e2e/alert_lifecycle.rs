@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{json, Value};
+use ucx_admin_api::{AcknowledgementInput, SilenceInput, SilenceKindInput};
 use ucx_common::config::KafkaSettings;
 use ucx_e2e::{
-    add_installation, admin, example_beat, post_with_key, put_customer, query, read_topic,
+    add_installation, admin_client, example_beat, post_with_key, put_customer, query, read_topic,
     start_pipeline_with, wait_until, Services, Stage,
 };
 use ucx_schemas::{decode_alert, Alert, AlertState, Category};
@@ -48,7 +48,7 @@ fn states(alerts: &[Alert]) -> Vec<AlertState> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_acknowledgements_silences_and_maintenance_windows() {
     let pipeline = start_pipeline_with(&Services::from_env(), "lifecycle", |config| {
-        config.processors.checkpoint_interval_ms = 200;
+        config.processors.checkpoint_interval_ms = Duration::from_millis(200);
         config.processors.reminder_interval_s.gold = 1;
     })
     .await;
@@ -60,74 +60,76 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
     let silenced = add_installation(&gateway.url, customer, "inst-silenced").await;
 
     // Refusals say what is wrong.
-    let silence = |body: Value| {
-        admin(
-            &gateway.url,
-            Method::PUT,
-            "/v1/admin/silences/s-bad",
-            Some(body),
-        )
+    let client = admin_client(&gateway.url);
+    let input = |customer_id: &str| SilenceInput {
+        kind: None,
+        customer_id: customer_id.to_string(),
+        installation_id: None,
+        rule_id: None,
+        starts_at: None,
+        ends_at: None,
+        duration_minutes: Some(10),
+        comment: "c".into(),
+        created_by: "anna".into(),
     };
-    let (status, body) = silence(json!({"customer_id": customer, "duration_minutes": 10,
-                                        "comment": "", "created_by": "anna"}))
-    .await;
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("comment"),
-        "{body}"
-    );
-    let (status, body) = silence(
-        json!({"customer_id": customer, "comment": "c", "created_by": "a",
-                                        "starts_at": "2026-11-24T10:00:00Z",
-                                        "ends_at": "2026-11-24T09:00:00Z"}),
-    )
-    .await;
+    let refusal = client
+        .put_silence(
+            "s-bad",
+            &SilenceInput {
+                comment: String::new(),
+                ..input(customer)
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refusal.status().map(|s| s.as_u16()), Some(422), "{refusal}");
+    assert!(refusal.to_string().contains("comment"), "{refusal}");
+    let backwards = SilenceInput {
+        starts_at: Some("2026-11-24T10:00:00Z".into()),
+        ends_at: Some("2026-11-24T09:00:00Z".into()),
+        duration_minutes: None,
+        ..input(customer)
+    };
+    let refusal = client.put_silence("s-bad", &backwards).await.unwrap_err();
+    assert_eq!(refusal.code(), Some("invalid"), "{refusal}");
+    let refusal = client
+        .put_silence("s-bad", &input("nobody"))
+        .await
+        .unwrap_err();
     assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("invalid")),
-        "{body}"
+        (refusal.status().map(|s| s.as_u16()), refusal.code()),
+        (Some(404), Some("unknown_customer")),
+        "{refusal}"
     );
-    let (status, body) = silence(json!({"customer_id": "nobody", "duration_minutes": 10,
-                                        "comment": "c", "created_by": "a"}))
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("unknown_customer")),
-        "{body}"
-    );
-    let (status, body) = admin(
-        &gateway.url,
-        Method::POST,
-        "/v1/admin/alerts/not-an-alert/acknowledge",
-        Some(json!({"by": "anna"})),
-    )
-    .await;
-    assert_eq!(status, 422, "{body}");
+    let ack = |by: &str, comment: &str| AcknowledgementInput {
+        by: by.into(),
+        comment: comment.into(),
+    };
+    let refusal = client
+        .acknowledge("not-an-alert", &ack("anna", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal.status().map(|s| s.as_u16()), Some(422), "{refusal}");
 
     // A maintenance window for one server, a silence of disk alerts for another.
-    let (status, body) = admin(
-        &gateway.url,
-        Method::PUT,
-        "/v1/admin/silences/mw-1",
-        Some(json!({"kind": "maintenance", "customer_id": customer,
-                    "installation_id": "inst-maintained", "duration_minutes": 60,
-                    "comment": "replacing disks", "created_by": "anna"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["active"], json!(true));
-    let (status, body) = admin(
-        &gateway.url,
-        Method::PUT,
-        "/v1/admin/silences/quiet-1",
-        Some(
-            json!({"customer_id": customer, "installation_id": "inst-silenced",
-                    "rule_id": "disk_free_low", "duration_minutes": 60,
-                    "comment": "known, customer informed by phone", "created_by": "anna"}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    let window = SilenceInput {
+        kind: Some(SilenceKindInput::Maintenance),
+        installation_id: Some("inst-maintained".into()),
+        duration_minutes: Some(60),
+        comment: "replacing disks".into(),
+        ..input(customer)
+    };
+    let declared = client.put_silence("mw-1", &window).await.unwrap();
+    assert!(declared.created && declared.value.active, "{declared:?}");
+    let quiet = SilenceInput {
+        installation_id: Some("inst-silenced".into()),
+        rule_id: Some("disk_free_low".into()),
+        duration_minutes: Some(60),
+        comment: "known, customer informed by phone".into(),
+        ..input(customer)
+    };
+    let declared = client.put_silence("quiet-1", &quiet).await.unwrap();
+    assert!(declared.created, "{declared:?}");
 
     // Open, then reminded every second of event time while still bad.
     for (installation, key) in [
@@ -162,14 +164,10 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         .all(|a| a.alert_id == alert_id && a.reaches_customer()));
 
     // Acknowledged: recorded once, no more reminders, and it still resolves.
-    let (status, body) = admin(
-        &gateway.url,
-        Method::POST,
-        &format!("/v1/admin/alerts/{alert_id}/acknowledge"),
-        Some(json!({"by": "anna", "comment": "ordering a disk"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    client
+        .acknowledge(&alert_id, &ack("anna", "ordering a disk"))
+        .await
+        .unwrap();
     wait_until(
         "the acknowledgement recorded",
         Duration::from_secs(30),
@@ -206,18 +204,8 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
 
     // Nothing opened in maintenance; ended, the next bad beat opens the alert.
     assert!(disk_alerts(kafka, "inst-maintained", Duration::from_secs(3)).is_empty());
-    let (status, body) = admin(
-        &gateway.url,
-        Method::DELETE,
-        "/v1/admin/silences/mw-1",
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["active"].as_bool()),
-        (200, Some(false)),
-        "{body}"
-    );
+    let ended = client.end_silence("mw-1").await.unwrap();
+    assert!(!ended.active, "{ended:?}");
     // (the processors apply the ended window when their registry view reads it, a fetch away
     // like the beats: the server goes on sending, as servers do)
     let mut after = Vec::new();
@@ -247,8 +235,8 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
     suite["data"]["version"] = json!("2025.Spring.1");
     post(gateway, &reminded, &suite).await;
 
-    let (_, listed) = admin(&gateway.url, Method::GET, "/v1/admin/silences", None).await;
-    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let listed = client.silences().await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
 
     // The sinks stored every state change with its new columns, and the change.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -13,7 +13,7 @@ async fn a_beat_posted_while_the_broker_is_down_gets_503_and_succeeds_after_rest
     let services = Services::from_env();
     let mut broker = OwnBroker::start(&services.tansu_bin).await;
     let mut kafka = kafka_settings(&broker.brokers(), "outage");
-    kafka.delivery_timeout_ms = 3_000;
+    kafka.delivery_timeout_ms = Duration::from_secs(3);
     let mut config = ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()

@@ -39,8 +39,8 @@ async fn a_clickhouse_restart_mid_stream_loses_nothing() {
         ..Default::default()
     };
     config.sinks.group_id = unique("ch-restart");
-    config.sinks.batch_timeout_ms = 100;
-    config.sinks.retry_backoff_max_ms = 500;
+    config.sinks.batch_timeout_ms = Duration::from_millis(100);
+    config.sinks.retry_backoff_max_ms = Duration::from_millis(500);
     let sinks = start_sinks(config).await;
     let gateway = start_gateway(ucx_ingest::IngestConfig {
         kafka,

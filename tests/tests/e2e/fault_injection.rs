@@ -12,141 +12,21 @@
 //! README, "Fault tolerance".
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use ucx_common::config::ClickHouseSettings;
+use ucx_common::config::{ClickHouseSettings, KafkaSettings};
+use ucx_e2e::process::{StageConfig, StageProcess};
 use ucx_e2e::{
-    free_port, metrics_text, query, read_topic, unique, wait_until, wait_until_ok, OwnBroker,
-    OwnClickHouse, OwnSmtp, Services,
+    metrics_text, query, read_topic, unique, wait_until, OwnBroker, OwnClickHouse, OwnSmtp,
+    Services,
 };
 use ucx_schemas::Category;
 
 const ADMIN_TOKEN: &str = "fault-injection-admin-token-0123456789";
 const POISON_RECORDS: usize = 12;
-
-/// A stage binary run as a process of its own, logging to a file the test prints on failure.
-struct StageProcess {
-    name: &'static str,
-    bin: &'static str,
-    env: Vec<(String, String)>,
-    port: u16,
-    log: PathBuf,
-    child: Option<Child>,
-    starts: u32,
-}
-
-impl StageProcess {
-    fn new(
-        name: &'static str,
-        bin: &'static str,
-        env: Vec<(String, String)>,
-        port: u16,
-        dir: &std::path::Path,
-    ) -> Self {
-        StageProcess {
-            name,
-            bin,
-            env,
-            port,
-            log: dir.join(format!("{name}.log")),
-            child: None,
-            starts: 0,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("the stage's log file");
-        let child = Command::new(self.bin)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("UCX_LOG", "info,librdkafka=warn,rdkafka=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|error| panic!("starting {}: {error}", self.name));
-        self.child = Some(child);
-        self.starts += 1;
-    }
-
-    async fn wait_ready(&self) {
-        let what = format!("{} ready", self.name);
-        wait_until_ok(
-            &what,
-            &format!("{}/ready", self.url()),
-            Duration::from_secs(90),
-        )
-        .await;
-    }
-
-    async fn is_ready(&self) -> bool {
-        reqwest::get(format!("{}/ready", self.url()))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    }
-
-    /// SIGKILL: no flush, no commit, no goodbye.
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reaped");
-        }
-    }
-
-    /// SIGTERM, and how the process ended (within 30 s).
-    fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "kill -TERM {}",
-            self.name
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{} did not exit within 30 s of SIGTERM", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-}
-
-impl Drop for StageProcess {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- {} (started {} times), last lines:\n{}",
-                self.name,
-                self.starts,
-                self.log_tail()
-            );
-        }
-        self.kill9();
-    }
-}
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The sum of every `…consumer_lag` series of a stage, and how many there are.
 async fn lag(stage: &StageProcess) -> (i64, usize) {
@@ -274,71 +154,69 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     let dir = std::env::temp_dir().join(unique("fault-injection"));
     std::fs::create_dir_all(&dir).unwrap();
 
-    let common = vec![
-        ("UCX_KAFKA__BROKERS".to_string(), broker.brokers()),
-        ("UCX_KAFKA__TOPIC_PARTITIONS".into(), "3".into()),
-        // A frozen broker turns into 503s after 3 s instead of 10.
-        ("UCX_KAFKA__DELIVERY_TIMEOUT_MS".into(), "3000".into()),
-        ("UCX_CLICKHOUSE__URL".into(), clickhouse.url.clone()),
-        (
-            "UCX_CLICKHOUSE__DATABASE".into(),
-            clickhouse.database.clone(),
-        ),
-    ];
-    let with = |extra: &[(&str, String)]| {
-        let mut env = common.clone();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        env
+    let mut kafka = KafkaSettings {
+        brokers: broker.brokers(),
+        topic_partitions: 3,
+        ..KafkaSettings::default()
     };
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    // A frozen broker turns into 503s after 3 s instead of 10.
+    kafka.delivery_timeout_ms = Duration::from_secs(3);
+    let mut gateway_config = ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    gateway_config.ingest.admin_token = Some(ADMIN_TOKEN.into());
+    gateway_config.ingest.rate_limit_beats_per_second = 5000;
+    gateway_config.ingest.rate_limit_burst = 5000;
+    gateway_config.ingest.retry_after_seconds = 1;
+    let processors_config = ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    let mut sinks_config = ucx_sinks::SinkConfig {
+        kafka: kafka.clone(),
+        clickhouse: clickhouse.clone(),
+        ..Default::default()
+    };
+    sinks_config.sinks.batch_timeout_ms = Duration::from_millis(300);
+    let mut notifier_config = ucx_notifier::NotifierConfig {
+        kafka: kafka.clone(),
+        clickhouse: clickhouse.clone(),
+        ..Default::default()
+    };
+    notifier_config.notifier.smtp_port = smtp.port;
     let mut gateway = StageProcess::new(
         "gateway",
         env!("CARGO_BIN_EXE_ucx-e2e-ingest"),
-        with(&[
-            ("UCX_INGEST__LISTEN", format!("127.0.0.1:{}", ports[0])),
-            ("UCX_INGEST__ADMIN_TOKEN", ADMIN_TOKEN.into()),
-            ("UCX_INGEST__RATE_LIMIT_BEATS_PER_SECOND", "5000".into()),
-            ("UCX_INGEST__RATE_LIMIT_BURST", "5000".into()),
-            ("UCX_INGEST__RETRY_AFTER_SECONDS", "1".into()),
-        ]),
-        ports[0],
+        StageConfig::Gateway(gateway_config),
         &dir,
     );
     let mut processors = StageProcess::new(
         "processors",
         env!("CARGO_BIN_EXE_ucx-e2e-processors"),
-        with(&[("UCX_PROCESSORS__LISTEN", format!("127.0.0.1:{}", ports[1]))]),
-        ports[1],
+        StageConfig::Processors(processors_config),
         &dir,
     );
     let mut sinks = StageProcess::new(
         "sinks",
         env!("CARGO_BIN_EXE_ucx-e2e-sink"),
-        with(&[
-            ("UCX_SINKS__LISTEN", format!("127.0.0.1:{}", ports[2])),
-            ("UCX_SINKS__BATCH_TIMEOUT_MS", "300".into()),
-        ]),
-        ports[2],
+        StageConfig::Sinks(sinks_config),
         &dir,
     );
     let mut notifier = StageProcess::new(
         "notifier",
         env!("CARGO_BIN_EXE_ucx-e2e-notifier"),
-        with(&[
-            ("UCX_NOTIFIER__LISTEN", format!("127.0.0.1:{}", ports[3])),
-            ("UCX_NOTIFIER__SMTP_PORT", smtp.port.to_string()),
-        ]),
-        ports[3],
+        StageConfig::Notifier(notifier_config),
         &dir,
     );
     // The sinks create the database, tables and topics.
     sinks.start();
-    sinks.wait_ready().await;
+    sinks.wait_ready(READY_TIMEOUT).await;
     for stage in [&mut processors, &mut notifier, &mut gateway] {
         stage.start();
     }
     for stage in [&processors, &notifier, &gateway] {
-        stage.wait_ready().await;
+        stage.wait_ready(READY_TIMEOUT).await;
     }
 
     // Ninety seconds of beats: 8 installations replaying 1.5 hours at 60×, a tick a second,
@@ -369,7 +247,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
         stage.kill9();
         pause(2).await;
         stage.start();
-        stage.wait_ready().await;
+        stage.wait_ready(READY_TIMEOUT).await;
         pause(3).await;
     }
 
@@ -383,7 +261,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     .await;
     pause(3).await;
     broker.resume();
-    gateway.wait_ready().await;
+    gateway.wait_ready(READY_TIMEOUT).await;
     pause(3).await;
 
     // ClickHouse goes away: the sinks hold their offsets and are not ready until it is back.
@@ -396,7 +274,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     .await;
     pause(4).await;
     clickhouse_server.restart().await;
-    sinks.wait_ready().await;
+    sinks.wait_ready(READY_TIMEOUT).await;
 
     // Poison among the beats: not Avro at all.
     let producer: FutureProducer = ClientConfig::new()

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use ucx_e2e::{
-    add_installation, admin, example_beat, post_with_key, put_customer, query, read_topic,
-    set_telemetry, start_gateway, start_pipeline, wait_until, Services,
+    add_installation, admin, admin_client, example_beat, post_with_key, put_customer, query,
+    read_topic, set_telemetry, start_gateway, start_pipeline, wait_until, Services,
 };
 use ucx_schemas::{decode_beat, decode_registry, Category, RegistryRecord};
 
@@ -101,15 +101,8 @@ async fn revoking_or_rotating_a_key_takes_effect_on_every_gateway_without_restar
     )
     .await;
 
-    let (status, body) = admin(
-        &first.url,
-        Method::POST,
-        "/v1/admin/installations/inst-r/revoke",
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "REVOKED");
+    let revoked = admin_client(&first.url).revoke("inst-r").await.unwrap();
+    assert_eq!(revoked.status, ucx_schemas::InstallationStatus::Revoked);
     let revoked_at = Instant::now();
     let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
     let response = post_with_key(&first.url, Some(&key), &beat).await;
@@ -134,15 +127,11 @@ async fn revoking_or_rotating_a_key_takes_effect_on_every_gateway_without_restar
     );
 
     // A new key re-activates the installation; the old key stays dead.
-    let (status, body) = admin(
-        &first.url,
-        Method::POST,
-        "/v1/admin/installations/inst-r/key",
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let new_key = body["key"].as_str().unwrap().to_string();
+    let new_key = admin_client(&first.url)
+        .rotate_key("inst-r")
+        .await
+        .unwrap()
+        .key;
     let beat = example_beat(Category::HardwareInfoMemory, "inst-r");
     assert_eq!(
         post_with_key(&first.url, Some(&new_key), &beat)
@@ -172,14 +161,7 @@ async fn a_restarted_gateway_rebuilds_the_registry_from_the_topic() {
         ));
     }
     let revoked = &keys[0].0;
-    let (status, _) = admin(
-        &gateway.url,
-        Method::POST,
-        &format!("/v1/admin/installations/{revoked}/revoke"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    admin_client(&gateway.url).revoke(revoked).await.unwrap();
     gateway.stop().await.unwrap();
 
     // Ready means loaded to the end: every key works (or not) on the first try.
@@ -195,7 +177,7 @@ async fn a_restarted_gateway_rebuilds_the_registry_from_the_topic() {
     let (status, body) = admin(
         &restarted.url,
         Method::GET,
-        "/v1/admin/customers/cust-s",
+        &ucx_admin_api::paths::with_id(ucx_admin_api::paths::CUSTOMER, "cust-s"),
         None,
     )
     .await;
@@ -224,7 +206,7 @@ async fn an_opted_out_customer_is_refused_and_none_of_its_beats_are_stored() {
     );
 
     let body = set_telemetry(url, "cust-out", false).await;
-    assert_eq!(body["telemetry_enabled"], false);
+    assert!(!body.customer.telemetry_enabled);
     let mut refused_ids = Vec::new();
     for category in [
         Category::HardwareInfoDisks,

@@ -232,28 +232,27 @@ async fn the_gateway_speaks_https_when_given_a_certificate() {
         )
         .build()
         .unwrap();
-    let (status, body) = {
-        let response = client
-            .put(format!("{url}/v1/admin/customers/cust-tls"))
-            .bearer_auth(ucx_e2e::ADMIN_TOKEN)
-            .json(&serde_json::json!({"name": "TLS", "region": "US", "contract_tier": "BASIC"}))
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
+    // the typed admin client over HTTPS, trusting the test CA
+    let admin = ucx_admin_api::AdminClient::with_http(client.clone(), &url, ucx_e2e::ADMIN_TOKEN);
+    let customer = ucx_admin_api::CustomerInput {
+        name: "TLS".into(),
+        region: ucx_schemas::Region::US,
+        contract_tier: ucx_schemas::ContractTier::Basic,
+        care_end_date: None,
+        alert_contacts: Vec::new(),
+        telemetry_enabled: None,
     };
-    assert_eq!(status, 201, "{body}");
-    let response = client
-        .post(format!("{url}/v1/admin/customers/cust-tls/installations"))
-        .bearer_auth(ucx_e2e::ADMIN_TOKEN)
-        .json(&serde_json::json!({"installation_id": "inst-tls"}))
-        .send()
-        .await
-        .unwrap();
-    let issued: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        admin
+            .put_customer("cust-tls", &customer)
+            .await
+            .unwrap()
+            .created
+    );
+    let issued = admin.key_for("cust-tls", "inst-tls").await.unwrap();
     let response = client
         .post(format!("{url}/v1/beats"))
-        .bearer_auth(issued["key"].as_str().unwrap())
+        .bearer_auth(&issued.key)
         .json(&example_beat(Category::UcxSuiteIvr, "inst-tls"))
         .send()
         .await

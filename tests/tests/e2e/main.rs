@@ -14,7 +14,6 @@ mod end_to_end;
 mod every_category;
 mod fault_injection;
 mod gateway_auth;
-mod gateway_errors;
 mod gateway_fuzz;
 mod gateway_transport;
 mod idempotency;

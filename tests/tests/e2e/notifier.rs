@@ -7,12 +7,11 @@
 use std::time::Duration;
 
 use rdkafka::message::OwnedHeaders;
-use reqwest::Method;
 use serde_json::json;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
 use ucx_e2e::{
-    admin, metrics_text, query, start_gateway, start_notifier, unique, wait_until, OwnSmtp,
-    Services, Stage,
+    metrics_text, query, start_gateway, start_notifier, unique, wait_until, OwnSmtp, Services,
+    Stage,
 };
 use ucx_notifier::NotifierConfig;
 use ucx_schemas::{encode_alert, Alert, AlertState, Region, Severity};
@@ -51,17 +50,19 @@ async fn setup(test: &str) -> Setup {
             json!([{"email": "bounce@platinum.example", "min_severity": "INFO"}]),
         ),
     ] {
-        let (status, body) = admin(
-            &gateway.url,
-            Method::PUT,
-            &format!("/v1/admin/customers/{customer}"),
-            Some(
-                json!({"name": customer, "region": "EU", "contract_tier": tier,
-                        "alert_contacts": contacts}),
-            ),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
+        let input = ucx_admin_api::CustomerInput {
+            name: customer.to_string(),
+            region: ucx_schemas::Region::EU,
+            contract_tier: serde_json::from_value(json!(tier)).unwrap(),
+            care_end_date: None,
+            alert_contacts: serde_json::from_value(contacts).unwrap(),
+            telemetry_enabled: None,
+        };
+        let stored = ucx_e2e::admin_client(&gateway.url)
+            .put_customer(customer, &input)
+            .await
+            .unwrap();
+        assert!(stored.created);
     }
     Setup {
         producer: ucx_common::kafka::Producer::new(&kafka).unwrap(),
@@ -79,9 +80,9 @@ fn config(setup: &Setup, smtp: &OwnSmtp) -> NotifierConfig {
     };
     config.notifier.group_id = unique("notifier");
     config.notifier.smtp_port = smtp.port;
-    config.notifier.commit_interval_ms = 200;
-    config.notifier.retry_backoff_max_ms = 500;
-    config.notifier.smtp_timeout_ms = 2_000;
+    config.notifier.commit_interval_ms = Duration::from_millis(200);
+    config.notifier.retry_backoff_max_ms = Duration::from_millis(500);
+    config.notifier.smtp_timeout_ms = Duration::from_secs(2);
     config
 }
 
@@ -249,7 +250,7 @@ async fn a_crash_after_sending_and_before_committing_does_not_send_again() {
     let mut smtp = OwnSmtp::new();
     smtp.start().await;
     let mut config = config(&setup, &smtp);
-    config.notifier.commit_interval_ms = 600_000; // the crash comes before any commit
+    config.notifier.commit_interval_ms = Duration::from_secs(600); // the crash comes before any commit
     let notifier = start_notifier(config.clone()).await;
     publish(&setup, &alert("cust-gold", Severity::Critical, true)).await;
     wait_mails(&smtp, 1, Duration::from_secs(60)).await;
@@ -302,8 +303,8 @@ async fn storm_control_mails_the_limit_and_sums_up_the_rest() {
     smtp.start().await;
     let mut config = config(&setup, &smtp);
     config.notifier.storm_max_mails = 2;
-    config.notifier.storm_window_s = 4;
-    config.notifier.deferred_interval_ms = 500;
+    config.notifier.storm_window_s = Duration::from_secs(4);
+    config.notifier.deferred_interval_ms = Duration::from_millis(500);
     let _notifier = start_notifier(config).await;
     for _ in 0..5 {
         publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;

@@ -21,7 +21,7 @@ fn processor_config(kafka: &KafkaSettings, test: &str) -> ProcessorConfig {
         ..Default::default()
     };
     config.processors.group_id = unique(test);
-    config.processors.checkpoint_interval_ms = 200;
+    config.processors.checkpoint_interval_ms = Duration::from_millis(200);
     config
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use ucx_e2e::{
-    add_installation, admin, example_beat, metrics_text, post_with_key, put_customer, read_topic,
+    add_installation, example_beat, metrics_text, post_with_key, put_customer, read_topic,
     set_telemetry, start_gateway, start_processors, unique, wait_until, Services, Stage,
 };
 use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
@@ -349,7 +349,7 @@ async fn gateway_and_processors(
     };
     config.processors.group_id = unique(test);
     config.processors.rules_file = rules_file;
-    config.processors.rules_reload_interval_ms = 200;
+    config.processors.rules_reload_interval_ms = Duration::from_millis(200);
     let gateway = start_gateway(ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()
@@ -364,14 +364,14 @@ async fn every_starter_rule_fires_once_and_resolves() {
     let (kafka, gateway, _processors) = gateway_and_processors("rules", None).await;
     put_customer(&gateway.url, "cust-gold", "GOLD", true).await;
     let key = add_installation(&gateway.url, "cust-gold", "inst-rules").await;
-    let (status, body) = admin(
-        &gateway.url,
-        reqwest::Method::PUT,
-        "/v1/admin/installations/inst-rules/licence",
-        Some(json!({"licensed_users": 1000, "licensed_devices": 1500})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let licence = ucx_admin_api::LicenceInput {
+        licensed_users: Some(1000),
+        licensed_devices: Some(1500),
+    };
+    ucx_e2e::admin_client(&gateway.url)
+        .set_licence("inst-rules", &licence)
+        .await
+        .unwrap();
 
     let library = RuleLibrary::parse(BUILT_IN).unwrap();
     let now = ucx_common::now_ms();

@@ -2,8 +2,12 @@
 //! answer; a refusal prints the gateway's message and exits with status 1.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde::Serialize;
+use ucx_admin_api::{
+    AcknowledgementInput, AdminClient, AdminError, CustomerInput, InstallationInput, LicenceInput,
+    SilenceInput, SilenceKindInput,
+};
+use ucx_schemas::{AlertContact, ContractTier, Region};
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +37,7 @@ enum Command {
         #[arg(long)]
         name: String,
         #[arg(long, value_enum)]
-        region: Region,
+        region: RegionArg,
         #[arg(long, value_enum)]
         tier: Tier,
         /// Last day of the support contract, YYYY-MM-DD.
@@ -41,7 +45,7 @@ enum Command {
         care_end_date: Option<String>,
         /// An alert contact as EMAIL=MIN_SEVERITY (INFO, WARNING or CRITICAL); repeatable.
         #[arg(long = "contact", value_parser = parse_contact)]
-        contacts: Vec<Value>,
+        contacts: Vec<AlertContact>,
     },
     /// Switch a customer's telemetry on or off (off also purges its stored data).
     Telemetry {
@@ -112,32 +116,40 @@ struct SilenceArgs {
 }
 
 impl SilenceArgs {
-    fn request(self, kind: &str) -> (Method, String, Option<Value>) {
-        (
-            Method::PUT,
-            format!("/v1/admin/silences/{}", self.silence_id),
-            Some(json!({
-                "kind": kind,
-                "customer_id": self.customer,
-                "installation_id": self.installation,
-                "rule_id": self.rule,
-                "starts_at": self.starts_at,
-                "duration_minutes": self.minutes,
-                "comment": self.comment,
-                "created_by": self.by,
-            })),
-        )
+    fn input(self, kind: SilenceKindInput) -> (String, SilenceInput) {
+        let input = SilenceInput {
+            kind: Some(kind),
+            customer_id: self.customer,
+            installation_id: self.installation,
+            rule_id: self.rule,
+            starts_at: self.starts_at,
+            ends_at: None,
+            duration_minutes: Some(self.minutes),
+            comment: self.comment,
+            created_by: self.by,
+        };
+        (self.silence_id, input)
     }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Region {
+enum RegionArg {
     #[value(name = "EU")]
     Eu,
     #[value(name = "US")]
     Us,
     #[value(name = "ME")]
     Me,
+}
+
+impl From<RegionArg> for Region {
+    fn from(region: RegionArg) -> Self {
+        match region {
+            RegionArg::Eu => Region::EU,
+            RegionArg::Us => Region::US,
+            RegionArg::Me => Region::ME,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -150,37 +162,47 @@ enum Tier {
     Platinum,
 }
 
+impl From<Tier> for ContractTier {
+    fn from(tier: Tier) -> Self {
+        match tier {
+            Tier::Basic => ContractTier::Basic,
+            Tier::Gold => ContractTier::Gold,
+            Tier::Platinum => ContractTier::Platinum,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Switch {
     On,
     Off,
 }
 
-fn parse_contact(text: &str) -> Result<Value, String> {
+fn parse_contact(text: &str) -> Result<AlertContact, String> {
     let (email, severity) = text
         .split_once('=')
         .ok_or("expected EMAIL=MIN_SEVERITY, e.g. it@example.com=WARNING")?;
-    Ok(json!({"email": email, "min_severity": severity.to_ascii_uppercase()}))
+    let min_severity =
+        serde_json::from_value(serde_json::Value::String(severity.to_ascii_uppercase()))
+            .map_err(|_| format!("{severity:?} is not INFO, WARNING or CRITICAL"))?;
+    Ok(AlertContact {
+        email: email.to_string(),
+        min_severity,
+    })
 }
 
-fn value_name<T: ValueEnum>(value: T) -> String {
-    value
-        .to_possible_value()
-        .expect("no skipped values")
-        .get_name()
-        .to_string()
+/// Prints an answer as pretty JSON.
+fn show(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("answers serialise")
+    );
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let cli = Cli::parse();
-    let (method, path, body) = match cli.command {
-        Command::Customers => (Method::GET, "/v1/admin/customers".to_string(), None),
-        Command::Customer { customer_id } => (
-            Method::GET,
-            format!("/v1/admin/customers/{customer_id}"),
-            None,
-        ),
+async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
+    match command {
+        Command::Customers => show(&client.customers().await?),
+        Command::Customer { customer_id } => show(&client.customer(&customer_id).await?),
         Command::PutCustomer {
             customer_id,
             name,
@@ -188,91 +210,82 @@ async fn main() {
             tier,
             care_end_date,
             contacts,
-        } => (
-            Method::PUT,
-            format!("/v1/admin/customers/{customer_id}"),
-            Some(json!({
-                "name": name,
-                "region": value_name(region),
-                "contract_tier": value_name(tier),
-                "care_end_date": care_end_date,
-                "alert_contacts": contacts,
-            })),
-        ),
-        Command::Telemetry { customer_id, state } => (
-            Method::PUT,
-            format!("/v1/admin/customers/{customer_id}/telemetry"),
-            Some(json!({"enabled": matches!(state, Switch::On)})),
+        } => {
+            let input = CustomerInput {
+                name,
+                region: region.into(),
+                contract_tier: tier.into(),
+                care_end_date,
+                alert_contacts: contacts,
+                telemetry_enabled: None,
+            };
+            show(&client.put_customer(&customer_id, &input).await?.value);
+        }
+        Command::Telemetry { customer_id, state } => show(
+            &client
+                .set_telemetry(&customer_id, matches!(state, Switch::On))
+                .await?,
         ),
         Command::AddInstallation {
             customer_id,
             installation_id,
-        } => (
-            Method::POST,
-            format!("/v1/admin/customers/{customer_id}/installations"),
-            Some(json!({"installation_id": installation_id})),
-        ),
-        Command::RotateKey { installation_id } => (
-            Method::POST,
-            format!("/v1/admin/installations/{installation_id}/key"),
-            None,
-        ),
-        Command::Revoke { installation_id } => (
-            Method::POST,
-            format!("/v1/admin/installations/{installation_id}/revoke"),
-            None,
-        ),
+        } => {
+            let input = InstallationInput {
+                installation_id,
+                licensed_users: None,
+                licensed_devices: None,
+            };
+            show(&client.add_installation(&customer_id, &input).await?);
+        }
+        Command::RotateKey { installation_id } => show(&client.rotate_key(&installation_id).await?),
+        Command::Revoke { installation_id } => show(&client.revoke(&installation_id).await?),
         Command::Licence {
             installation_id,
             users,
             devices,
-        } => (
-            Method::PUT,
-            format!("/v1/admin/installations/{installation_id}/licence"),
-            Some(json!({"licensed_users": users, "licensed_devices": devices})),
-        ),
-        Command::Silence(args) => args.request("silence"),
-        Command::Maintenance(args) => args.request("maintenance"),
-        Command::Silences => (Method::GET, "/v1/admin/silences".to_string(), None),
-        Command::EndSilence { silence_id } => (
-            Method::DELETE,
-            format!("/v1/admin/silences/{silence_id}"),
-            None,
-        ),
+        } => {
+            let input = LicenceInput {
+                licensed_users: users,
+                licensed_devices: devices,
+            };
+            show(&client.set_licence(&installation_id, &input).await?);
+        }
+        Command::Silence(args) => {
+            let (silence_id, input) = args.input(SilenceKindInput::Silence);
+            show(&client.put_silence(&silence_id, &input).await?.value);
+        }
+        Command::Maintenance(args) => {
+            let (silence_id, input) = args.input(SilenceKindInput::Maintenance);
+            show(&client.put_silence(&silence_id, &input).await?.value);
+        }
+        Command::Silences => show(&client.silences().await?),
+        Command::EndSilence { silence_id } => show(&client.end_silence(&silence_id).await?),
         Command::Ack {
             alert_id,
             by,
             comment,
-        } => (
-            Method::POST,
-            format!("/v1/admin/alerts/{alert_id}/acknowledge"),
-            Some(json!({"by": by, "comment": comment})),
+        } => show(
+            &client
+                .acknowledge(&alert_id, &AcknowledgementInput { by, comment })
+                .await?,
         ),
-    };
-    let url = format!("{}{path}", cli.gateway.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(&cli.token);
-    if let Some(body) = body {
-        request = request.json(&body);
     }
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(error) => {
-            eprintln!("ucx-admin: cannot reach the gateway at {url}: {error}");
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    let client = AdminClient::new(&cli.gateway, &cli.token);
+    match run(&client, cli.command).await {
+        Ok(()) => {}
+        Err(error @ AdminError::Refused { .. }) => {
+            eprintln!("ucx-admin: {error}");
+            std::process::exit(1);
+        }
+        Err(error @ AdminError::Transport { .. }) => {
+            eprintln!("ucx-admin: {error}");
             std::process::exit(2);
         }
-    };
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    let shown = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|value| serde_json::to_string_pretty(&value).ok())
-        .unwrap_or(text);
-    if status.is_success() {
-        println!("{shown}");
-    } else {
-        eprintln!("ucx-admin: the gateway answered {status}:\n{shown}");
-        std::process::exit(1);
     }
 }

@@ -1,0 +1,235 @@
+//! The typed client of the admin API: one method per route, the gateway's answer as its type.
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use ucx_schemas::{Acknowledgement, Customer};
+
+use crate::paths::{self, with_id};
+use crate::types::*;
+
+/// Why a call did not give its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The gateway refused, saying why (`code` for programs, `error` for people).
+    #[error("the gateway answered {status}: {} ({})", body.error, body.code)]
+    Refused { status: StatusCode, body: ErrorBody },
+    /// The gateway could not be reached, or its answer was not what the API promises.
+    #[error("calling the gateway at {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl AdminError {
+    /// The HTTP status of a refusal.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            AdminError::Refused { status, .. } => Some(*status),
+            AdminError::Transport { .. } => None,
+        }
+    }
+
+    /// The refusal's `code` (e.g. `installation_exists`).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AdminError::Refused { body, .. } => Some(&body.code),
+            AdminError::Transport { .. } => None,
+        }
+    }
+}
+
+/// An answer and whether it created something (201) or changed what existed (200).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    pub created: bool,
+    pub value: T,
+}
+
+#[derive(Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    gateway: String,
+    token: String,
+}
+
+impl AdminClient {
+    /// A client of the gateway at `gateway` (e.g. `http://127.0.0.1:8080`) with the admin
+    /// token (`ingest.admin_token`).
+    pub fn new(gateway: &str, token: &str) -> Self {
+        Self::with_http(reqwest::Client::new(), gateway, token)
+    }
+
+    /// [`AdminClient::new`] on an HTTP client of the caller's (timeouts, TLS settings).
+    pub fn with_http(http: reqwest::Client, gateway: &str, token: &str) -> Self {
+        AdminClient {
+            http,
+            gateway: gateway.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    pub async fn customers(&self) -> Result<Vec<Customer>, AdminError> {
+        self.call(Method::GET, paths::CUSTOMERS.into(), None::<&()>)
+            .await
+            .map(|stored| stored.value)
+    }
+
+    pub async fn customer(&self, customer_id: &str) -> Result<CustomerView, AdminError> {
+        let path = with_id(paths::CUSTOMER, customer_id);
+        self.call(Method::GET, path, None::<&()>)
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Creates or updates a customer.
+    pub async fn put_customer(
+        &self,
+        customer_id: &str,
+        input: &CustomerInput,
+    ) -> Result<Stored<CustomerView>, AdminError> {
+        let path = with_id(paths::CUSTOMER, customer_id);
+        self.call(Method::PUT, path, Some(input)).await
+    }
+
+    /// Switches a customer's telemetry on or off (off also requests a purge).
+    pub async fn set_telemetry(
+        &self,
+        customer_id: &str,
+        enabled: bool,
+    ) -> Result<CustomerView, AdminError> {
+        let path = with_id(paths::CUSTOMER_TELEMETRY, customer_id);
+        self.call(Method::PUT, path, Some(&TelemetryInput { enabled }))
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Registers an installation of a customer; its key is in the answer, this once.
+    pub async fn add_installation(
+        &self,
+        customer_id: &str,
+        input: &InstallationInput,
+    ) -> Result<IssuedKeyView, AdminError> {
+        let path = with_id(paths::CUSTOMER_INSTALLATIONS, customer_id);
+        self.call(Method::POST, path, Some(input))
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Issues a new key for an installation; the old one stops working.
+    pub async fn rotate_key(&self, installation_id: &str) -> Result<IssuedKeyView, AdminError> {
+        let path = with_id(paths::INSTALLATION_KEY, installation_id);
+        self.call(Method::POST, path, None::<&()>)
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Registers the installation under `customer_id`, or issues it a new key if it exists:
+    /// a working key either way.
+    pub async fn key_for(
+        &self,
+        customer_id: &str,
+        installation_id: &str,
+    ) -> Result<IssuedKeyView, AdminError> {
+        let input = InstallationInput {
+            installation_id: installation_id.to_string(),
+            licensed_users: None,
+            licensed_devices: None,
+        };
+        match self.add_installation(customer_id, &input).await {
+            Err(error) if error.status() == Some(StatusCode::CONFLICT) => {
+                self.rotate_key(installation_id).await
+            }
+            other => other,
+        }
+    }
+
+    pub async fn revoke(&self, installation_id: &str) -> Result<InstallationView, AdminError> {
+        let path = with_id(paths::INSTALLATION_REVOKE, installation_id);
+        self.call(Method::POST, path, None::<&()>)
+            .await
+            .map(|stored| stored.value)
+    }
+
+    pub async fn set_licence(
+        &self,
+        installation_id: &str,
+        input: &LicenceInput,
+    ) -> Result<InstallationView, AdminError> {
+        let path = with_id(paths::INSTALLATION_LICENCE, installation_id);
+        self.call(Method::PUT, path, Some(input))
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Every silence and maintenance window, ended ones too.
+    pub async fn silences(&self) -> Result<Vec<SilenceView>, AdminError> {
+        self.call(Method::GET, paths::SILENCES.into(), None::<&()>)
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Declares or replaces a silence or maintenance window.
+    pub async fn put_silence(
+        &self,
+        silence_id: &str,
+        input: &SilenceInput,
+    ) -> Result<Stored<SilenceView>, AdminError> {
+        let path = with_id(paths::SILENCE, silence_id);
+        self.call(Method::PUT, path, Some(input)).await
+    }
+
+    /// Ends a silence now.
+    pub async fn end_silence(&self, silence_id: &str) -> Result<SilenceView, AdminError> {
+        let path = with_id(paths::SILENCE, silence_id);
+        self.call(Method::DELETE, path, None::<&()>)
+            .await
+            .map(|stored| stored.value)
+    }
+
+    /// Acknowledges an open alert: no more reminders.
+    pub async fn acknowledge(
+        &self,
+        alert_id: &str,
+        input: &AcknowledgementInput,
+    ) -> Result<Acknowledgement, AdminError> {
+        let path = with_id(paths::ALERT_ACKNOWLEDGE, alert_id);
+        self.call(Method::POST, path, Some(input))
+            .await
+            .map(|stored| stored.value)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<&impl Serialize>,
+    ) -> Result<Stored<T>, AdminError> {
+        let url = format!("{}{path}", self.gateway);
+        let transport = |source| AdminError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.map_err(transport)?;
+            let body = serde_json::from_str(&text).unwrap_or(ErrorBody {
+                code: "unexpected_answer".into(),
+                error: text,
+            });
+            return Err(AdminError::Refused { status, body });
+        }
+        let value = response.json().await.map_err(transport)?;
+        Ok(Stored {
+            created: status == StatusCode::CREATED,
+            value,
+        })
+    }
+}

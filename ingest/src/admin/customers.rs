@@ -1,0 +1,145 @@
+//! Customers: list, show, create or update, and the telemetry switch (off requests a purge).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use ucx_admin_api::{CustomerInput, CustomerView, InstallationView, TelemetryInput};
+use ucx_schemas::{Customer, PurgeRequest, RegistryRecord};
+
+use super::{check_id, publish, AdminError};
+use crate::AppState;
+
+pub async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<Customer>> {
+    Json(state.registry.customers())
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(customer_id): Path<String>,
+) -> Result<Json<CustomerView>, AdminError> {
+    let customer = state
+        .registry
+        .customer(&customer_id)
+        .ok_or_else(|| AdminError::no_customer(&customer_id))?;
+    Ok(Json(customer_view(&state, customer)))
+}
+
+fn customer_view(state: &AppState, customer: Customer) -> CustomerView {
+    let installations = state
+        .registry
+        .installations_of(&customer.customer_id)
+        .into_iter()
+        .map(InstallationView::from)
+        .collect();
+    CustomerView {
+        customer,
+        installations,
+    }
+}
+
+fn check(input: &CustomerInput) -> Result<(), AdminError> {
+    if input.name.trim().is_empty() {
+        return Err(AdminError::invalid("name must not be empty"));
+    }
+    if let Some(date) = &input.care_end_date {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        time::Date::parse(date, &format).map_err(|_| {
+            AdminError::invalid(format!("care_end_date {date:?} is not a YYYY-MM-DD date"))
+        })?;
+    }
+    for contact in &input.alert_contacts {
+        contact.email.parse::<lettre::Address>().map_err(|error| {
+            AdminError::invalid(format!(
+                "alert contact {:?} is not an e-mail address: {error}",
+                contact.email
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Creates (201) or updates (200) a customer.
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Path(customer_id): Path<String>,
+    input: Result<Json<CustomerInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<CustomerView>), AdminError> {
+    let Json(input) = input?;
+    check_id("customer_id", &customer_id)?;
+    check(&input)?;
+    let _writer = state.admin_writes.lock().await;
+    let previous = state.registry.customer(&customer_id);
+    let telemetry_enabled = input
+        .telemetry_enabled
+        .or(previous.as_ref().map(|customer| customer.telemetry_enabled))
+        .unwrap_or(true);
+    let customer = Customer {
+        customer_id: customer_id.clone(),
+        name: input.name,
+        region: input.region,
+        contract_tier: input.contract_tier,
+        care_end_date: input.care_end_date,
+        telemetry_enabled,
+        alert_contacts: input.alert_contacts,
+        updated_at: ucx_common::now_ms(),
+    };
+    let status = if previous.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let was_enabled = previous.is_some_and(|customer| customer.telemetry_enabled);
+    let customer = publish_customer(&state, customer, was_enabled).await?;
+    Ok((status, Json(customer_view(&state, customer))))
+}
+
+/// Switches a customer's telemetry on or off; off also requests a purge of its stored data.
+pub async fn set_telemetry(
+    State(state): State<Arc<AppState>>,
+    Path(customer_id): Path<String>,
+    input: Result<Json<TelemetryInput>, JsonRejection>,
+) -> Result<Json<CustomerView>, AdminError> {
+    let Json(input) = input?;
+    let _writer = state.admin_writes.lock().await;
+    let previous = state
+        .registry
+        .customer(&customer_id)
+        .ok_or_else(|| AdminError::no_customer(&customer_id))?;
+    let was_enabled = previous.telemetry_enabled;
+    let customer = Customer {
+        telemetry_enabled: input.enabled,
+        updated_at: ucx_common::now_ms(),
+        ..previous
+    };
+    let customer = publish_customer(&state, customer, was_enabled).await?;
+    Ok(Json(customer_view(&state, customer)))
+}
+
+/// Publishes a customer; when this switches telemetry off, a purge request follows it.
+async fn publish_customer(
+    state: &AppState,
+    customer: Customer,
+    was_enabled: bool,
+) -> Result<Customer, AdminError> {
+    publish(state, RegistryRecord::Customer(customer.clone())).await?;
+    if was_enabled && !customer.telemetry_enabled {
+        let installation_ids = state
+            .registry
+            .installations_of(&customer.customer_id)
+            .into_iter()
+            .map(|installation| installation.installation_id)
+            .collect();
+        let purge = PurgeRequest {
+            customer_id: customer.customer_id.clone(),
+            installation_ids,
+            requested_at: ucx_common::now_ms(),
+            reason: "telemetry switched off".into(),
+        };
+        tracing::info!(customer_id = %customer.customer_id, "telemetry switched off; purge requested");
+        publish(state, RegistryRecord::Purge(purge)).await?;
+    }
+    Ok(customer)
+}

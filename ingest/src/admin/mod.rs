@@ -1,0 +1,195 @@
+//! The admin API (`/v1/admin/…`, its own bearer token): customers, their installations and
+//! telemetry opt-out, silences and acknowledgements. It changes nothing locally: every change is
+//! a record published to the registry topic, which every stage (this gateway included) follows.
+//! An answer comes once this gateway's own view has applied the change, so a key is usable as
+//! soon as it is handed out. The requests and answers are `ucx-admin-api`'s types, shared with
+//! the typed client.
+//!
+//! - `customers`, `installations`, `silences` (with acknowledgements): the handlers by resource;
+//! - here: the routes, the admin token, refusals and publishing to the registry.
+
+mod customers;
+mod installations;
+mod silences;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rdkafka::message::OwnedHeaders;
+use ucx_admin_api::paths;
+use ucx_schemas::validation::is_identifier;
+use ucx_schemas::{encode_registry, RegistryRecord};
+
+use crate::error::ErrorBody;
+use crate::{auth, keys, AppState};
+
+/// How long an answer waits for this gateway's view to apply the published change.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(paths::CUSTOMERS, get(customers::list))
+        .route(paths::CUSTOMER, get(customers::get).put(customers::put))
+        .route(paths::CUSTOMER_TELEMETRY, put(customers::set_telemetry))
+        .route(paths::CUSTOMER_INSTALLATIONS, post(installations::add))
+        .route(paths::INSTALLATION_KEY, post(installations::rotate_key))
+        .route(paths::INSTALLATION_REVOKE, post(installations::revoke))
+        .route(paths::INSTALLATION_LICENCE, put(installations::set_licence))
+        .route(paths::SILENCES, get(silences::list))
+        .route(paths::SILENCE, put(silences::put).delete(silences::end))
+        .route(paths::ALERT_ACKNOWLEDGE, post(silences::acknowledge))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_admin,
+        ))
+        .with_state(state)
+}
+
+/// A refused admin request.
+pub struct AdminError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AdminError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    pub(crate) fn no_customer(customer_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_customer",
+            format!("no customer {customer_id}"),
+        )
+    }
+
+    pub(crate) fn no_installation(installation_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_installation",
+            format!("no installation {installation_id}"),
+        )
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code,
+            error: self.message,
+            violations: &[],
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for AdminError {
+    fn from(rejection: JsonRejection) -> Self {
+        AdminError::new(rejection.status(), "invalid", rejection.body_text())
+    }
+}
+
+async fn require_admin(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return AdminError::new(
+            StatusCode::NOT_FOUND,
+            "admin_api_disabled",
+            "the admin API is off: set ingest.admin_token (UCX_INGEST__ADMIN_TOKEN) to turn it on",
+        )
+        .into_response();
+    };
+    match auth::bearer(&headers) {
+        Some(token) if keys::secrets_equal(token, expected) => next.run(request).await,
+        _ => {
+            let mut response = AdminError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the admin API needs Authorization: Bearer <admin token>",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
+}
+
+pub(crate) fn check_id(kind: &str, id: &str) -> Result<(), AdminError> {
+    if is_identifier(id) {
+        Ok(())
+    } else {
+        Err(AdminError::invalid(format!(
+            "{kind} {id:?} must be 1 to 128 characters of A-Z a-z 0-9 - _ . :"
+        )))
+    }
+}
+
+/// Produces a registry record and waits until this gateway's view has applied it.
+pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<(), AdminError> {
+    if !state.registry.is_loaded() {
+        return Err(AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_loading",
+            "the gateway is still loading the customer registry; retry shortly",
+        ));
+    }
+    let payload = encode_registry(&record).map_err(|error| {
+        AdminError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("encoding the registry record failed: {error}"),
+        )
+    })?;
+    let acknowledged = state
+        .records
+        .produce(
+            &state.registry_topic,
+            record.key().as_bytes(),
+            &payload,
+            OwnedHeaders::new(),
+        )
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "registry record not acknowledged by the broker");
+            AdminError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "broker_unavailable",
+                "the change could not be stored right now; retry",
+            )
+        })?;
+    if !state
+        .registry
+        .wait_applied(acknowledged.offset, APPLY_TIMEOUT)
+        .await
+    {
+        tracing::warn!(
+            offset = acknowledged.offset,
+            "registry change stored but not yet read back"
+        );
+    }
+    Ok(())
+}

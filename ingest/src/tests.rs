@@ -1,0 +1,322 @@
+//! The gateway's HTTP contract without a broker: the whole router, with the registry in memory
+//! and records kept in memory (or refused, as an absent broker would). Every refusal has its
+//! status, a JSON body saying what is wrong, and nothing of it is stored.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use futures::future::BoxFuture;
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::types::RDKafkaErrorCode;
+use tower::ServiceExt;
+use ucx_common::kafka::Acknowledged;
+use ucx_common::registry::RegistryView;
+use ucx_schemas::{
+    Category, ContractTier, Customer, Installation, InstallationStatus, Region, RegistryRecord,
+};
+
+use crate::records::RecordSink;
+use crate::{app, AppState, IngestConfig};
+
+/// Records kept in memory; with `broker_down` every produce fails as a timed-out one would.
+#[derive(Default)]
+struct MemoryRecords {
+    stored: Mutex<Vec<(String, Vec<u8>)>>,
+    broker_down: std::sync::atomic::AtomicBool,
+}
+
+impl RecordSink for MemoryRecords {
+    fn produce<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a [u8],
+        _payload: &'a [u8],
+        _headers: OwnedHeaders,
+    ) -> BoxFuture<'a, Result<Acknowledged, KafkaError>> {
+        Box::pin(async move {
+            if self.broker_down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageTimedOut,
+                ));
+            }
+            let mut stored = self.stored.lock().unwrap();
+            stored.push((topic.to_string(), key.to_vec()));
+            Ok(Acknowledged {
+                partition: 0,
+                offset: stored.len() as i64 - 1,
+            })
+        })
+    }
+}
+
+struct Gateway {
+    router: axum::Router,
+    records: Arc<MemoryRecords>,
+    key: String,
+}
+
+/// A gateway whose registry holds `inst-1` of a Gold customer, with at most 4 KiB per body.
+fn gateway() -> Gateway {
+    let issued = crate::keys::issue();
+    let customer = Customer {
+        customer_id: "cust-1".into(),
+        name: "Clinic".into(),
+        region: Region::EU,
+        contract_tier: ContractTier::Gold,
+        care_end_date: None,
+        telemetry_enabled: true,
+        alert_contacts: Vec::new(),
+        updated_at: 0,
+    };
+    let installation = Installation {
+        installation_id: "inst-1".into(),
+        customer_id: "cust-1".into(),
+        key_id: issued.key_id,
+        key_sha256: issued.key_sha256,
+        status: InstallationStatus::Active,
+        updated_at: 0,
+        licensed_users: None,
+        licensed_devices: None,
+    };
+    let registry = RegistryView::loaded_from([
+        RegistryRecord::Customer(customer),
+        RegistryRecord::Installation(installation),
+    ]);
+    let mut config = IngestConfig::default();
+    config.ingest.max_body_bytes = 4096;
+    let records = Arc::new(MemoryRecords::default());
+    let metrics = prometheus::Registry::new();
+    let state = AppState::new(&config, Arc::new(registry), records.clone(), &metrics).unwrap();
+    let router = app(Arc::new(state), metrics)
+        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50_000))));
+    Gateway {
+        router,
+        records,
+        key: issued.key,
+    }
+}
+
+/// The example beat of `category` as a fresh beat of `inst-1`.
+fn beat(category: Category) -> serde_json::Value {
+    let mut beat: serde_json::Value = serde_json::from_str(category.example_source()).unwrap();
+    beat["beat_id"] = uuid::Uuid::new_v4().to_string().into();
+    beat["installation_id"] = "inst-1".into();
+    beat["sent_at"] = ucx_common::now_ms().into();
+    beat
+}
+
+impl Gateway {
+    async fn post(
+        &self,
+        key: Option<&str>,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut request = Request::post("/v1/beats").header("content-type", content_type);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{status}: the body is not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, body)
+    }
+
+    async fn post_json(&self, body: &serde_json::Value) -> (StatusCode, serde_json::Value) {
+        self.post(Some(&self.key), "application/json", body.to_string())
+            .await
+    }
+
+    fn stored(&self) -> usize {
+        self.records.stored.lock().unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn a_valid_beat_is_stored_keyed_by_its_installation() {
+    let gateway = gateway();
+    let (status, body) = gateway.post_json(&beat(Category::UcxSuiteAcd)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let stored = gateway.records.stored.lock().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, "ucx.beats");
+    assert_eq!(stored[0].1, b"inst-1");
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_4xx_that_says_what_is_wrong_and_store_nothing() {
+    let gateway = gateway();
+    let json = "application/json";
+
+    let (status, body) = gateway
+        .post(Some(&gateway.key), json, "{\"beat_id\": ")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("invalid JSON"),
+        "{body}"
+    );
+
+    let mut unknown = beat(Category::UcxSuiteAcd);
+    unknown["category"] = "ucx_suite.teleport".into();
+    let (status, body) = gateway.post_json(&unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("unknown variant `ucx_suite.teleport`")
+            && message.contains("ucx_suite.acd"),
+        "{message}"
+    );
+
+    let mut missing = beat(Category::UcxSuiteAcd);
+    missing.as_object_mut().unwrap().remove("node_id");
+    let (status, body) = gateway.post_json(&missing).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `node_id`"),
+        "{body}"
+    );
+
+    let mut negative = beat(Category::UcxSuiteAcd);
+    negative["data"]["fifo_queued_calls"] = (-3).into();
+    let (status, body) = gateway.post_json(&negative).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["violations"][0]["path"], "data.fifo_queued_calls");
+    assert_eq!(body["violations"][0]["found"], "-3");
+
+    let (status, body) = gateway
+        .post(Some(&gateway.key), json, vec![b' '; 10_000])
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["error"].as_str().unwrap().contains("4096 bytes"),
+        "{body}"
+    );
+
+    let (status, body) = gateway
+        .post(Some(&gateway.key), "text/plain", "hello")
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        body["error"].as_str().unwrap().contains("text/plain"),
+        "{body}"
+    );
+
+    assert_eq!(gateway.stored(), 0, "nothing of it was stored");
+    let request = Request::get("/metrics").body(Body::empty()).unwrap();
+    let response = gateway.router.clone().oneshot(request).await.unwrap();
+    let metrics = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics);
+    for reason in [
+        "malformed\"} 3",
+        "invalid\"} 1",
+        "body_too_large\"} 1",
+        "unsupported_media_type\"} 1",
+    ] {
+        assert!(
+            metrics.contains(&format!("ingest_beats_rejected_total{{reason=\"{reason}")),
+            "{reason} in\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_beat_needs_its_own_installations_key() {
+    let gateway = gateway();
+    let good = beat(Category::UcxSuiteIvr);
+    let (status, body) = gateway
+        .post(None, "application/json", good.to_string())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "unauthorized");
+
+    let (status, _) = gateway
+        .post(Some("ucx_0000_wrong"), "application/json", good.to_string())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let mut other = beat(Category::UcxSuiteIvr);
+    other["installation_id"] = "inst-2".into();
+    let (status, body) = gateway.post_json(&other).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "wrong_installation");
+    assert_eq!(gateway.stored(), 0);
+}
+
+#[tokio::test]
+async fn a_broker_that_does_not_acknowledge_gets_503_with_retry_after() {
+    let gateway = gateway();
+    gateway
+        .records
+        .broker_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let request = Request::post("/v1/beats")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", gateway.key))
+        .body(Body::from(beat(Category::UcxSuiteIvr).to_string()))
+        .unwrap();
+    let response = gateway.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+}
+
+#[tokio::test]
+async fn a_batch_gets_one_result_per_beat() {
+    let gateway = gateway();
+    let mut bad = beat(Category::UcxSuiteAcd);
+    bad["data"]["fifo_queued_calls"] = (-1).into();
+    let batch = serde_json::json!([
+        beat(Category::UcxSuiteAcd),
+        bad,
+        beat(Category::UcxSuiteIvr)
+    ]);
+    let (status, body) = gateway.post_json(&batch).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["refused"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let statuses: Vec<u64> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [202, 422, 202]);
+    assert_eq!(gateway.stored(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_path_gets_a_json_404() {
+    let gateway = gateway();
+    let request = Request::get("/v2/beats").body(Body::empty()).unwrap();
+    let response = gateway.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(body["code"].is_string(), "{body}");
+}
