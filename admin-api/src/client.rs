@@ -48,6 +48,9 @@ pub struct Stored<T> {
     pub value: T,
 }
 
+/// A request without a body.
+const NO_BODY: Option<&()> = None;
+
 #[derive(Clone)]
 pub struct AdminClient {
     http: reqwest::Client,
@@ -72,16 +75,13 @@ impl AdminClient {
     }
 
     pub async fn customers(&self) -> Result<Vec<Customer>, AdminError> {
-        self.call(Method::GET, paths::CUSTOMERS.into(), None::<&()>)
+        self.value(Method::GET, paths::CUSTOMERS.into(), NO_BODY)
             .await
-            .map(|stored| stored.value)
     }
 
     pub async fn customer(&self, customer_id: &str) -> Result<CustomerView, AdminError> {
         let path = with_id(paths::CUSTOMER, customer_id);
-        self.call(Method::GET, path, None::<&()>)
-            .await
-            .map(|stored| stored.value)
+        self.value(Method::GET, path, NO_BODY).await
     }
 
     /// Creates or updates a customer.
@@ -90,8 +90,12 @@ impl AdminClient {
         customer_id: &str,
         input: &CustomerInput,
     ) -> Result<Stored<CustomerView>, AdminError> {
-        let path = with_id(paths::CUSTOMER, customer_id);
-        self.call(Method::PUT, path, Some(input)).await
+        self.call(
+            Method::PUT,
+            with_id(paths::CUSTOMER, customer_id),
+            Some(input),
+        )
+        .await
     }
 
     /// Switches a customer's telemetry on or off (off also requests a purge).
@@ -100,10 +104,12 @@ impl AdminClient {
         customer_id: &str,
         enabled: bool,
     ) -> Result<CustomerView, AdminError> {
-        let path = with_id(paths::CUSTOMER_TELEMETRY, customer_id);
-        self.call(Method::PUT, path, Some(&TelemetryInput { enabled }))
-            .await
-            .map(|stored| stored.value)
+        self.value(
+            Method::PUT,
+            with_id(paths::CUSTOMER_TELEMETRY, customer_id),
+            Some(&TelemetryInput { enabled }),
+        )
+        .await
     }
 
     /// Registers an installation of a customer; its key is in the answer, this once.
@@ -112,18 +118,18 @@ impl AdminClient {
         customer_id: &str,
         input: &InstallationInput,
     ) -> Result<IssuedKeyView, AdminError> {
-        let path = with_id(paths::CUSTOMER_INSTALLATIONS, customer_id);
-        self.call(Method::POST, path, Some(input))
-            .await
-            .map(|stored| stored.value)
+        self.value(
+            Method::POST,
+            with_id(paths::CUSTOMER_INSTALLATIONS, customer_id),
+            Some(input),
+        )
+        .await
     }
 
     /// Issues a new key for an installation; the old one stops working.
     pub async fn rotate_key(&self, installation_id: &str) -> Result<IssuedKeyView, AdminError> {
         let path = with_id(paths::INSTALLATION_KEY, installation_id);
-        self.call(Method::POST, path, None::<&()>)
-            .await
-            .map(|stored| stored.value)
+        self.value(Method::POST, path, NO_BODY).await
     }
 
     /// Registers the installation under `customer_id`, or issues it a new key if it exists:
@@ -148,9 +154,7 @@ impl AdminClient {
 
     pub async fn revoke(&self, installation_id: &str) -> Result<InstallationView, AdminError> {
         let path = with_id(paths::INSTALLATION_REVOKE, installation_id);
-        self.call(Method::POST, path, None::<&()>)
-            .await
-            .map(|stored| stored.value)
+        self.value(Method::POST, path, NO_BODY).await
     }
 
     pub async fn set_licence(
@@ -158,17 +162,18 @@ impl AdminClient {
         installation_id: &str,
         input: &LicenceInput,
     ) -> Result<InstallationView, AdminError> {
-        let path = with_id(paths::INSTALLATION_LICENCE, installation_id);
-        self.call(Method::PUT, path, Some(input))
-            .await
-            .map(|stored| stored.value)
+        self.value(
+            Method::PUT,
+            with_id(paths::INSTALLATION_LICENCE, installation_id),
+            Some(input),
+        )
+        .await
     }
 
     /// Every silence and maintenance window, ended ones too.
     pub async fn silences(&self) -> Result<Vec<SilenceView>, AdminError> {
-        self.call(Method::GET, paths::SILENCES.into(), None::<&()>)
+        self.value(Method::GET, paths::SILENCES.into(), NO_BODY)
             .await
-            .map(|stored| stored.value)
     }
 
     /// Declares or replaces a silence or maintenance window.
@@ -177,16 +182,18 @@ impl AdminClient {
         silence_id: &str,
         input: &SilenceInput,
     ) -> Result<Stored<SilenceView>, AdminError> {
-        let path = with_id(paths::SILENCE, silence_id);
-        self.call(Method::PUT, path, Some(input)).await
+        self.call(
+            Method::PUT,
+            with_id(paths::SILENCE, silence_id),
+            Some(input),
+        )
+        .await
     }
 
     /// Ends a silence now.
     pub async fn end_silence(&self, silence_id: &str) -> Result<SilenceView, AdminError> {
         let path = with_id(paths::SILENCE, silence_id);
-        self.call(Method::DELETE, path, None::<&()>)
-            .await
-            .map(|stored| stored.value)
+        self.value(Method::DELETE, path, NO_BODY).await
     }
 
     /// Acknowledges an open alert: no more reminders.
@@ -195,8 +202,21 @@ impl AdminClient {
         alert_id: &str,
         input: &AcknowledgementInput,
     ) -> Result<Acknowledgement, AdminError> {
-        let path = with_id(paths::ALERT_ACKNOWLEDGE, alert_id);
-        self.call(Method::POST, path, Some(input))
+        self.value(
+            Method::POST,
+            with_id(paths::ALERT_ACKNOWLEDGE, alert_id),
+            Some(input),
+        )
+        .await
+    }
+
+    async fn value<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, AdminError> {
+        self.call(method, path, body)
             .await
             .map(|stored| stored.value)
     }

@@ -13,42 +13,25 @@ struct Migration {
     sql: &'static str,
 }
 
+/// `migration!(1, "0001", "beats_and_alerts")` reads `migrations/0001_beats_and_alerts.sql`.
+macro_rules! migration {
+    ($version:literal, $number:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $number, "_", $name, ".sql")),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "beats_and_alerts",
-        sql: include_str!("../migrations/0001_beats_and_alerts.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "beats_raw",
-        sql: include_str!("../migrations/0002_beats_raw.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "purges",
-        sql: include_str!("../migrations/0003_purges.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "beat_families",
-        sql: include_str!("../migrations/0004_beat_families.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "alert_routing",
-        sql: include_str!("../migrations/0005_alert_routing.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "alert_lifecycle_and_changes",
-        sql: include_str!("../migrations/0006_alert_lifecycle_and_changes.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "notifications",
-        sql: include_str!("../migrations/0007_notifications.sql"),
-    },
+    migration!(1, "0001", "beats_and_alerts"),
+    migration!(2, "0002", "beats_raw"),
+    migration!(3, "0003", "purges"),
+    migration!(4, "0004", "beat_families"),
+    migration!(5, "0005", "alert_routing"),
+    migration!(6, "0006", "alert_lifecycle_and_changes"),
+    migration!(7, "0007", "notifications"),
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.

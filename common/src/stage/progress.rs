@@ -23,6 +23,8 @@ type TopicPartition = (String, i32);
 pub struct Progress {
     /// Per partition: the offset of the next record to read.
     next: BTreeMap<TopicPartition, i64>,
+    /// Partitions a record was read from since the assignment.
+    read_from: BTreeSet<TopicPartition>,
     /// Partitions read up to their high watermark since the assignment.
     reached: BTreeSet<TopicPartition>,
 }
@@ -43,17 +45,17 @@ impl Progress {
         }
         Progress {
             next,
+            read_from: BTreeSet::new(),
             reached: BTreeSet::new(),
         }
     }
 
     pub fn consumed(&mut self, topic: &str, partition: i32, offset: i64) {
-        match self.next.get_mut(&(topic.to_string(), partition)) {
-            Some(next) => *next = offset + 1,
-            None => {
-                self.next.insert((topic.to_string(), partition), offset + 1);
-            }
+        let topic_partition = (topic.to_string(), partition);
+        if !self.read_from.contains(&topic_partition) {
+            self.read_from.insert(topic_partition.clone());
         }
+        self.next.insert(topic_partition, offset + 1);
     }
 
     /// Every assigned partition has been read up to its high watermark since the assignment
@@ -75,15 +77,23 @@ impl Progress {
                 continue;
             }
             let (topic, partition) = topic_partition;
-            match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(1)) {
-                Ok((low, high))
-                    if self.next.get(topic_partition).copied().unwrap_or(low) + SLACK_RECORDS
-                        >= high =>
-                {
-                    self.reached.insert(topic_partition.clone());
-                }
-                _ => return false,
+            let Ok((low, high)) =
+                consumer.fetch_watermarks(topic, *partition, Duration::from_secs(1))
+            else {
+                return false;
+            };
+            let next = self.next.get(topic_partition).copied().unwrap_or(low);
+            // The slack covers what waits in the next fetch of a partition being read, not a
+            // small backlog nothing was read from yet: its servers would look silent.
+            let slack = if self.read_from.contains(topic_partition) {
+                SLACK_RECORDS
+            } else {
+                0
+            };
+            if next + slack < high {
+                return false;
             }
+            self.reached.insert(topic_partition.clone());
         }
         !partitions.is_empty()
     }
