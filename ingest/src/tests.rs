@@ -22,6 +22,8 @@ use ucx_schemas::{
 use crate::records::RecordSink;
 use crate::{app, AppState, IngestConfig};
 
+const ADMIN_TOKEN: &str = "unit-test-admin-token";
+
 /// Records kept in memory; with `broker_down` every produce fails as a timed-out one would.
 #[derive(Default)]
 struct MemoryRecords {
@@ -88,6 +90,7 @@ fn gateway() -> Gateway {
     ]);
     let mut config = IngestConfig::default();
     config.ingest.max_body_bytes = 4096;
+    config.ingest.admin_token = Some(ADMIN_TOKEN.into());
     let records = Arc::new(MemoryRecords::default());
     let metrics = prometheus::Registry::new();
     let state = AppState::new(&config, Arc::new(registry), records.clone(), &metrics).unwrap();
@@ -319,4 +322,54 @@ async fn an_unknown_path_gets_a_json_404() {
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert!(body["code"].is_string(), "{body}");
+}
+
+/// Every admin route of `ucx-admin-api`'s list is served (answered by its handler, not the
+/// fallback or a 405) and described in the OpenAPI document, and the document describes no
+/// admin route that is not served.
+#[tokio::test]
+async fn every_admin_route_is_served_and_documented() {
+    let gateway = gateway();
+    let document: serde_json::Value =
+        serde_json::from_str(ucx_schemas::openapi::OPENAPI_JSON).unwrap();
+    for (template, methods) in ucx_admin_api::paths::ROUTES {
+        let path = template.replace(['{', '}'], "");
+        for method in *methods {
+            let request = Request::builder()
+                .method(method.to_ascii_uppercase().as_str())
+                .uri(&path)
+                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let response = gateway.router.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && body["code"] != "not_found",
+                "{method} {template}: {status} {body}"
+            );
+            assert!(
+                document["paths"][template][method].is_object(),
+                "{method} {template} is not in schemas/openapi.json"
+            );
+        }
+    }
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/admin/") {
+            continue;
+        }
+        let served = ucx_admin_api::paths::ROUTES
+            .iter()
+            .find(|(template, _)| template == path)
+            .unwrap_or_else(|| panic!("{path} is documented but not served"));
+        for method in operations.as_object().unwrap().keys() {
+            if method != "parameters" {
+                assert!(served.1.contains(&method.as_str()), "{method} {path}");
+            }
+        }
+    }
 }

@@ -211,6 +211,7 @@ mod tests {
             dashboard_url: "http://grafana/d/ucx-server?var-installation=inst-acme-01".into(),
             suppressed_by: String::new(),
             acknowledged_by: String::new(),
+            resolution: String::new(),
         }
     }
 

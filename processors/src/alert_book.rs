@@ -8,10 +8,12 @@
 //! event time: a maintenance window opens nothing, a silence lets the alert be recorded for
 //! support but withholds the customer notification (`suppressed_by`) and the reminders.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use ucx_schemas::{Acknowledgement, Alert, AlertState, Beat, Severity, Silence, SilenceKind};
+use ucx_schemas::{
+    Acknowledgement, Alert, AlertState, Beat, Resolution, Severity, Silence, SilenceKind,
+};
 
 use crate::rules::series::{deserialize_keyed, serialize_keyed};
 use crate::rules::Finding;
@@ -61,6 +63,9 @@ struct Tracked {
     announced_at: i64,
     bad_streak: u32,
     good_streak: u32,
+    /// The signal its rule judges: the subject is gone when a beat judged on this signal no
+    /// longer carries it ('' in states written before it was kept: never judged gone).
+    signal: String,
 }
 
 /// The alerts of one installation: open ones and streaks towards opening or resolving.
@@ -94,6 +99,9 @@ impl AlertBook {
             let covering = audience.covering(&envelope.installation_id, &finding.rule_id, now);
             let in_maintenance = covering.is_some_and(|s| s.kind == SilenceKind::Maintenance);
             let tracked = self.tracked.entry(key.clone()).or_default();
+            if finding.gone_when_absent && tracked.signal != finding.signal {
+                tracked.signal = finding.signal.to_string();
+            }
             let change = match finding.severity {
                 Some(severity) => {
                     tracked.bad_streak += 1;
@@ -137,6 +145,9 @@ impl AlertBook {
             };
             let mut alert = to_alert(beat, finding, alert_id, severity, state, audience);
             alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
+            if state == AlertState::Resolved {
+                alert.resolution = Resolution::Cleared.as_str().into();
+            }
             if let Some(open) = &tracked.open {
                 alert.acknowledged_by = open.acknowledged_by.clone();
                 // the customer who was not told of the opening is not told of the rest either
@@ -156,6 +167,79 @@ impl AlertBook {
             changes.push(alert);
         }
         changes
+    }
+
+    /// Alerts whose subject `beat` no longer carries: for every signal the beat was judged on
+    /// (`findings`), the subjects of this node tracked for it and absent now are gone (a process
+    /// that exited, a service or disk removed). Open ones resolve (`subject_gone`); streaks are
+    /// forgotten.
+    pub fn close_gone(&mut self, beat: &Beat, findings: &[Finding]) -> Vec<Alert> {
+        let envelope = &beat.envelope;
+        let mut observed: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
+            observed
+                .entry(finding.signal)
+                .or_default()
+                .insert(finding.subject.as_str());
+        }
+        let gone: Vec<AlertKey> = self
+            .tracked
+            .iter()
+            .filter(|(key, tracked)| {
+                key.0 == envelope.installation_id
+                    && key.1 == envelope.node_id
+                    && observed
+                        .get(tracked.signal.as_str())
+                        .is_some_and(|subjects| !subjects.contains(key.3.as_str()))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut changes = Vec::new();
+        for key in gone {
+            let Some(open) = self.tracked.remove(&key).and_then(|tracked| tracked.open) else {
+                continue;
+            };
+            let summary = format!("{} is no longer reported: {}", key.3, open.summary);
+            let mut alert = closing(&open, Resolution::SubjectGone, envelope.sent_at, summary);
+            alert.beat_id = envelope.beat_id.clone();
+            changes.push(alert);
+        }
+        changes
+    }
+
+    /// Alerts of rules that left the library (`known_rules` is the library in force): open
+    /// ones resolve (`rule_retired`) at event time `at_ms`; streaks are forgotten.
+    pub fn retire(&mut self, known_rules: &HashSet<&str>, at_ms: i64) -> Vec<Alert> {
+        let retired: Vec<AlertKey> = self
+            .tracked
+            .keys()
+            .filter(|key| !known_rules.contains(key.2.as_str()))
+            .cloned()
+            .collect();
+        let mut changes = Vec::new();
+        for key in retired {
+            if let Some(open) = self.tracked.remove(&key).and_then(|tracked| tracked.open) {
+                let summary = format!("rule {} was removed from the library", key.2);
+                changes.push(closing(&open, Resolution::RuleRetired, at_ms, summary));
+            }
+        }
+        changes
+    }
+
+    /// Every alert of an installation that may no longer be watched (revoked, or its customer
+    /// switched telemetry off): open ones resolve (`installation_inactive`) at `at_ms`.
+    pub fn close_all(&mut self, at_ms: i64) -> Vec<Alert> {
+        self.tracked
+            .drain()
+            .filter_map(|(_, tracked)| tracked.open)
+            .map(|open| {
+                let summary = format!("the installation is no longer watched: {}", open.summary);
+                let mut alert = closing(&open, Resolution::InstallationInactive, at_ms, summary);
+                // a customer who switched telemetry off (or a revoked server's) hears no more
+                alert.notify_customer = false;
+                alert
+            })
+            .collect()
     }
 
     /// Records the acknowledgements (looked up by alert id) of open alerts not acknowledged
@@ -193,6 +277,17 @@ impl AlertBook {
     pub fn open_count(&self) -> usize {
         self.tracked.values().filter(|t| t.open.is_some()).count()
     }
+}
+
+/// The `RESOLVED` record of `open`, for a reason other than its condition clearing.
+pub fn closing(open: &Alert, resolution: Resolution, at_ms: i64, summary: String) -> Alert {
+    let mut alert = open.clone();
+    alert.state = AlertState::Resolved;
+    alert.resolution = resolution.as_str().into();
+    alert.event_at = at_ms;
+    alert.raised_at = ucx_common::now_ms();
+    alert.summary = summary;
+    alert
 }
 
 /// Deterministic, so that re-evaluating the same beat after a crash yields the same id.
@@ -235,6 +330,7 @@ fn to_alert(
         dashboard_url: audience.dashboard_url.clone(),
         suppressed_by: String::new(),
         acknowledged_by: String::new(),
+        resolution: String::new(),
     }
 }
 
@@ -506,5 +602,88 @@ mod tests {
         let audience = gold(vec![other]);
         let changes = minutes(&audience, &mut book, &[(0, 10)]);
         assert_eq!(changes, [(0, AlertState::Open, String::new())]);
+    }
+
+    fn disks_beat(beat_id: &str, disks: &[(&str, i64)]) -> Beat {
+        let mut beat = beat(beat_id, 50);
+        beat.payload = BeatPayload::HardwareInfoDisks(HardwareInfoDisks {
+            disks: disks
+                .iter()
+                .map(|(name, free)| Disk {
+                    name: name.to_string(),
+                    model: "m".into(),
+                    size_bytes: 100,
+                    free_bytes: *free,
+                })
+                .collect(),
+        });
+        beat
+    }
+
+    fn closings(library: &RuleLibrary, book: &mut AlertBook, beat: &Beat) -> Vec<Alert> {
+        let findings = library.evaluate(beat, &Facts::default(), None, &mut Default::default());
+        let mut changes = book.close_gone(beat, &findings);
+        changes.extend(book.apply(beat, findings, &Audience::default()));
+        changes
+    }
+
+    #[test]
+    fn an_alert_whose_subject_is_no_longer_reported_resolves_as_gone() {
+        let library = library(1, 1);
+        let mut book = AlertBook::default();
+        let opened = closings(
+            &library,
+            &mut book,
+            &disks_beat("1", &[("C:", 50), ("D:", 3)]),
+        );
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].subject, "disk D:");
+        let changes = closings(&library, &mut book, &disks_beat("2", &[("C:", 50)]));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].state, AlertState::Resolved);
+        assert_eq!(changes[0].resolution, "subject_gone");
+        assert_eq!(changes[0].alert_id, opened[0].alert_id);
+        assert_eq!(book.open_count(), 0);
+        // a beat of another node judges nothing of this one
+        let mut other = disks_beat("3", &[("C:", 3)]);
+        other.envelope.node_id = "node-2".into();
+        closings(&library, &mut book, &other);
+        assert!(closings(&library, &mut book, &disks_beat("4", &[])).is_empty());
+        assert_eq!(book.open_count(), 1, "node-2's disk alert stays");
+    }
+
+    #[test]
+    fn a_cleared_alert_says_so() {
+        let library = library(1, 1);
+        let mut book = AlertBook::default();
+        run(&library, &mut book, &beat("1", 3));
+        let changes = run(&library, &mut book, &beat("2", 60));
+        assert_eq!(changes[0].resolution, "cleared");
+    }
+
+    #[test]
+    fn alerts_of_a_retired_rule_resolve_and_an_inactive_installation_closes_all() {
+        let library = library(1, 1);
+        let mut book = AlertBook::default();
+        let opened = run(&library, &mut book, &beat("1", 3));
+        let known: HashSet<&str> = ["disk_free_low"].into();
+        assert!(
+            book.retire(&known, 10).is_empty(),
+            "its rule is still there"
+        );
+        let retired = book.retire(&HashSet::new(), 10);
+        assert_eq!(retired.len(), 1);
+        assert_eq!(
+            (retired[0].alert_id.as_str(), retired[0].resolution.as_str()),
+            (opened[0].alert_id.as_str(), "rule_retired")
+        );
+        assert_eq!(retired[0].event_at, 10);
+
+        run(&library, &mut book, &beat("2", 3));
+        let closed = book.close_all(20);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].resolution, "installation_inactive");
+        assert!(!closed[0].notify_customer);
+        assert_eq!(book.open_count(), 0);
     }
 }

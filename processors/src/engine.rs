@@ -61,7 +61,18 @@ impl Engine {
         state.facts.learn(beat);
         state.facts.licence(routed.licence.0, routed.licence.1);
         let findings = library.evaluate(beat, &state.facts, routed.tier, &mut state.history);
-        let mut alerts = state.alerts.apply(beat, findings, &routed.audience);
+        let mut reported: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
+            reported
+                .entry(finding.signal)
+                .or_default()
+                .insert(finding.subject.as_str());
+        }
+        state
+            .history
+            .forget_unreported(&beat.envelope.node_id, &reported);
+        let mut alerts = state.alerts.close_gone(beat, &findings);
+        alerts.extend(state.alerts.apply(beat, findings, &routed.audience));
         match &mut state.heartbeat {
             Some(heartbeat) => alerts.extend(heartbeat.beat(&beat.envelope, &routed.audience)),
             None => state.heartbeat = Some(Heartbeat::new(&beat.envelope)),
@@ -103,6 +114,39 @@ impl Engine {
         alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
         self.dirty.insert(installation_id.to_string());
         Some(alert)
+    }
+
+    /// Resolves the alerts of rules that left `library` (after a reload), at the watermark.
+    pub fn retire(&mut self, library: &RuleLibrary) -> Vec<Alert> {
+        let known: HashSet<&str> = library.rules.iter().map(|rule| rule.id.as_str()).collect();
+        let mut changes = Vec::new();
+        for (installation_id, state) in &mut self.states {
+            let retired = state.alerts.retire(&known, self.watermark);
+            if !retired.is_empty() {
+                self.dirty.insert(installation_id.clone());
+                changes.extend(retired);
+            }
+        }
+        changes
+    }
+
+    /// Resolves every open alert (heartbeat loss included) of installations that may no longer
+    /// be watched (`is_active` false: revoked, or telemetry switched off), at the watermark.
+    pub fn close_inactive(&mut self, is_active: impl Fn(&str) -> bool) -> Vec<Alert> {
+        let mut changes = Vec::new();
+        for (installation_id, state) in &mut self.states {
+            let watched = state.alerts.open_count() > 0
+                || state.heartbeat.as_ref().is_some_and(Heartbeat::is_alerted);
+            if !watched || is_active(installation_id) {
+                continue;
+            }
+            changes.extend(state.alerts.close_all(self.watermark));
+            if let Some(heartbeat) = state.heartbeat.as_mut() {
+                changes.extend(heartbeat.close(installation_id, self.watermark));
+            }
+            self.dirty.insert(installation_id.clone());
+        }
+        changes
     }
 
     /// `ACKNOWLEDGED` changes for open alerts that support acknowledged since the last call.

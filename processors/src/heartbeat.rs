@@ -70,6 +70,24 @@ impl Heartbeat {
         );
         alert.installation_id = envelope.installation_id.clone();
         alert.summary = "beats arrive again".into();
+        alert.resolution = ucx_schemas::Resolution::Cleared.as_str().into();
+        Some(alert)
+    }
+
+    /// Whether its heartbeat alert is open.
+    pub fn is_alerted(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// Resolves the open heartbeat alert of an installation that is no longer watched.
+    pub fn close(&mut self, installation_id: &str, at_ms: i64) -> Option<Alert> {
+        let (alert_id, _) = self.lost.take()?;
+        let mut alert = self.alert(alert_id, AlertState::Resolved, at_ms, &Audience::default());
+        alert.installation_id = installation_id.to_string();
+        alert.resolution = ucx_schemas::Resolution::InstallationInactive
+            .as_str()
+            .into();
+        alert.summary = "the installation is no longer watched".into();
         Some(alert)
     }
 
@@ -146,6 +164,7 @@ impl Heartbeat {
             dashboard_url: audience.dashboard_url.clone(),
             suppressed_by: String::new(),
             acknowledged_by: String::new(),
+            resolution: String::new(),
         }
     }
 }

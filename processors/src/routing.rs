@@ -46,20 +46,37 @@ impl Router {
         self.registry.acknowledgement(alert_id)
     }
 
-    /// `None` when the installation's customer switched telemetry off: nothing is evaluated.
+    /// Why an installation may not be watched (`telemetry_disabled`: its customer switched
+    /// telemetry off; `installation_inactive`: it was revoked); `None` when it may.
+    pub fn inactive_reason(&self, installation_id: &str) -> Option<&'static str> {
+        if self
+            .registry
+            .customer_of(installation_id)
+            .is_some_and(|customer| !customer.telemetry_enabled)
+        {
+            return Some("telemetry_disabled");
+        }
+        self.registry
+            .installation(installation_id)
+            .is_some_and(|installation| !ucx_common::registry::is_active(&installation))
+            .then_some("installation_inactive")
+    }
+
+    /// `None` when the installation may not be watched (see [`Router::inactive_reason`]):
+    /// nothing is evaluated, no heartbeat judged.
     pub async fn route(&self, installation_id: &str) -> Option<Routed> {
         self.registry
             .wait_for_installation(installation_id, REGISTRY_CATCH_UP)
             .await;
+        if self.inactive_reason(installation_id).is_some() {
+            return None;
+        }
         let customer = self.registry.customer_of(installation_id);
         let licence = self
             .registry
             .installation(installation_id)
             .map(|installation| (installation.licensed_users, installation.licensed_devices))
             .unwrap_or_default();
-        if customer.as_ref().is_some_and(|c| !c.telemetry_enabled) {
-            return None;
-        }
         let today = OffsetDateTime::now_utc().date();
         let dashboard_url = self
             .dashboard_url

@@ -31,6 +31,8 @@ pub struct Processors {
     heartbeat_timeout_ms: i64,
     checkpoint_interval: Duration,
     last_checkpoint: Instant,
+    /// The registry's offset when installations were last checked for being watched.
+    registry_offset_seen: i64,
 }
 
 impl Processors {
@@ -58,6 +60,7 @@ impl Processors {
             heartbeat_timeout_ms: settings.heartbeat_timeout_ms as i64,
             checkpoint_interval: settings.checkpoint_interval_ms,
             last_checkpoint: Instant::now(),
+            registry_offset_seen: -1,
         })
     }
 
@@ -126,8 +129,10 @@ impl Stage for Processors {
                 return Ok(Flow::Continue);
             }
         };
-        let Some(routed) = self.router.route(&beat.envelope.installation_id).await else {
-            self.metrics.skipped("telemetry_disabled");
+        let installation_id = &beat.envelope.installation_id;
+        let Some(routed) = self.router.route(installation_id).await else {
+            let reason = self.router.inactive_reason(installation_id);
+            self.metrics.skipped(reason.unwrap_or("telemetry_disabled"));
             return Ok(Flow::Continue);
         };
         let library = self.rules.borrow().clone();
@@ -144,13 +149,27 @@ impl Stage for Processors {
         Some(self.last_checkpoint + self.checkpoint_interval)
     }
 
-    /// Acknowledgements through the admin API applied to the open alerts held here, then the
-    /// changed states written (consumption waits: nothing is committed past unsaved state).
+    /// What the registry and the rule library changed since the last checkpoint, applied to
+    /// the alerts held here (acknowledgements; installations revoked or opted out; rules
+    /// removed from the library), then the changed states written (consumption waits: nothing
+    /// is committed past unsaved state).
     async fn checkpoint(&mut self, context: &Context) -> Result<(), StageError> {
         let router = &self.router;
-        let alerts = self
+        let mut alerts = self
             .engine
             .acknowledge(|alert_id| router.acknowledgement(alert_id));
+        let registry_offset = context.registry.progress().next_offset;
+        if registry_offset != self.registry_offset_seen {
+            self.registry_offset_seen = registry_offset;
+            alerts.extend(
+                self.engine
+                    .close_inactive(|id| router.inactive_reason(id).is_none()),
+            );
+        }
+        if self.rules.has_changed().unwrap_or(false) {
+            let library = self.rules.borrow_and_update().clone();
+            alerts.extend(self.engine.retire(&library));
+        }
         self.publish_alerts(context, &alerts).await?;
         let documents = self.engine.take_dirty();
         retry_transient("writing state", Backoff::STANDARD, &context.give_up, || {
@@ -197,6 +216,11 @@ impl Stage for Processors {
             .collect();
         self.engine = Engine::restored(self.store.restore(&beats_partitions).await?);
         self.metrics.restored(beats_partitions.len());
+        // the registry and the library may have changed while these states were elsewhere
+        self.registry_offset_seen = -1;
+        let library = self.rules.borrow().clone();
+        let retired = self.engine.retire(&library);
+        self.publish_alerts(context, &retired).await?;
         tracing::info!(
             partitions = ?beats_partitions,
             installations = self.engine.installations(),

@@ -89,6 +89,33 @@ pub struct Alert {
     /// Who acknowledged the alert, once someone did.
     #[serde(default)]
     pub acknowledged_by: String,
+    /// Why a `RESOLVED` alert resolved (see [`Resolution`]); '' for the other states (v4).
+    #[serde(default)]
+    pub resolution: String,
+}
+
+/// Why an alert resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The rule's condition cleared (`clear_beats` good verdicts).
+    Cleared,
+    /// Its subject (a process, a service, a disk) is no longer in the beats that carried it.
+    SubjectGone,
+    /// Its rule left the rule library.
+    RuleRetired,
+    /// The installation was revoked, or its customer switched telemetry off.
+    InstallationInactive,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Cleared => "cleared",
+            Resolution::SubjectGone => "subject_gone",
+            Resolution::RuleRetired => "rule_retired",
+            Resolution::InstallationInactive => "installation_inactive",
+        }
+    }
 }
 
 impl Alert {
@@ -104,4 +131,5 @@ pub(crate) const ALERT_SCHEMA_SOURCE: &str = include_str!("../avro/alerts/alert.
 pub(crate) const ALERT_SCHEMA_HISTORY: &[(&str, &str)] = &[
     ("alert.v1", include_str!("../avro/history/alert.v1.avsc")),
     ("alert.v2", include_str!("../avro/history/alert.v2.avsc")),
+    ("alert.v3", include_str!("../avro/history/alert.v3.avsc")),
 ];

@@ -15,7 +15,7 @@ pub mod registry;
 pub mod validation;
 pub mod wire;
 
-pub use alert::{Alert, AlertState, Severity};
+pub use alert::{Alert, AlertState, Resolution, Severity};
 pub use beats::{Beat, BeatPayload, Category, Envelope, Region};
 pub use change::{Change, ChangeKind};
 pub use codec::{

@@ -164,6 +164,7 @@ fn alerts_round_trip_and_are_not_mistaken_for_beats() {
         dashboard_url: "http://grafana/d/server?var-installation=inst".into(),
         suppressed_by: "silence:s1".into(),
         acknowledged_by: "support@ucx.example".into(),
+        resolution: "cleared".into(),
     };
     let bytes = encode_alert(&alert).unwrap();
     assert_eq!(decode_alert(&bytes).unwrap(), alert);

@@ -106,6 +106,7 @@ fn an_alert_is_not_a_registry_record() {
         dashboard_url: String::new(),
         suppressed_by: String::new(),
         acknowledged_by: String::new(),
+        resolution: String::new(),
     };
     let error = decode_registry(&encode_alert(&alert).unwrap()).unwrap_err();
     assert!(

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005", "alert_routing"),
     migration!(6, "0006", "alert_lifecycle_and_changes"),
     migration!(7, "0007", "notifications"),
+    migration!(8, "0008", "alert_resolution"),
 ];
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.
@@ -130,7 +131,7 @@ mod tests {
     #[test]
     fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 40);
+        assert_eq!(statements.len(), 41);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),

@@ -255,6 +255,8 @@ impl RuleLibrary {
                     findings.push(Finding {
                         rule_id: rule.id.clone(),
                         rule_version: rule.version,
+                        signal: signal.key(),
+                        gone_when_absent: signal.gone_when_absent(),
                         text: rule.text.clone(),
                         verdict,
                         subject: observation.subject.clone(),

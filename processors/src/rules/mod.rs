@@ -26,6 +26,11 @@ impl Finding {
 pub struct Finding {
     pub rule_id: String,
     pub rule_version: i32,
+    /// The signal the rule judges (`Signal::key`).
+    pub signal: &'static str,
+    /// A subject this signal no longer observes in a beat is gone (a process that exited);
+    /// not so for services, whose absence from the running list means stopped.
+    pub gone_when_absent: bool,
     /// What the verdict is about within the node, e.g. `disk C:`.
     pub subject: String,
     /// `None` when the subject is healthy.

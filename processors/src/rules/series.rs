@@ -169,6 +169,22 @@ impl History {
         self.series.len()
     }
 
+    /// Forgets the series of `node`'s subjects that a beat judged on a signal of `reported`
+    /// no longer carries (a process that exited, a disk removed): state stays bounded by what
+    /// the server runs now, not by everything it ever ran.
+    pub fn forget_unreported(
+        &mut self,
+        node: &str,
+        reported: &std::collections::HashMap<&str, std::collections::HashSet<&str>>,
+    ) {
+        self.series.retain(|(series_node, signal, subject), _| {
+            series_node != node
+                || reported
+                    .get(signal.as_str())
+                    .is_none_or(|subjects| subjects.contains(subject.as_str()))
+        });
+    }
+
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }

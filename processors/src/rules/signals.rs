@@ -137,6 +137,12 @@ impl Facts {
 }
 
 impl Signal {
+    /// Whether a subject missing from a beat this signal observes is gone (a process that
+    /// exited, a disk removed). A service missing from the running list is stopped, not gone.
+    pub fn gone_when_absent(self) -> bool {
+        !matches!(self, Signal::ServiceNotRunning)
+    }
+
     /// The name series of this signal are remembered under.
     pub fn key(self) -> &'static str {
         match self {

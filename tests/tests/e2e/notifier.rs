@@ -112,6 +112,7 @@ fn alert(customer: &str, severity: Severity, notify_customer: bool) -> Alert {
         ),
         suppressed_by: String::new(),
         acknowledged_by: String::new(),
+        resolution: String::new(),
     }
 }
 
