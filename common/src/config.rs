@@ -115,6 +115,15 @@ pub struct KafkaSettings {
     /// Records the producer may hold awaiting acknowledgement; beyond that the gateway refuses
     /// with 503 instead of queueing without bound.
     pub max_in_flight_records: u32,
+    /// A consumer-group member not heard of for this long is dropped and its partitions go to
+    /// the others (librdkafka `session.timeout.ms`; Apache Kafka's minimum is 6 s). Short, so
+    /// that a crashed stage's partitions move on within seconds.
+    #[serde(with = "millis")]
+    pub consumer_session_timeout_ms: Duration,
+    /// How often a member tells the group it is alive (librdkafka `heartbeat.interval.ms`),
+    /// from librdkafka's own thread: a stage busy with a record still heartbeats.
+    #[serde(with = "millis")]
+    pub consumer_heartbeat_interval_ms: Duration,
     /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
     pub client_options: BTreeMap<String, String>,
 }

@@ -65,7 +65,18 @@ fn consumer_config(settings: &KafkaSettings, group_id: &str) -> ClientConfig {
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set(
+            "session.timeout.ms",
+            settings.consumer_session_timeout_ms.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            settings
+                .consumer_heartbeat_interval_ms
+                .as_millis()
+                .to_string(),
+        );
     config
 }
 

@@ -50,6 +50,12 @@ pub struct NotifierSettings {
     /// Longest wait between tries of a mail the server refused for now (4xx, timeout, down).
     #[serde(with = "millis")]
     pub retry_backoff_max_ms: Duration,
+    /// A mail still refused for now this long after its first try is given up (FAILED).
+    #[serde(with = "seconds")]
+    pub retry_give_up_s: Duration,
+    /// SMTP AUTH sends the password; over a connection without TLS only when this says so (a
+    /// relay on a network you trust).
+    pub smtp_allow_plain_auth: bool,
     /// Storm control: at most `storm_max_mails` alert mails per customer in any `storm_window_s`;
     /// the rest are listed in one summary mail once the window has room again. 0: no limit.
     pub storm_max_mails: u32,
@@ -84,6 +90,14 @@ impl NotifierSettings {
             "notifier.smtp_username and notifier.smtp_password go together"
         );
         anyhow::ensure!(
+            self.smtp_username.is_none()
+                || self.smtp_security != SmtpSecurity::None
+                || self.smtp_allow_plain_auth,
+            "notifier.smtp_username with smtp_security = \"none\" would send the password in \
+             clear: use smtp_security = \"starttls\" or \"tls\", or set \
+             notifier.smtp_allow_plain_auth = true for a relay on a network you trust"
+        );
+        anyhow::ensure!(
             self.from_address
                 .parse::<lettre::message::Mailbox>()
                 .is_ok(),
@@ -101,5 +115,26 @@ impl NotifierSettings {
             crate::templates::LANGUAGES
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_auth_without_tls_is_refused_unless_allowed() {
+        let mut settings = NotifierSettings {
+            smtp_username: Some("ucx".into()),
+            smtp_password: Some("secret".into()),
+            ..NotifierSettings::default()
+        };
+        let error = settings.check().unwrap_err().to_string();
+        assert!(error.contains("smtp_allow_plain_auth"), "{error}");
+        settings.smtp_allow_plain_auth = true;
+        settings.check().unwrap();
+        settings.smtp_allow_plain_auth = false;
+        settings.smtp_security = SmtpSecurity::Starttls;
+        settings.check().unwrap();
     }
 }

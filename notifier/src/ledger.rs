@@ -1,6 +1,9 @@
-//! The notifier's ledger in ClickHouse (`notifications`): what became of every customer
-//! notification. A notification is looked up before it is mailed and recorded as soon as it
-//! was, before its offset is committed, so an alert read again after a crash is not mailed again.
+//! The notifier's ledger in ClickHouse: what became of every customer notification
+//! (`notifications`) and of every mail to one recipient (`notification_deliveries`). A
+//! notification is looked up before it is mailed and recorded as soon as it was, before its
+//! offset is committed, so an alert read again after a crash is not mailed again; a recipient
+//! already served is not mailed again either. Deliveries waiting for a retry keep their message,
+//! so the notifier can send it again later (after a restart too).
 
 use clickhouse::Client;
 use serde::{Deserialize, Serialize};
@@ -9,7 +12,12 @@ use ucx_schemas::Alert;
 /// What became of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Every recipient's mail was accepted.
     Sent,
+    /// Some recipients' mail was accepted, the others' refused for good.
+    Partial,
+    /// Some recipients' mail waits for a retry.
+    Retrying,
     Failed,
     Throttled,
     Summarised,
@@ -21,6 +29,8 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "SENT",
+            Status::Partial => "PARTIAL",
+            Status::Retrying => "RETRYING",
             Status::Failed => "FAILED",
             Status::Throttled => "THROTTLED",
             Status::Summarised => "SUMMARISED",
@@ -121,6 +131,18 @@ impl Ledger {
             .await
     }
 
+    /// A notification's newest row.
+    pub async fn notification(
+        &self,
+        notification_id: &str,
+    ) -> Result<Option<NotificationRow>, clickhouse::error::Error> {
+        self.client
+            .query("SELECT ?fields FROM notifications FINAL WHERE notification_id = ? LIMIT 1")
+            .bind(notification_id)
+            .fetch_optional::<NotificationRow>()
+            .await
+    }
+
     /// Records rows, stamped now: the newest status of a notification wins.
     pub async fn record(&self, rows: &[NotificationRow]) -> Result<(), clickhouse::error::Error> {
         let now = ucx_common::now_ms();
@@ -160,11 +182,138 @@ impl Ledger {
         self.client
             .query(
                 "SELECT customer_id, recorded_at FROM notifications FINAL \
-                 WHERE status = 'SENT' AND recorded_at >= ?",
+                 WHERE status IN ('SENT', 'PARTIAL', 'RETRYING') AND recorded_at >= ?",
             )
             .bind(u32::try_from(since_ms.div_euclid(1000)).unwrap_or_default())
             .fetch_all::<(String, u32)>()
             .await
+    }
+}
+
+/// What became of one mail to one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Failed,
+    Retrying,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "SENT",
+            Delivery::Failed => "FAILED",
+            Delivery::Retrying => "RETRYING",
+        }
+    }
+}
+
+/// One mail to one recipient (`notification_deliveries`).
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    /// Also the mail's `Message-ID`: the same for every try.
+    pub delivery_id: String,
+    /// The notification's id, or a summary's or digest's.
+    pub notification_id: String,
+    pub customer_id: String,
+    pub recipient: String,
+    /// `alert`, `summary` or `digest`.
+    pub kind: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: u32,
+    pub reason: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub created_at: u32,
+    pub recorded_at: u32,
+    pub version: u64,
+}
+
+impl DeliveryRow {
+    pub fn delivery(&self) -> Delivery {
+        match self.status.as_str() {
+            "SENT" => Delivery::Sent,
+            "RETRYING" => Delivery::Retrying,
+            _ => Delivery::Failed,
+        }
+    }
+}
+
+/// The mail of `notification_id` to `recipient`: one id for every try.
+pub fn delivery_id(notification_id: &str, recipient: &str) -> String {
+    let name = format!("delivery/{notification_id}/{recipient}");
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+}
+
+/// What a notification's deliveries make of it.
+pub fn status_of(deliveries: &[DeliveryRow]) -> Status {
+    let count = |wanted: Delivery| {
+        deliveries
+            .iter()
+            .filter(|row| row.delivery() == wanted)
+            .count()
+    };
+    if count(Delivery::Retrying) > 0 {
+        Status::Retrying
+    } else if count(Delivery::Failed) == 0 {
+        Status::Sent
+    } else if count(Delivery::Sent) > 0 {
+        Status::Partial
+    } else {
+        Status::Failed
+    }
+}
+
+impl Ledger {
+    /// The deliveries of one notification (or list mail) so far.
+    pub async fn deliveries_of(
+        &self,
+        notification_id: &str,
+    ) -> Result<Vec<DeliveryRow>, clickhouse::error::Error> {
+        self.client
+            .query(
+                "SELECT ?fields FROM notification_deliveries FINAL WHERE notification_id = ? \
+                 ORDER BY recipient",
+            )
+            .bind(notification_id)
+            .fetch_all::<DeliveryRow>()
+            .await
+    }
+
+    /// Deliveries waiting for a retry whose time has come at `now_ms`.
+    pub async fn due_deliveries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<DeliveryRow>, clickhouse::error::Error> {
+        self.client
+            .query(
+                "SELECT ?fields FROM notification_deliveries FINAL \
+                 WHERE status = 'RETRYING' AND next_attempt_at <= ? ORDER BY next_attempt_at",
+            )
+            .bind(u32::try_from(now_ms.div_euclid(1000)).unwrap_or_default())
+            .fetch_all::<DeliveryRow>()
+            .await
+    }
+
+    /// Records deliveries, stamped now: the newest version of each wins.
+    pub async fn record_deliveries(
+        &self,
+        rows: &[DeliveryRow],
+    ) -> Result<(), clickhouse::error::Error> {
+        let now = ucx_common::now_ms();
+        let mut insert = self
+            .client
+            .insert::<DeliveryRow>("notification_deliveries")
+            .await?;
+        for row in rows {
+            let mut row = row.clone();
+            row.recorded_at = u32::try_from(now.div_euclid(1000)).unwrap_or_default();
+            row.version = u64::try_from(now).unwrap_or_default();
+            insert.write(&row).await?;
+        }
+        insert.end().await
     }
 }
 

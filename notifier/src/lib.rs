@@ -30,12 +30,12 @@ use rdkafka::Message;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use ucx_common::registry::RegistryView;
-use ucx_common::retry::{retry, retry_transient, Backoff, Failure, Gaveup, Stopped};
+use ucx_common::retry::{retry_transient, Backoff, Stopped};
 use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, StageSpec, Tick};
 use ucx_schemas::{decode_alert, Alert, AlertState, Severity};
 
 pub use config::{NotifierConfig, NotifierSettings};
-use ledger::{Ledger, NotificationRow, Status};
+use ledger::{Delivery, DeliveryRow, Ledger, NotificationRow, Status};
 use mailer::{MailError, Mailer};
 use metrics::NotifierMetrics;
 use templates::{ListKind, Templates};
@@ -62,6 +62,7 @@ pub async fn run(
         topics: vec![config.kafka.alerts_topic.clone()],
         clickhouse: Some(config.clickhouse.clone()),
         tick_interval: config.notifier.deferred_interval_ms,
+        watch_progress: false,
     };
     let kafka = config.kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {
@@ -192,55 +193,174 @@ impl Notifier {
                 return Ok(Some(reason));
             }
         };
-        let row = match self.send(&recipients, &mail, &notification_id).await? {
-            Ok(()) => {
-                self.throttle.record(&alert.customer_id, now);
-                self.metrics.sent("alert");
-                NotificationRow::new(alert, Status::Sent, &recipients, &mail.subject, "")
-            }
-            Err(reason) => {
-                self.metrics.failed("refused");
-                NotificationRow::new(alert, Status::Failed, &recipients, &mail.subject, &reason)
-            }
-        };
+        let deliveries = self
+            .deliver(
+                "alert",
+                &notification_id,
+                &alert.customer_id,
+                &recipients,
+                &mail,
+            )
+            .await?;
+        let status = ledger::status_of(&deliveries);
+        if status != Status::Failed {
+            self.throttle.record(&alert.customer_id, now);
+        }
+        let reason = refusals(&deliveries);
+        let row = NotificationRow::new(alert, status, &recipients, &mail.subject, &reason);
         self.record(vec![row]).await?;
         Ok(None)
     }
 
-    /// Sends a mail, retrying while the server is away or answers 4xx; the inner `Err` is a
-    /// final refusal's reason.
-    async fn send(
+    /// Mails `mail` to each recipient in a transaction of its own, once: accepted → SENT,
+    /// refused for good → FAILED, 4xx or no answer → RETRYING (tried again later by
+    /// [`Notifier::retry_deliveries`], while everything else goes on). Recipients served before
+    /// (a record read again after a crash) are not mailed again. Returns every recipient's
+    /// delivery, recorded in the ledger.
+    async fn deliver(
         &self,
+        kind: &str,
+        notification_id: &str,
+        customer_id: &str,
         recipients: &[String],
         mail: &templates::Rendered,
-        message_id: &str,
-    ) -> Result<Result<(), String>, Stopped> {
-        let backoff = Backoff::new(
-            Duration::from_millis(250),
-            self.settings.retry_backoff_max_ms,
-        );
-        let what = format!("mailing {message_id}");
-        let outcome = retry(&what, backoff, &self.give_up, || async {
-            self.mailer
-                .send(recipients, mail, message_id)
-                .await
-                .map_err(|error| match error {
-                    MailError::Permanent(reason) => Failure::Permanent(reason),
-                    transient @ MailError::Transient(_) => {
-                        self.metrics.retries.inc();
-                        Failure::Transient(transient.to_string())
-                    }
-                })
-        })
-        .await;
-        match outcome {
-            Ok(()) => Ok(Ok(())),
-            Err(Gaveup::Permanent(reason)) => {
-                tracing::warn!(message_id, %reason, "mail refused for good");
-                Ok(Err(reason))
+    ) -> Result<Vec<DeliveryRow>, Stopped> {
+        let earlier = self
+            .retry("looking up deliveries", || {
+                self.ledger.deliveries_of(notification_id)
+            })
+            .await?;
+        let now_s = u32::try_from(ucx_common::now_ms() / 1000).unwrap_or_default();
+        let mut fresh = Vec::new();
+        for recipient in recipients {
+            if earlier.iter().any(|row| &row.recipient == recipient) {
+                continue;
             }
-            Err(Gaveup::Stopped) => Err(Stopped),
+            let mut row = DeliveryRow {
+                delivery_id: ledger::delivery_id(notification_id, recipient),
+                notification_id: notification_id.to_string(),
+                customer_id: customer_id.to_string(),
+                recipient: recipient.clone(),
+                kind: kind.to_string(),
+                status: String::new(),
+                attempts: 0,
+                next_attempt_at: now_s,
+                reason: String::new(),
+                subject: mail.subject.clone(),
+                text: mail.text.clone(),
+                html: mail.html.clone(),
+                created_at: now_s,
+                recorded_at: 0,
+                version: 0,
+            };
+            self.attempt(&mut row).await;
+            fresh.push(row);
         }
+        self.retry("recording deliveries", || {
+            self.ledger.record_deliveries(&fresh)
+        })
+        .await?;
+        let mut all: Vec<DeliveryRow> = earlier;
+        all.extend(fresh);
+        Ok(all)
+    }
+
+    /// One try of one delivery; `row` says what became of it.
+    async fn attempt(&self, row: &mut DeliveryRow) {
+        let mail = templates::Rendered {
+            subject: row.subject.clone(),
+            text: row.text.clone(),
+            html: row.html.clone(),
+        };
+        row.attempts += 1;
+        let outcome = self
+            .mailer
+            .send(
+                std::slice::from_ref(&row.recipient),
+                &mail,
+                &row.delivery_id,
+            )
+            .await;
+        let now_ms = ucx_common::now_ms();
+        let given_up = |row: &DeliveryRow| {
+            i64::from(row.created_at) * 1000 + self.settings.retry_give_up_s.as_millis() as i64
+                <= now_ms
+        };
+        match outcome {
+            Ok(()) => {
+                row.status = Delivery::Sent.as_str().into();
+                row.reason.clear();
+                self.metrics.sent(&row.kind);
+            }
+            Err(MailError::Permanent(reason)) => {
+                tracing::warn!(delivery_id = %row.delivery_id, recipient = %row.recipient, %reason, "mail refused for good");
+                row.status = Delivery::Failed.as_str().into();
+                row.reason = reason;
+                self.metrics.failed("refused");
+            }
+            Err(error @ MailError::Transient(_)) if given_up(row) => {
+                tracing::warn!(delivery_id = %row.delivery_id, recipient = %row.recipient, %error, attempts = row.attempts, "mail given up");
+                row.status = Delivery::Failed.as_str().into();
+                row.reason = format!("given up after {} tries: {error}", row.attempts);
+                self.metrics.failed("given_up");
+            }
+            Err(error @ MailError::Transient(_)) => {
+                let wait = self.retry_wait(row.attempts);
+                tracing::info!(delivery_id = %row.delivery_id, recipient = %row.recipient, %error, retry_in_s = wait.as_secs(), "mail not accepted for now; parked");
+                row.status = Delivery::Retrying.as_str().into();
+                row.reason = error.to_string();
+                row.next_attempt_at =
+                    u32::try_from((now_ms + wait.as_millis() as i64) / 1000).unwrap_or_default();
+                self.metrics.retries.inc();
+            }
+        }
+    }
+
+    /// How long a delivery waits after its `attempts`-th try: 5 s, doubling, at most
+    /// `retry_backoff_max_ms`.
+    fn retry_wait(&self, attempts: u32) -> Duration {
+        let doubled =
+            Duration::from_secs(5).saturating_mul(1 << attempts.min(16).saturating_sub(1));
+        doubled.min(self.settings.retry_backoff_max_ms)
+    }
+
+    /// Tries again every parked delivery whose time has come, and brings its notification's
+    /// status up to date.
+    async fn retry_deliveries(&mut self) -> Result<(), Stopped> {
+        let now = ucx_common::now_ms();
+        let due = self
+            .retry("reading parked deliveries", || {
+                self.ledger.due_deliveries(now)
+            })
+            .await?;
+        for mut row in due {
+            self.attempt(&mut row).await;
+            let done = std::slice::from_ref(&row);
+            self.retry("recording a delivery", || {
+                self.ledger.record_deliveries(done)
+            })
+            .await?;
+            if row.kind != "alert" {
+                continue;
+            }
+            let deliveries = self
+                .retry("looking up deliveries", || {
+                    self.ledger.deliveries_of(&row.notification_id)
+                })
+                .await?;
+            let previous = self
+                .retry("looking up the notification", || {
+                    self.ledger.notification(&row.notification_id)
+                })
+                .await?;
+            if let Some(previous) = previous {
+                let mut updated =
+                    previous.with_status(ledger::status_of(&deliveries), &row.subject);
+                updated.reason = refusals(&deliveries);
+                self.record(vec![updated]).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn record(&self, rows: Vec<NotificationRow>) -> Result<(), Stopped> {
@@ -260,6 +380,7 @@ impl Notifier {
     /// Summaries of throttled notifications whose customer has room again, and the daily digests
     /// once their hour has come.
     async fn send_deferred(&mut self) -> Result<(), Stopped> {
+        self.retry_deliveries().await?;
         let now = ucx_common::now_ms();
         let throttled = self
             .retry("reading throttled notifications", || {
@@ -290,6 +411,9 @@ impl Notifier {
         Ok(())
     }
 
+    /// A summary or digest: each current contact of the customer gets one mail listing the
+    /// notifications whose severity they want (none if none); then every listed notification
+    /// moves on to `done`.
     async fn send_list(
         &mut self,
         kind: ListKind,
@@ -297,36 +421,45 @@ impl Notifier {
         rows: Vec<NotificationRow>,
         done: Status,
     ) -> Result<(), Stopped> {
-        let mut recipients: Vec<String> =
-            rows.iter().flat_map(|row| row.recipients.clone()).collect();
-        recipients.sort();
-        recipients.dedup();
-        let mail = match self.templates.list(kind, &rows) {
-            Ok(mail) => mail,
-            Err(error) => {
-                tracing::error!(%error, customer_id, "list mail could not be rendered");
-                self.metrics.failed("render");
-                return Ok(());
-            }
+        let kind_name = match kind {
+            ListKind::Summary => "summary",
+            ListKind::Digest => "digest",
         };
-        let list_id = ledger::list_id(&rows);
-        let status = match self.send(&recipients, &mail, &list_id).await? {
-            Ok(()) => {
-                self.metrics.sent(match kind {
-                    ListKind::Summary => "summary",
-                    ListKind::Digest => "digest",
-                });
-                done
+        let contacts = self
+            .registry
+            .customer(customer_id)
+            .map(|customer| customer.alert_contacts)
+            .unwrap_or_default();
+        let mut subject = String::new();
+        for contact in contacts {
+            let wanted: Vec<NotificationRow> = rows
+                .iter()
+                .filter(|row| {
+                    severity_of(&row.severity)
+                        .is_some_and(|severity| rank(severity) >= rank(contact.min_severity))
+                })
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                continue;
             }
-            Err(reason) => {
-                tracing::warn!(customer_id, %reason, "list mail refused for good");
-                self.metrics.failed("refused");
-                Status::Failed
-            }
-        };
+            let mail = match self.templates.list(kind, &wanted) {
+                Ok(mail) => mail,
+                Err(error) => {
+                    tracing::error!(%error, customer_id, "list mail could not be rendered");
+                    self.metrics.failed("render");
+                    continue;
+                }
+            };
+            let list_id = ledger::list_id(&wanted);
+            let recipient = std::slice::from_ref(&contact.email);
+            self.deliver(kind_name, &list_id, customer_id, recipient, &mail)
+                .await?;
+            subject = mail.subject;
+        }
         let done_rows: Vec<NotificationRow> = rows
             .iter()
-            .map(|row| row.with_status(status, &mail.subject))
+            .map(|row| row.with_status(done, &subject))
             .collect();
         self.record(done_rows).await
     }
@@ -372,6 +505,25 @@ impl Stage for Notifier {
     async fn tick(&mut self, _context: &Context, _tick: Tick) -> Result<Flow, StageError> {
         self.send_deferred().await?;
         Ok(Flow::Continue)
+    }
+}
+
+/// The refusals among `deliveries`, for the ledger: `recipient: reason; …`.
+fn refusals(deliveries: &[DeliveryRow]) -> String {
+    deliveries
+        .iter()
+        .filter(|row| row.delivery() != Delivery::Sent)
+        .map(|row| format!("{}: {}", row.recipient, row.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn severity_of(text: &str) -> Option<Severity> {
+    match text {
+        "INFO" => Some(Severity::Info),
+        "WARNING" => Some(Severity::Warning),
+        "CRITICAL" => Some(Severity::Critical),
+        _ => None,
     }
 }
 

@@ -91,7 +91,11 @@ impl Mailer {
             .map_err(|error| MailError::Permanent(format!("building the mail: {error}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(error) if error.is_permanent() => Err(MailError::Permanent(error.to_string())),
+            // 5xx, or what the client itself finds impossible (no AUTH mechanism in common):
+            // retrying cannot help
+            Err(error) if error.is_permanent() || error.is_client() => {
+                Err(MailError::Permanent(error.to_string()))
+            }
             Err(error) => Err(MailError::Transient(error.to_string())),
         }
     }

@@ -38,6 +38,7 @@ pub async fn run(
         clickhouse: None,
         // idle ticks judge silence and trigger checkpoints between beats
         tick_interval: config.processors.checkpoint_interval_ms,
+        watch_progress: true,
     };
     let kafka = config.kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {

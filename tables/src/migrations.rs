@@ -33,7 +33,13 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006", "alert_lifecycle_and_changes"),
     migration!(7, "0007", "notifications"),
     migration!(8, "0008", "alert_resolution"),
+    migration!(9, "0009", "notification_deliveries"),
 ];
+
+/// How many versioned migrations there are.
+pub fn count() -> usize {
+    MIGRATIONS.len()
+}
 
 /// Creates the database if needed and applies the migrations it lacks; returns how many ran.
 pub async fn apply(settings: &ClickHouseSettings) -> Result<usize, clickhouse::error::Error> {
@@ -131,7 +137,7 @@ mod tests {
     #[test]
     fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 41);
+        assert_eq!(statements.len(), 42);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),

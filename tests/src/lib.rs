@@ -696,8 +696,12 @@ impl OwnBroker {
 pub struct OwnSmtp {
     pub port: u16,
     pub dir: PathBuf,
-    /// Certificate and key PEM files: the server then requires STARTTLS.
+    /// Certificate and key PEM files: the server then requires STARTTLS (or, with
+    /// `implicit_tls`, speaks TLS from the first byte).
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub implicit_tls: bool,
+    /// User and password: the server then accepts mail only after SMTP AUTH (over TLS).
+    pub auth: Option<(String, String)>,
     process: ServerProcess,
 }
 
@@ -731,6 +735,8 @@ impl OwnSmtp {
             port: free_port(),
             dir,
             tls: None,
+            implicit_tls: false,
+            auth: None,
             process: ServerProcess::default(),
         }
     }
@@ -746,12 +752,28 @@ impl OwnSmtp {
         if let Some((cert, key)) = &self.tls {
             command.arg(cert).arg(key);
         }
+        if self.implicit_tls {
+            command.arg("--implicit-tls");
+        }
+        if let Some((user, password)) = &self.auth {
+            command.arg("--auth").arg(format!("{user}:{password}"));
+        }
         self.process = ServerProcess::spawn(&mut command, "the smtp sink");
         wait_for_port("the smtp server's port", self.port).await;
     }
 
     pub fn stop(&mut self) {
         self.process.kill();
+    }
+
+    /// Recipients containing "busy" are answered 451 (try later) while `busy` is true.
+    pub fn set_busy(&self, busy: bool) {
+        let marker = self.dir.join("busy");
+        if busy {
+            std::fs::write(marker, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(marker);
+        }
     }
 
     /// Every message accepted so far, in order.

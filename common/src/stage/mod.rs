@@ -20,9 +20,9 @@
 
 mod context;
 mod metrics;
+mod offsets;
 mod progress;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use context::{Context, DeadLetterReason};
 pub use metrics::StageMetrics;
+use offsets::Offsets;
 pub use progress::Progress;
 
 use crate::config::{ClickHouseSettings, KafkaSettings};
@@ -56,6 +57,9 @@ pub struct StageSpec {
     pub clickhouse: Option<ClickHouseSettings>,
     /// How often [`Stage::tick`] runs.
     pub tick_interval: Duration,
+    /// Whether [`Tick::caught_up`] is wanted: it asks the broker for watermarks (a blocking
+    /// round trip per partition not caught up yet), so only stages that need it pay for it.
+    pub watch_progress: bool,
 }
 
 /// What the runtime should do after a call.
@@ -190,8 +194,9 @@ where
         stage,
         context: &context,
         tick_interval: spec.tick_interval,
-        handled: BTreeMap::new(),
+        handled: Offsets::default(),
         progress: Progress::default(),
+        watch_progress: spec.watch_progress,
         rebalances_seen: 0,
     }
     .run(&consumer)
@@ -236,8 +241,9 @@ struct Runner<'c, S> {
     tick_interval: Duration,
     /// Per (topic, partition): the offset after the newest handled record, committed at the
     /// next checkpoint.
-    handled: BTreeMap<(String, i32), i64>,
+    handled: Offsets,
     progress: Progress,
+    watch_progress: bool,
     rebalances_seen: u64,
 }
 
@@ -271,7 +277,7 @@ impl<S: Stage> Runner<'_, S> {
                 Event::CheckpointDue => Ok(Flow::Checkpoint),
                 Event::Tick => {
                     next_tick = Instant::now() + self.tick_interval;
-                    let caught_up = self.progress.caught_up(consumer);
+                    let caught_up = self.watch_progress && self.progress.caught_up(consumer);
                     let tick = Tick {
                         idle: true,
                         caught_up,
@@ -338,9 +344,10 @@ impl<S: Stage> Runner<'_, S> {
             .with_label_values(&[topic])
             .inc();
         let flow = self.stage.handle(self.context, record).await?;
-        self.handled
-            .insert((topic.to_string(), partition), offset + 1);
-        self.progress.consumed(topic, partition, offset);
+        self.handled.set(topic, partition, offset + 1);
+        if self.watch_progress {
+            self.progress.consumed(topic, partition, offset);
+        }
         Ok(flow)
     }
 
@@ -384,9 +391,9 @@ impl<S: Stage> Runner<'_, S> {
             return Ok(());
         }
         let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.handled {
+        for (topic, partition, next) in self.handled.iter() {
             offsets
-                .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .add_partition_offset(topic, partition, Offset::Offset(next))
                 .map_err(anyhow::Error::from)?;
         }
         self.handled.clear();

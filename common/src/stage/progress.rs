@@ -6,7 +6,7 @@
 //! caught three false alarms before). Once every partition was caught up, records are read as
 //! they come, and what waits in a fetch for a few milliseconds does not matter.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
@@ -22,9 +22,9 @@ type TopicPartition = (String, i32);
 #[derive(Debug, Default)]
 pub struct Progress {
     /// Per partition: the offset of the next record to read.
-    next: BTreeMap<TopicPartition, i64>,
-    /// Partitions a record was read from since the assignment.
-    read_from: BTreeSet<TopicPartition>,
+    next: super::offsets::Offsets,
+    /// Per partition read from since the assignment: the offset it was first read at.
+    read_from: super::offsets::Offsets,
     /// Partitions read up to their high watermark since the assignment.
     reached: BTreeSet<TopicPartition>,
 }
@@ -32,12 +32,12 @@ pub struct Progress {
 impl Progress {
     /// Starts from the committed offsets of the new assignment (where reading resumes).
     pub fn assigned<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(consumer: &C) -> Self {
-        let mut next = BTreeMap::new();
+        let mut next = super::offsets::Offsets::default();
         match consumer.committed(Duration::from_secs(5)) {
             Ok(committed) => {
                 for element in committed.elements() {
                     if let Offset::Offset(offset) = element.offset() {
-                        next.insert((element.topic().to_string(), element.partition()), offset);
+                        next.set(element.topic(), element.partition(), offset);
                     }
                 }
             }
@@ -45,17 +45,16 @@ impl Progress {
         }
         Progress {
             next,
-            read_from: BTreeSet::new(),
+            read_from: Default::default(),
             reached: BTreeSet::new(),
         }
     }
 
     pub fn consumed(&mut self, topic: &str, partition: i32, offset: i64) {
-        let topic_partition = (topic.to_string(), partition);
-        if !self.read_from.contains(&topic_partition) {
-            self.read_from.insert(topic_partition.clone());
+        if self.read_from.get(topic, partition).is_none() {
+            self.read_from.set(topic, partition, offset);
         }
-        self.next.insert(topic_partition, offset + 1);
+        self.next.set(topic, partition, offset + 1);
     }
 
     /// Every assigned partition has been read up to its high watermark since the assignment
@@ -82,10 +81,10 @@ impl Progress {
             else {
                 return false;
             };
-            let next = self.next.get(topic_partition).copied().unwrap_or(low);
+            let next = self.next.get(topic, *partition).unwrap_or(low);
             // The slack covers what waits in the next fetch of a partition being read, not a
             // small backlog nothing was read from yet: its servers would look silent.
-            let slack = if self.read_from.contains(topic_partition) {
+            let slack = if self.read_from.get(topic, *partition).is_some() {
                 SLACK_RECORDS
             } else {
                 0

@@ -54,6 +54,7 @@ pub async fn run(
         ],
         clickhouse: Some(config.clickhouse.clone()),
         tick_interval: PURGE_CHECK_INTERVAL,
+        watch_progress: false,
     };
     let kafka = kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {

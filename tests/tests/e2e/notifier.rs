@@ -1,8 +1,11 @@
 //! The notifier against a real SMTP server (aiosmtpd on loopback), the real broker and
-//! ClickHouse: a Gold customer's alert mails each contact once with the evidence, a Basic
-//! customer's or a silenced one mails nobody, a refusal (5xx) is recorded with its reason, a
-//! crash after sending and before committing sends nothing again, a mail server that is down
-//! delays the mail and then delivers it, and storm control sums up what exceeds the limit.
+//! ClickHouse: a Gold customer's alert mails each contact once (a mail each) with the evidence,
+//! a Basic customer's or a silenced one mails nobody, a refusal (5xx) is recorded with its
+//! reason and does not stop the other contacts, a crash after sending and before committing
+//! sends nothing again, a mail server that is down delays the mail and then delivers it, a
+//! mailbox answering 4xx holds up nobody else and gets its mail once it recovers, storm control
+//! sums up what exceeds the limit, the daily digest arrives with each contact's severities, and
+//! mail goes over STARTTLS or implicit TLS with SMTP AUTH.
 
 use std::time::Duration;
 
@@ -49,6 +52,24 @@ async fn setup(test: &str) -> Setup {
             "PLATINUM",
             json!([{"email": "bounce@platinum.example", "min_severity": "INFO"}]),
         ),
+        (
+            "cust-three",
+            "GOLD",
+            json!([{"email": "a@three.example", "min_severity": "WARNING"},
+                   {"email": "bounce@three.example", "min_severity": "WARNING"},
+                   {"email": "c@three.example", "min_severity": "WARNING"}]),
+        ),
+        (
+            "cust-busy",
+            "GOLD",
+            json!([{"email": "busy@busy.example", "min_severity": "WARNING"}]),
+        ),
+        (
+            "cust-digest",
+            "PLATINUM",
+            json!([{"email": "ops@digest.example", "min_severity": "WARNING"},
+                   {"email": "cio@digest.example", "min_severity": "CRITICAL"}]),
+        ),
     ] {
         let input = ucx_admin_api::CustomerInput {
             name: customer.to_string(),
@@ -83,6 +104,7 @@ fn config(setup: &Setup, smtp: &OwnSmtp) -> NotifierConfig {
     config.notifier.commit_interval_ms = Duration::from_millis(200);
     config.notifier.retry_backoff_max_ms = Duration::from_millis(500);
     config.notifier.smtp_timeout_ms = Duration::from_secs(2);
+    config.notifier.deferred_interval_ms = Duration::from_millis(500);
     config
 }
 
@@ -171,7 +193,7 @@ async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
         )
         .await
         .unwrap();
-    wait_mails(&smtp, 2, Duration::from_secs(60)).await;
+    wait_mails(&smtp, 3, Duration::from_secs(60)).await;
     wait_until("every record handled", Duration::from_secs(30), || async {
         metric(&notifier, "ucx_records_received_total").await >= 6.0
             && metric(&notifier, "notifier_mails_failed_total").await >= 1.0
@@ -179,16 +201,16 @@ async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
     .await;
 
     let mails = smtp.received();
-    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert_eq!(mails.len(), 3, "{mails:#?}");
+    let recipients: Vec<&[String]> = mails.iter().map(|m| m.recipients.as_slice()).collect();
     assert_eq!(
-        mails[0].recipients,
-        ["ops@gold.example", "cio@gold.example"],
-        "a critical alert reaches both contacts, in one mail each"
-    );
-    assert_eq!(
-        mails[1].recipients,
-        ["ops@gold.example"],
-        "warning: not the CIO"
+        recipients,
+        [
+            ["ops@gold.example"],
+            ["cio@gold.example"],
+            ["ops@gold.example"]
+        ],
+        "a critical alert reaches both contacts, a mail each; a warning not the CIO"
     );
     let subject = mails[0].header("Subject").unwrap();
     assert!(
@@ -253,7 +275,7 @@ async fn a_crash_after_sending_and_before_committing_does_not_send_again() {
     let mut config = config(&setup, &smtp);
     config.notifier.commit_interval_ms = Duration::from_secs(600); // the crash comes before any commit
     let notifier = start_notifier(config.clone()).await;
-    publish(&setup, &alert("cust-gold", Severity::Critical, true)).await;
+    publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;
     wait_mails(&smtp, 1, Duration::from_secs(60)).await;
     wait_until("the mail recorded", Duration::from_secs(30), || async {
         query(
@@ -358,5 +380,235 @@ async fn mail_goes_over_starttls_to_a_relay_with_a_private_ca() {
     publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;
     wait_mails(&smtp, 1, Duration::from_secs(60)).await;
     assert_eq!(smtp.received()[0].recipients, ["ops@gold.example"]);
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// The deliveries of `customer`'s mails: (recipient, status) sorted.
+async fn deliveries(clickhouse: &ClickHouseSettings, customer: &str) -> Vec<(String, String)> {
+    let answer = query(
+        clickhouse,
+        &format!(
+            "SELECT recipient, status FROM notification_deliveries FINAL \
+             WHERE customer_id = '{customer}' ORDER BY recipient FORMAT TSV"
+        ),
+    )
+    .await
+    .unwrap_or_default();
+    answer
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(recipient, status)| (recipient.to_string(), status.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_address_among_three_contacts_does_not_stop_the_other_two() {
+    let setup = setup("notify-three").await;
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let _notifier = start_notifier(config(&setup, &smtp)).await;
+    publish(&setup, &alert("cust-three", Severity::Warning, true)).await;
+    wait_mails(&smtp, 2, Duration::from_secs(60)).await;
+    wait_until(
+        "three deliveries recorded",
+        Duration::from_secs(30),
+        || async { deliveries(&setup.clickhouse, "cust-three").await.len() == 3 },
+    )
+    .await;
+    let mut recipients: Vec<String> = smtp
+        .received()
+        .iter()
+        .flat_map(|mail| mail.recipients.clone())
+        .collect();
+    recipients.sort();
+    assert_eq!(recipients, ["a@three.example", "c@three.example"]);
+    assert_eq!(
+        deliveries(&setup.clickhouse, "cust-three").await,
+        [
+            ("a@three.example".to_string(), "SENT".to_string()),
+            ("bounce@three.example".to_string(), "FAILED".to_string()),
+            ("c@three.example".to_string(), "SENT".to_string()),
+        ]
+    );
+    let status = query(
+        &setup.clickhouse,
+        "SELECT status, reason FROM notifications FINAL WHERE customer_id = 'cust-three'",
+    )
+    .await
+    .unwrap();
+    assert!(
+        status.starts_with("PARTIAL\tbounce@three.example: ") && status.contains("550"),
+        "{status}"
+    );
+}
+
+/// Time from publishing a Gold alert until its mail is in the SMTP server's folder.
+async fn gold_mail_latency(setup: &Setup, smtp: &OwnSmtp) -> Duration {
+    let before = smtp.received().len();
+    let started = std::time::Instant::now();
+    publish(setup, &alert("cust-gold", Severity::Warning, true)).await;
+    wait_mails(smtp, before + 1, Duration::from_secs(60)).await;
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_answering_4xx_holds_up_nobody_and_gets_its_mail_once_it_recovers() {
+    let setup = setup("notify-busy").await;
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let notifier = start_notifier(config(&setup, &smtp)).await;
+    let calm = gold_mail_latency(&setup, &smtp).await;
+
+    smtp.set_busy(true);
+    publish(&setup, &alert("cust-busy", Severity::Warning, true)).await;
+    wait_until(
+        "the busy mailbox answered 4xx",
+        Duration::from_secs(30),
+        || async { metric(&notifier, "notifier_mail_retries_total").await >= 1.0 },
+    )
+    .await;
+    let mut while_busy = Vec::new();
+    for _ in 0..3 {
+        while_busy.push(gold_mail_latency(&setup, &smtp).await);
+    }
+    wait_until(
+        "tries again while busy",
+        Duration::from_secs(30),
+        || async { metric(&notifier, "notifier_mail_retries_total").await >= 3.0 },
+    )
+    .await;
+    let to_busy = |smtp: &OwnSmtp| {
+        smtp.received()
+            .iter()
+            .filter(|mail| mail.recipients == ["busy@busy.example"])
+            .count()
+    };
+    assert_eq!(to_busy(&smtp), 0, "nothing accepted while busy");
+    eprintln!(
+        "gold mail latency: {calm:?} before, {while_busy:?} while another mailbox answered 4xx"
+    );
+    for latency in &while_busy {
+        assert!(
+            *latency < calm + Duration::from_secs(3),
+            "another customer's mail waited: {latency:?} against {calm:?}"
+        );
+    }
+
+    smtp.set_busy(false);
+    wait_until("the parked mail delivered", Duration::from_secs(60), || {
+        std::future::ready(to_busy(&smtp) == 1)
+    })
+    .await;
+    wait_until("its delivery recorded", Duration::from_secs(30), || async {
+        deliveries(&setup.clickhouse, "cust-busy").await
+            == [("busy@busy.example".to_string(), "SENT".to_string())]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(to_busy(&smtp), 1, "delivered once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_digest_arrives_with_what_each_contact_wants() {
+    let setup = setup("notify-digest").await;
+    ucx_tables::migrations::apply(&setup.clickhouse)
+        .await
+        .unwrap();
+    // Two notifications that waited for the digest since yesterday.
+    let yesterday = ucx_common::now_ms() / 1000 - 86_400;
+    for (id, severity, summary) in [
+        ("n-warning", "WARNING", "disk C: has 12% free"),
+        ("n-critical", "CRITICAL", "service ApolloService stopped"),
+    ] {
+        query(
+            &setup.clickhouse,
+            &format!(
+                "INSERT INTO notifications (notification_id, alert_id, customer_id, \
+                 installation_id, rule_id, state, severity, summary, dashboard_url, status, \
+                 recipients, subject, reason, event_at, recorded_at, version) VALUES \
+                 ('{id}', 'a-{id}', 'cust-digest', 'inst-digest', 'rule', 'OPEN', '{severity}', \
+                 '{summary}', 'http://dashboards/d', 'DIGEST', [], '', '', {yesterday}, \
+                 {yesterday}, 1)"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let mut config = config(&setup, &smtp);
+    config.notifier.digest_customers = vec!["cust-digest".into()];
+    config.notifier.digest_hour_utc = 0;
+    let _notifier = start_notifier(config).await;
+    wait_mails(&smtp, 2, Duration::from_secs(60)).await;
+    let mails = smtp.received();
+    let to = |recipient: &str| {
+        mails
+            .iter()
+            .find(|mail| mail.recipients == [recipient])
+            .unwrap_or_else(|| panic!("no digest to {recipient}: {mails:#?}"))
+    };
+    let ops = to("ops@digest.example");
+    assert!(ops.body.contains("disk C: has 12% free"), "{}", ops.body);
+    assert!(ops.body.contains("service ApolloService stopped"));
+    let cio = to("cio@digest.example");
+    assert!(
+        cio.body.contains("service ApolloService stopped"),
+        "{}",
+        cio.body
+    );
+    assert!(
+        !cio.body.contains("disk C:"),
+        "a CRITICAL-only contact gets no warnings: {}",
+        cio.body
+    );
+    wait_until(
+        "both notifications digested",
+        Duration::from_secs(30),
+        || async {
+            query(
+                &setup.clickhouse,
+                "SELECT count() FROM notifications FINAL WHERE status = 'DIGESTED'",
+            )
+            .await
+            .is_ok_and(|count| count.trim() == "2")
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_implicit_tls_with_smtp_auth() {
+    let setup = setup("notify-smtps").await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let folder = std::env::temp_dir().join(unique("smtps"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let (cert_file, key_file) = (folder.join("relay.pem"), folder.join("relay-key.pem"));
+    std::fs::write(&cert_file, certificate.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+
+    let mut smtp = OwnSmtp::new();
+    smtp.tls = Some((cert_file.clone(), key_file));
+    smtp.implicit_tls = true;
+    smtp.auth = Some(("ucx-notifier".into(), "s3cret-relay-password".into()));
+    smtp.start().await;
+    let mut config = config(&setup, &smtp);
+    config.notifier.smtp_security = ucx_notifier::config::SmtpSecurity::Tls;
+    config.notifier.smtp_ca_file = Some(cert_file);
+    config.notifier.smtp_username = Some("ucx-notifier".into());
+    config.notifier.smtp_password = Some("s3cret-relay-password".into());
+    let _notifier = start_notifier(config).await;
+    publish(&setup, &alert("cust-gold", Severity::Warning, true)).await;
+    wait_mails(&smtp, 1, Duration::from_secs(60)).await;
+    let mail = &smtp.received()[0];
+    assert_eq!(mail.recipients, ["ops@gold.example"]);
+    assert_eq!(
+        mail.header("X-Authenticated-As").as_deref(),
+        Some("ucx-notifier")
+    );
     let _ = std::fs::remove_dir_all(&folder);
 }

@@ -43,7 +43,7 @@ async fn start_sink(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_killed_mid_stream_leaves_exactly_one_copy_of_every_beat() {
     let services = Services::from_env();
-    let mut kafka = services.kafka("sink-crash");
+    let kafka = services.kafka("sink-crash");
     let clickhouse = services.clickhouse("sink-crash");
     let group = unique("sink-crash");
     let gateway = start_gateway(ucx_ingest::IngestConfig {
@@ -52,14 +52,8 @@ async fn a_sink_killed_mid_stream_leaves_exactly_one_copy_of_every_beat() {
     })
     .await;
 
-    // A killed member stays in its group until its session times out (45 s by default, on
-    // Apache Kafka too): a short session lets the restarted sink take over quickly.
-    kafka
-        .client_options
-        .insert("session.timeout.ms".into(), "6000".into());
-    kafka
-        .client_options
-        .insert("heartbeat.interval.ms".into(), "1000".into());
+    // A killed member stays in its group until its session times out
+    // (`consumer_session_timeout_ms`, 6 s): then the restarted sink takes over.
     let dir = std::env::temp_dir().join(&group);
     std::fs::create_dir_all(&dir).unwrap();
 
