@@ -19,10 +19,22 @@ pub struct Outcome {
     pub changes: Vec<Change>,
 }
 
+/// What the engine gave up on to keep its state bounded, since it started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Subjects judged but not remembered: their signal's series were full.
+    pub series_not_remembered: u64,
+    /// Installations whose history was forgotten to keep their state under the record limit.
+    pub histories_dropped: u64,
+    /// States not written at all: too large even without history, or refused by the broker.
+    pub states_not_written: u64,
+}
+
 #[derive(Default)]
 pub struct Engine {
     states: HashMap<String, InstallationState>,
     dirty: HashSet<String>,
+    counts: Counts,
     /// The newest `received_at` of any beat seen (event time).
     watermark: i64,
 }
@@ -39,6 +51,7 @@ impl Engine {
         Engine {
             states,
             dirty: HashSet::new(),
+            counts: Counts::default(),
             watermark,
         }
     }
@@ -61,6 +74,7 @@ impl Engine {
         state.facts.learn(beat);
         state.facts.licence(routed.licence.0, routed.licence.1);
         let findings = library.evaluate(beat, &state.facts, routed.tier, &mut state.history);
+        self.counts.series_not_remembered += std::mem::take(&mut state.history.not_remembered);
         let mut reported: HashMap<&str, HashSet<&str>> = HashMap::new();
         for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
             reported
@@ -164,18 +178,49 @@ impl Engine {
 
     /// The documents of the states changed since the last call: (installation, partition,
     /// document).
+    /// A document over the broker's record limit (even compressed) first loses its
+    /// installation's remembered history (baselines and trends start afresh, counted); one still
+    /// too large is not written (counted and logged): the installation's state then lives in
+    /// this processor's memory only, and the consumer goes on.
     pub fn take_dirty(&mut self) -> Vec<(String, i32, Vec<u8>)> {
         let mut documents = Vec::new();
-        for installation_id in self.dirty.drain() {
-            let Some(state) = self.states.get(&installation_id) else {
+        for installation_id in std::mem::take(&mut self.dirty) {
+            let Some(state) = self.states.get_mut(&installation_id) else {
                 continue;
             };
             let Some(applied) = state.applied else {
                 continue;
             };
-            documents.push((installation_id, applied.partition, state::encode(state)));
+            let mut document = state::encode(state);
+            if document.len() > state::MAX_DOCUMENT_BYTES {
+                tracing::warn!(%installation_id, bytes = document.len(), series = state.history.len(), "state too large; its history is forgotten");
+                state.history = Default::default();
+                self.counts.histories_dropped += 1;
+                document = state::encode(state);
+            }
+            if document.len() > state::MAX_DOCUMENT_BYTES {
+                tracing::error!(%installation_id, bytes = document.len(), "state still too large; not written");
+                self.counts.states_not_written += 1;
+                continue;
+            }
+            documents.push((installation_id, applied.partition, document));
         }
         documents
+    }
+
+    /// Carries the counts of an engine this one replaces (after a rebalance).
+    pub fn carry(&mut self, counts: Counts) {
+        self.counts = counts;
+    }
+
+    /// A state the broker refused to store: it lives in memory only (counted).
+    pub fn not_written(&mut self) {
+        self.counts.states_not_written += 1;
+    }
+
+    /// What the engine gave up on so far (for the metrics).
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 
     pub fn installations(&self) -> usize {

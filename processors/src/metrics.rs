@@ -22,6 +22,10 @@ pub struct ProcessorMetrics {
     alerts_acknowledged: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     changes: IntCounterVec,
+    /// What the engine gave up on to keep its state bounded (`series_not_remembered`,
+    /// `history_dropped`, `state_not_written`).
+    state_bounds: IntCounterVec,
+    counted: std::sync::Mutex<crate::engine::Counts>,
 }
 
 impl ProcessorMetrics {
@@ -155,6 +159,8 @@ impl ProcessorMetrics {
                 )
                 .unwrap(),
             ),
+            state_bounds: Self::state_bounds(registry),
+            counted: Default::default(),
             changes: register(
                 registry,
                 IntCounterVec::new(
@@ -169,6 +175,20 @@ impl ProcessorMetrics {
         }
     }
 
+    fn state_bounds(registry: &Registry) -> IntCounterVec {
+        register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "processor_state_bounded_total",
+                    "What the processors gave up on to keep per-installation state under the broker's record limit, by what (series_not_remembered: subjects judged but not remembered because their signal's series were full; history_dropped: an installation's history forgotten; state_not_written: a state kept in memory only)",
+                ),
+                &["what"],
+            )
+            .unwrap(),
+        )
+    }
+
     pub fn restored(&self, partitions: usize) {
         self.restores.inc();
         self.assigned_partitions.set(partitions as i64);
@@ -178,8 +198,32 @@ impl ProcessorMetrics {
         self.beats_skipped.with_label_values(&[reason]).inc();
     }
 
-    /// Gauges of what the engine holds.
+    /// Gauges of what the engine holds, and what it gave up on since the last look.
     pub fn observe(&self, engine: &Engine) {
+        let counts = engine.counts();
+        let mut counted = self.counted.lock().expect("metrics lock");
+        for (what, now, before) in [
+            (
+                "series_not_remembered",
+                counts.series_not_remembered,
+                counted.series_not_remembered,
+            ),
+            (
+                "history_dropped",
+                counts.histories_dropped,
+                counted.histories_dropped,
+            ),
+            (
+                "state_not_written",
+                counts.states_not_written,
+                counted.states_not_written,
+            ),
+        ] {
+            self.state_bounds
+                .with_label_values(&[what])
+                .inc_by(now.saturating_sub(before));
+        }
+        *counted = counts;
         self.installations.set(engine.installations() as i64);
         self.open_alerts.set(engine.open_alerts() as i64);
         self.watermark.set(engine.watermark() / 1000);

@@ -172,10 +172,14 @@ impl Stage for Processors {
         }
         self.publish_alerts(context, &alerts).await?;
         let documents = self.engine.take_dirty();
-        retry_transient("writing state", Backoff::STANDARD, &context.give_up, || {
+        let refused = retry_transient("writing state", Backoff::STANDARD, &context.give_up, || {
             self.store.write(&documents)
         })
         .await?;
+        for (installation_id, error) in refused {
+            tracing::error!(%installation_id, %error, "the broker refused the state record; it lives in memory only");
+            self.engine.not_written();
+        }
         self.metrics.state_documents.inc_by(documents.len() as u64);
         self.metrics.observe(&self.engine);
         self.last_checkpoint = Instant::now();
@@ -214,7 +218,9 @@ impl Stage for Processors {
             .filter(|(topic, _)| *topic == context.kafka.beats_topic)
             .map(|(_, partition)| *partition)
             .collect();
+        let counts = self.engine.counts();
         self.engine = Engine::restored(self.store.restore(&beats_partitions).await?);
+        self.engine.carry(counts);
         self.metrics.restored(beats_partitions.len());
         // the registry and the library may have changed while these states were elsewhere
         self.registry_offset_seen = -1;

@@ -155,8 +155,14 @@ impl StateStore {
         Ok(states)
     }
 
-    /// Writes states (installation, partition, document), all acknowledged when this returns.
-    pub async fn write(&self, documents: &[(String, i32, Vec<u8>)]) -> Result<(), KafkaError> {
+    /// Writes states (installation, partition, document), all acknowledged when this returns
+    /// `Ok`; the installations whose document the broker refused for what it is (too large)
+    /// come back in the `Ok`, not written: retrying cannot help them, and they must not hold up
+    /// the others. `Err` when the broker did not acknowledge (tried again by the caller).
+    pub async fn write(
+        &self,
+        documents: &[(String, i32, Vec<u8>)],
+    ) -> Result<Vec<(String, KafkaError)>, KafkaError> {
         let writes = documents.iter().map(|(installation, partition, document)| {
             self.producer.produce_to_partition(
                 &self.topic,
@@ -165,19 +171,43 @@ impl StateStore {
                 document,
             )
         });
-        for result in futures::future::join_all(writes).await {
-            result?;
+        let mut refused = Vec::new();
+        for ((installation, _, _), result) in documents
+            .iter()
+            .zip(futures::future::join_all(writes).await)
+        {
+            match result {
+                Ok(_) => {}
+                Err(error) if is_refusal(&error) => refused.push((installation.clone(), error)),
+                Err(error) => return Err(error),
+            }
         }
-        Ok(())
+        Ok(refused)
     }
 }
 
+/// Documents larger than this are zstd-compressed (JSON of numbers shrinks several times).
+const COMPRESS_ABOVE_BYTES: usize = 16 * 1024;
+/// The largest document written: below the broker's default 1 MB record limit with room for
+/// the record's own overhead.
+pub const MAX_DOCUMENT_BYTES: usize = 900 * 1024;
+/// What a zstd frame starts with (a JSON document starts with `{`).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 pub fn encode(state: &InstallationState) -> Vec<u8> {
-    serde_json::to_vec(state).expect("states serialise")
+    let json = serde_json::to_vec(state).expect("states serialise");
+    if json.len() <= COMPRESS_ABOVE_BYTES {
+        return json;
+    }
+    zstd::encode_all(json.as_slice(), 3).expect("compressing in memory")
 }
 
 pub fn decode(document: &[u8]) -> anyhow::Result<InstallationState> {
-    let state: InstallationState = serde_json::from_slice(document)?;
+    let state: InstallationState = if document.starts_with(&ZSTD_MAGIC) {
+        serde_json::from_slice(&zstd::decode_all(document)?)?
+    } else {
+        serde_json::from_slice(document)?
+    };
     anyhow::ensure!(
         state.format == FORMAT,
         "format {} (this processor reads {FORMAT})",
@@ -186,9 +216,40 @@ pub fn decode(document: &[u8]) -> anyhow::Result<InstallationState> {
     Ok(state)
 }
 
+/// The broker refused the record itself: too large, or otherwise invalid.
+fn is_refusal(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode;
+    matches!(
+        error,
+        KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_state_is_compressed_and_read_back() {
+        let mut state = InstallationState::default();
+        for index in 0..2_000 {
+            let series = state.history.series(
+                "n",
+                "process_memory_percent",
+                &format!("process p{index}.exe"),
+            );
+            series.learn(4.0);
+            series.record(1_000, 4.0, 0);
+        }
+        let document = encode(&state);
+        assert!(document.starts_with(&ZSTD_MAGIC));
+        assert!(document.len() < serde_json::to_vec(&state).unwrap().len() / 3);
+        assert_eq!(decode(&document).unwrap(), state);
+    }
 
     #[test]
     fn a_state_survives_its_document() {

@@ -19,6 +19,9 @@ pub struct StageMetrics {
     pub commit_failures: IntCounter,
     /// `ucx_rebalances_total{stage}`: new partition assignments.
     pub rebalances: IntCounter,
+    /// `ucx_stage_busy_seconds{stage}`: how long the stage's current call (a record, a
+    /// checkpoint, a tick) has been going; 0 between calls. Long means stuck.
+    pub busy_seconds: prometheus::Gauge,
 }
 
 impl StageMetrics {
@@ -65,6 +68,14 @@ impl StageMetrics {
                 IntCounter::with_opts(opts(
                     "ucx_offset_commit_failures_total",
                     "Offset commits the broker refused (the records are read again, which is harmless)",
+                ))
+                .unwrap(),
+            ),
+            busy_seconds: register(
+                registry,
+                prometheus::Gauge::with_opts(opts(
+                    "ucx_stage_busy_seconds",
+                    "How long the stage's current call (a record, a checkpoint, a tick) has been going, 0 between calls: a stage that cannot make progress shows here",
                 ))
                 .unwrap(),
             ),

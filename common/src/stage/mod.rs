@@ -45,6 +45,9 @@ use crate::retry::Stopped;
 
 /// How long the work in hand may go on after a stop was asked for.
 pub const GRACE: Duration = Duration::from_secs(10);
+/// A call (a record, a checkpoint, a tick) going on this long means the stage cannot make
+/// progress (a write failing, a dependency gone): `/ready` turns red, naming it.
+pub const STUCK_AFTER: Duration = Duration::from_secs(60);
 
 /// What a stage is, for the runtime.
 pub struct StageSpec {
@@ -185,6 +188,8 @@ where
         ops.await??;
         return Ok(());
     }
+    let busy = Busy::default();
+    watch_busy(&context, busy.clone());
     let stage = build(context.clone()).await?;
     let consumer =
         kafka::consumer_with_lag(kafka_settings, &spec.group_id, metrics.consumer_lag.clone())?;
@@ -197,6 +202,7 @@ where
         handled: Offsets::default(),
         progress: Progress::default(),
         watch_progress: spec.watch_progress,
+        busy,
         rebalances_seen: 0,
     }
     .run(&consumer)
@@ -245,6 +251,52 @@ struct Runner<'c, S> {
     progress: Progress,
     watch_progress: bool,
     rebalances_seen: u64,
+    busy: Busy,
+}
+
+/// Which call of the stage is going on, and since when.
+#[derive(Clone, Default)]
+struct Busy(Arc<std::sync::Mutex<Option<(Instant, &'static str)>>>);
+
+impl Busy {
+    fn start(&self, what: &'static str) {
+        *self.0.lock().expect("busy lock") = Some((Instant::now(), what));
+    }
+
+    fn end(&self) {
+        *self.0.lock().expect("busy lock") = None;
+    }
+
+    fn current(&self) -> Option<(Duration, &'static str)> {
+        self.0
+            .lock()
+            .expect("busy lock")
+            .map(|(since, what)| (since.elapsed(), what))
+    }
+}
+
+const PROGRESS_CHECK: &str = "progress";
+
+/// Publishes how long the current call has been going, and turns `/ready` red while one goes on
+/// longer than [`STUCK_AFTER`].
+fn watch_busy(context: &Context, busy: Busy) {
+    let gauge = context.metrics.busy_seconds.clone();
+    context
+        .readiness
+        .probe(PROGRESS_CHECK, context.shutdown.clone(), move || {
+            let current = busy.current();
+            let gauge = gauge.clone();
+            async move {
+                gauge.set(current.map_or(0.0, |(going, _)| going.as_secs_f64()));
+                match current {
+                    Some((going, what)) if going > STUCK_AFTER => Err(format!(
+                        "stuck: one {what} has been going for {} s (see the log)",
+                        going.as_secs()
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        });
 }
 
 enum Event<'m> {
@@ -282,7 +334,10 @@ impl<S: Stage> Runner<'_, S> {
                         idle: true,
                         caught_up,
                     };
-                    self.stage.tick(self.context, tick).await
+                    self.busy.start("tick");
+                    let ticked = self.stage.tick(self.context, tick).await;
+                    self.busy.end();
+                    ticked
                 }
             };
             // Under a steady stream the tick's timer never wins the race: tick between records.
@@ -293,10 +348,10 @@ impl<S: Stage> Runner<'_, S> {
                         idle: false,
                         caught_up: false,
                     };
-                    self.stage
-                        .tick(self.context, tick)
-                        .await
-                        .map(|after| max_flow(flow, after))
+                    self.busy.start("tick");
+                    let ticked = self.stage.tick(self.context, tick).await;
+                    self.busy.end();
+                    ticked.map(|after| max_flow(flow, after))
                 }
                 other => other,
             };
@@ -343,7 +398,10 @@ impl<S: Stage> Runner<'_, S> {
             .records_received
             .with_label_values(&[topic])
             .inc();
-        let flow = self.stage.handle(self.context, record).await?;
+        self.busy.start("record");
+        let flow = self.stage.handle(self.context, record).await;
+        self.busy.end();
+        let flow = flow?;
         self.handled.set(topic, partition, offset + 1);
         if self.watch_progress {
             self.progress.consumed(topic, partition, offset);
@@ -377,7 +435,10 @@ impl<S: Stage> Runner<'_, S> {
                 Vec::new()
             }
         };
-        self.stage.assigned(self.context, &partitions).await
+        self.busy.start("assignment");
+        let assigned = self.stage.assigned(self.context, &partitions).await;
+        self.busy.end();
+        assigned
     }
 
     /// The stage's checkpoint, then the commit of what it covered. A failed commit (e.g. the
@@ -386,7 +447,10 @@ impl<S: Stage> Runner<'_, S> {
         &mut self,
         consumer: &StreamConsumer<LagContext>,
     ) -> Result<(), StageError> {
-        self.stage.checkpoint(self.context).await?;
+        self.busy.start("checkpoint");
+        let checkpointed = self.stage.checkpoint(self.context).await;
+        self.busy.end();
+        checkpointed?;
         if self.handled.is_empty() {
             return Ok(());
         }

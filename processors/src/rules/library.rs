@@ -15,6 +15,10 @@ use super::Finding;
 /// The library shipped in the repository; used when no `rules_file` is configured.
 pub const BUILT_IN: &str = include_str!("../../rules.toml");
 
+/// Subjects of one signal remembered per node (processes, disks): a server runs a few hundred
+/// processes; a beat with thousands of names must not make the state record outgrow the broker.
+pub const MAX_SERIES_PER_SIGNAL: usize = 300;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
     #[error("{0}")]
@@ -234,6 +238,11 @@ impl RuleLibrary {
         let spacing_ms = i64::from(self.trend_spacing_minutes) * 60_000;
         let mut findings = Vec::new();
         for signal in signals {
+            // The history of a node's subjects of one signal is bounded: the subjects
+            // remembered stay, new ones join while there is room (a beat listing thousands of
+            // process names cannot grow the state without bound; those beyond are judged on
+            // their thresholds only, and counted).
+            let mut remembered_count = history.count(node, signal.key());
             for observation in signal.observe(beat, facts) {
                 let rules: Vec<&Rule> = self
                     .rules
@@ -241,7 +250,17 @@ impl RuleLibrary {
                     .filter(|rule| rule.signal == signal && rule.judges(&observation.subject))
                     .collect();
                 let mut context = Context::default();
-                let remembered = rules.iter().any(|rule| rule.when.needs_history());
+                let wants_history = rules.iter().any(|rule| rule.when.needs_history());
+                let known =
+                    wants_history && history.contains(node, signal.key(), &observation.subject);
+                let remembered =
+                    known || (wants_history && remembered_count < MAX_SERIES_PER_SIGNAL);
+                if wants_history && !remembered {
+                    history.not_remembered += 1;
+                }
+                if remembered && !known {
+                    remembered_count += 1;
+                }
                 if remembered {
                     let series = history.series(node, signal.key(), &observation.subject);
                     context.baseline = Some(series.baseline());

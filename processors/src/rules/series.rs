@@ -156,6 +156,10 @@ impl Trend {
 pub struct History {
     #[serde(with = "keyed")]
     series: HashMap<(String, String, String), Series>,
+    /// Subjects not remembered since the last look because their signal's series were full
+    /// (counted in a metric; not part of the state).
+    #[serde(skip)]
+    pub not_remembered: u64,
 }
 
 impl History {
@@ -167,6 +171,22 @@ impl History {
 
     pub fn len(&self) -> usize {
         self.series.len()
+    }
+
+    /// Whether a series of this subject is remembered.
+    pub fn contains(&self, node: &str, signal: &str, subject: &str) -> bool {
+        self.series
+            .contains_key(&(node.to_string(), signal.to_string(), subject.to_string()))
+    }
+
+    /// How many subjects of `node` are remembered for `signal`.
+    pub fn count(&self, node: &str, signal: &str) -> usize {
+        self.series
+            .keys()
+            .filter(|(series_node, series_signal, _)| {
+                series_node == node && series_signal == signal
+            })
+            .count()
     }
 
     /// Forgets the series of `node`'s subjects that a beat judged on a signal of `reported`

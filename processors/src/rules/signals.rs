@@ -332,11 +332,15 @@ fn days(sent_at_ms: f64, then_ms: i64) -> f64 {
 /// One observation per process name, the largest value among its instances.
 fn per_name<'a>(values: impl Iterator<Item = (&'a String, f64)>) -> Vec<Observation> {
     let mut by_name: Vec<Observation> = Vec::new();
+    // a beat may list thousands of processes: found by name, not by a scan
+    let mut position: std::collections::HashMap<&str, usize> = Default::default();
     for (name, value) in values {
-        let subject = format!("process {name}");
-        match by_name.iter_mut().find(|o| o.subject == subject) {
-            Some(existing) => existing.value = existing.value.max(value),
-            None => by_name.push(observe(subject, value)),
+        match position.get(name.as_str()) {
+            Some(&index) => by_name[index].value = by_name[index].value.max(value),
+            None => {
+                position.insert(name, by_name.len());
+                by_name.push(observe(format!("process {name}"), value));
+            }
         }
     }
     by_name

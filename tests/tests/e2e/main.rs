@@ -27,3 +27,4 @@ mod purge;
 mod retention;
 mod rules;
 mod sink_crash;
+mod state_bounds;
