@@ -15,10 +15,11 @@ use ucx_schemas::{
     Acknowledgement, Alert, AlertState, Beat, Resolution, Severity, Silence, SilenceKind,
 };
 
+use crate::heartbeat;
 use crate::rules::series::{deserialize_keyed, serialize_keyed};
 use crate::rules::Finding;
 
-type AlertKey = (String, String, String, String);
+pub type AlertKey = (String, String, String, String);
 
 /// Who the alert is for and the lifecycle policy of its customer: filled in from the registry.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +67,8 @@ struct Tracked {
     /// The signal its rule judges: the subject is gone when a beat judged on this signal no
     /// longer carries it ('' in states written before it was kept: never judged gone).
     signal: String,
+    /// The customer's tier's reminder interval when it was last announced (0: none).
+    reminder_interval_ms: i64,
 }
 
 /// The alerts of one installation: open ones and streaks towards opening or resolving.
@@ -107,6 +110,8 @@ impl AlertBook {
                     tracked.bad_streak += 1;
                     tracked.good_streak = 0;
                     match &tracked.open {
+                        // a reminder with the next bad verdict; between beats the processors'
+                        // tick reminds (`remind`), so a subject no beat carries is reminded too
                         Some(open) if open.severity == severity => {
                             let reminder_due = audience.reminder_interval_ms > 0
                                 && open.acknowledged_by.is_empty()
@@ -162,8 +167,121 @@ impl AlertBook {
                 _ => {
                     tracked.open = Some(alert.clone());
                     tracked.announced_at = now;
+                    tracked.reminder_interval_ms = audience.reminder_interval_ms;
                 }
             }
+            changes.push(alert);
+        }
+        changes
+    }
+
+    /// Whether an alert of `key` is open.
+    pub fn is_open(&self, key: &AlertKey) -> bool {
+        self.tracked
+            .get(key)
+            .is_some_and(|tracked| tracked.open.is_some())
+    }
+
+    /// Opens the alert of a silence the processors judged without a beat (heartbeat loss,
+    /// overdue beats) at event time `at_ms`, unless one is open or a maintenance window covers
+    /// it (then it is judged again once the window is over).
+    pub fn open_silence(
+        &mut self,
+        installation_id: &str,
+        silence: &heartbeat::Silence,
+        explanation: &str,
+        at_ms: i64,
+        audience: &Audience,
+    ) -> Option<Alert> {
+        let key: AlertKey = (
+            installation_id.to_string(),
+            silence.node_id.clone(),
+            silence.rule_id.to_string(),
+            silence.subject.clone(),
+        );
+        if self.is_open(&key) {
+            return None;
+        }
+        let covering = audience.covering(installation_id, silence.rule_id, at_ms);
+        if covering.is_some_and(|window| window.kind == SilenceKind::Maintenance) {
+            return None;
+        }
+        let alert = Alert {
+            alert_id: alert_id(&key, &silence.last_beat_id),
+            installation_id: installation_id.to_string(),
+            node_id: silence.node_id.clone(),
+            region: silence.region,
+            rule_id: silence.rule_id.to_string(),
+            rule_version: heartbeat::RULE_VERSION,
+            subject: silence.subject.clone(),
+            severity: silence.severity,
+            state: AlertState::Open,
+            summary: silence.summary(),
+            observed_value: (silence.silent_ms as f64 / 6_000.0).round() / 10.0,
+            threshold: (silence.allowed_ms as f64 / 6_000.0).round() / 10.0,
+            beat_id: silence.last_beat_id.clone(),
+            event_at: at_ms,
+            raised_at: ucx_common::now_ms(),
+            customer_id: audience.customer_id.clone(),
+            contract_tier: audience.contract_tier.clone(),
+            notify_customer: audience.notify_customer,
+            explanation: explanation.to_string(),
+            dashboard_url: audience.dashboard_url.clone(),
+            suppressed_by: covering.map(Silence::reference).unwrap_or_default(),
+            acknowledged_by: String::new(),
+            resolution: String::new(),
+        };
+        self.tracked.insert(
+            key,
+            Tracked {
+                open: Some(alert.clone()),
+                announced_at: at_ms,
+                bad_streak: 1,
+                good_streak: 0,
+                signal: String::new(),
+                reminder_interval_ms: audience.reminder_interval_ms,
+            },
+        );
+        Some(alert)
+    }
+
+    /// Resolves the open alert of `key` because what it waited for came back (`cleared`).
+    pub fn resolve_silence(&mut self, key: &AlertKey, beat: &Beat, summary: &str) -> Option<Alert> {
+        let open = self.tracked.get(key)?.open.as_ref()?;
+        let mut alert = closing(
+            open,
+            Resolution::Cleared,
+            beat.envelope.sent_at,
+            summary.to_string(),
+        );
+        alert.beat_id = beat.envelope.beat_id.clone();
+        self.tracked.remove(key);
+        Some(alert)
+    }
+
+    /// Whether an open alert is due for a reminder at `at_ms`.
+    pub fn reminder_due(&self, at_ms: i64) -> bool {
+        self.tracked
+            .values()
+            .any(|tracked| reminder_due(tracked, at_ms))
+    }
+
+    /// Reminders of the open alerts still open their tier's reminder interval after they were
+    /// last announced (event time `at_ms`), unless acknowledged or silenced now.
+    pub fn remind(&mut self, at_ms: i64, audience: &Audience) -> Vec<Alert> {
+        let mut changes = Vec::new();
+        for (key, tracked) in &mut self.tracked {
+            if !reminder_due(tracked, at_ms) || audience.covering(&key.0, &key.2, at_ms).is_some() {
+                continue;
+            }
+            let Some(open) = &tracked.open else {
+                continue;
+            };
+            let mut alert = open.clone();
+            alert.state = AlertState::Reminder;
+            alert.event_at = at_ms;
+            alert.raised_at = ucx_common::now_ms();
+            tracked.announced_at = at_ms;
             changes.push(alert);
         }
         changes
@@ -277,6 +395,14 @@ impl AlertBook {
     pub fn open_count(&self) -> usize {
         self.tracked.values().filter(|t| t.open.is_some()).count()
     }
+}
+
+fn reminder_due(tracked: &Tracked, at_ms: i64) -> bool {
+    tracked.open.as_ref().is_some_and(|open| {
+        open.acknowledged_by.is_empty()
+            && tracked.reminder_interval_ms > 0
+            && at_ms - tracked.announced_at >= tracked.reminder_interval_ms
+    })
 }
 
 /// The `RESOLVED` record of `open`, for a reason other than its condition clearing.
@@ -494,7 +620,10 @@ mod tests {
             let beat = beat_at(&format!("m{minute}"), *free, minute * MINUTE);
             let findings =
                 library.evaluate(&beat, &Facts::default(), None, &mut Default::default());
-            for alert in book.apply(&beat, findings, audience) {
+            let mut alerts = book.apply(&beat, findings, audience);
+            // the processors' tick, at the beat's event time
+            alerts.extend(book.remind(minute * MINUTE, audience));
+            for alert in alerts {
                 changes.push((*minute, alert.state, alert.suppressed_by));
             }
         }

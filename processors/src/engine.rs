@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ucx_schemas::{Acknowledgement, Alert, Beat, Change, Silence, SilenceKind};
+use ucx_schemas::{Acknowledgement, Alert, Beat, Change};
 
 use crate::alert_book::Audience;
-use crate::heartbeat::{self, Heartbeat};
+use crate::heartbeat;
 use crate::routing::Routed;
 use crate::rules::library::RuleLibrary;
 use crate::state::{self, Applied, InstallationState};
@@ -44,8 +44,7 @@ impl Engine {
     pub fn restored(states: HashMap<String, InstallationState>) -> Self {
         let watermark = states
             .values()
-            .filter_map(|state| state.heartbeat.as_ref())
-            .map(|heartbeat| heartbeat.last_received_at)
+            .filter_map(|state| state.liveness.newest())
             .max()
             .unwrap_or_default();
         Engine {
@@ -87,9 +86,28 @@ impl Engine {
             .forget_unreported(&beat.envelope.node_id, &reported);
         let mut alerts = state.alerts.close_gone(beat, &findings);
         alerts.extend(state.alerts.apply(beat, findings, &routed.audience));
-        match &mut state.heartbeat {
-            Some(heartbeat) => alerts.extend(heartbeat.beat(&beat.envelope, &routed.audience)),
-            None => state.heartbeat = Some(Heartbeat::new(&beat.envelope)),
+        let class = beat.category().data_class();
+        state.liveness.beat(&beat.envelope, class);
+        let envelope = &beat.envelope;
+        for (rule, subject, summary) in [
+            (
+                heartbeat::RULE_ID,
+                heartbeat::SUBJECT.to_string(),
+                "beats arrive again",
+            ),
+            (
+                heartbeat::OVERDUE_RULE_ID,
+                heartbeat::overdue_subject(class),
+                "these beats arrive again",
+            ),
+        ] {
+            let key = (
+                envelope.installation_id.clone(),
+                envelope.node_id.clone(),
+                rule.to_string(),
+                subject,
+            );
+            alerts.extend(state.alerts.resolve_silence(&key, beat, summary));
         }
         state.applied = Some(at);
         self.watermark = self.watermark.max(beat.envelope.received_at);
@@ -97,42 +115,83 @@ impl Engine {
         Some(Outcome { alerts, changes })
     }
 
-    /// Installations silent for longer than allowed at the watermark, not alerted yet.
+    /// Installations with a node or a kind of beat silent for longer than allowed at the
+    /// watermark, not alerted yet.
     pub fn lost(&self, timeout_ms: i64) -> Vec<String> {
         self.states
             .iter()
-            .filter(|(_, state)| {
+            .filter(|(installation_id, state)| {
                 state
-                    .heartbeat
-                    .as_ref()
-                    .is_some_and(|h| h.is_lost(self.watermark, timeout_ms))
+                    .liveness
+                    .silences(self.watermark, timeout_ms)
+                    .iter()
+                    .any(|silence| !state.alerts.is_open(&silence_key(installation_id, silence)))
             })
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Opens the heartbeat alert of a lost installation, unless a maintenance window covers it
-    /// (then it is judged again once the window is over).
+    /// Opens the alerts of an installation's silences (see [`Engine::lost`]), unless a
+    /// maintenance window covers them (then they are judged again once the window is over).
     pub fn raise_lost(
         &mut self,
         installation_id: &str,
         timeout_ms: i64,
         audience: &Audience,
-    ) -> Option<Alert> {
-        let covering = audience.covering(installation_id, heartbeat::RULE_ID, self.watermark);
-        if covering.is_some_and(|silence| silence.kind == SilenceKind::Maintenance) {
-            return None;
+    ) -> Vec<Alert> {
+        let Some(state) = self.states.get_mut(installation_id) else {
+            return Vec::new();
+        };
+        let mut alerts = Vec::new();
+        for silence in state.liveness.silences(self.watermark, timeout_ms) {
+            let explanation = if silence.rule_id == heartbeat::RULE_ID {
+                heartbeat::LOST_EXPLANATION
+            } else {
+                heartbeat::OVERDUE_EXPLANATION
+            };
+            alerts.extend(state.alerts.open_silence(
+                installation_id,
+                &silence,
+                explanation,
+                self.watermark,
+                audience,
+            ));
         }
-        let heartbeat = self.states.get_mut(installation_id)?.heartbeat.as_mut()?;
-        let mut alert = heartbeat.raise(installation_id, self.watermark, timeout_ms, audience);
-        alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
-        self.dirty.insert(installation_id.to_string());
-        Some(alert)
+        if !alerts.is_empty() {
+            self.dirty.insert(installation_id.to_string());
+        }
+        alerts
+    }
+
+    /// Installations with an open alert due for a reminder at the watermark.
+    pub fn due_reminders(&self) -> Vec<String> {
+        self.states
+            .iter()
+            .filter(|(_, state)| state.alerts.reminder_due(self.watermark))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The reminders of an installation's open alerts (see [`Engine::due_reminders`]).
+    pub fn remind(&mut self, installation_id: &str, audience: &Audience) -> Vec<Alert> {
+        let Some(state) = self.states.get_mut(installation_id) else {
+            return Vec::new();
+        };
+        let reminders = state.alerts.remind(self.watermark, audience);
+        if !reminders.is_empty() {
+            self.dirty.insert(installation_id.to_string());
+        }
+        reminders
     }
 
     /// Resolves the alerts of rules that left `library` (after a reload), at the watermark.
     pub fn retire(&mut self, library: &RuleLibrary) -> Vec<Alert> {
-        let known: HashSet<&str> = library.rules.iter().map(|rule| rule.id.as_str()).collect();
+        let known: HashSet<&str> = library
+            .rules
+            .iter()
+            .map(|rule| rule.id.as_str())
+            .chain(heartbeat::BUILT_IN_RULES)
+            .collect();
         let mut changes = Vec::new();
         for (installation_id, state) in &mut self.states {
             let retired = state.alerts.retire(&known, self.watermark);
@@ -149,15 +208,10 @@ impl Engine {
     pub fn close_inactive(&mut self, is_active: impl Fn(&str) -> bool) -> Vec<Alert> {
         let mut changes = Vec::new();
         for (installation_id, state) in &mut self.states {
-            let watched = state.alerts.open_count() > 0
-                || state.heartbeat.as_ref().is_some_and(Heartbeat::is_alerted);
-            if !watched || is_active(installation_id) {
+            if state.alerts.open_count() == 0 || is_active(installation_id) {
                 continue;
             }
             changes.extend(state.alerts.close_all(self.watermark));
-            if let Some(heartbeat) = state.heartbeat.as_mut() {
-                changes.extend(heartbeat.close(installation_id, self.watermark));
-            }
             self.dirty.insert(installation_id.clone());
         }
         changes
@@ -237,6 +291,15 @@ impl Engine {
     pub fn watermark(&self) -> i64 {
         self.watermark
     }
+}
+
+fn silence_key(installation_id: &str, silence: &heartbeat::Silence) -> crate::alert_book::AlertKey {
+    (
+        installation_id.to_string(),
+        silence.node_id.clone(),
+        silence.rule_id.to_string(),
+        silence.subject.clone(),
+    )
 }
 
 #[cfg(test)]
@@ -348,13 +411,17 @@ mod tests {
             post(&mut engine, "b", second * 10_000);
         }
         assert_eq!(engine.lost(30_000), ["a"]);
-        let alert = engine
-            .raise_lost("a", 30_000, &Audience::default())
-            .unwrap();
-        assert_eq!(alert.installation_id, "a");
+        let raised = engine.raise_lost("a", 30_000, &Audience::default());
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        let alert = &raised[0];
+        assert_eq!(
+            (alert.installation_id.as_str(), alert.node_id.as_str()),
+            ("a", "node")
+        );
         assert!(engine.lost(30_000).is_empty(), "raised once");
         let back = post(&mut engine, "a", 160_000);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].alert_id, alert.alert_id);
+        assert_eq!(back[0].state, AlertState::Resolved);
     }
 }

@@ -1,171 +1,200 @@
-//! Heartbeat loss: an installation that stops sending beats. Time here is *event* time: the
-//! gateway's `received_at` of the beats, and the watermark is the newest `received_at` this
-//! processor has seen. A paused pipeline (broker, processors or the whole gateway down) holds
-//! the watermark still, so nobody looks silent; when beats flow again the watermark moves with
-//! them and an installation whose beats did not come back falls behind it. Silence is only
-//! judged when the processor has caught up (nothing waiting to be consumed), so a backlog read
-//! one partition ahead of another does not make the other's servers look silent.
+//! Liveness: which nodes of an installation stopped sending beats, and which kinds of beat
+//! stopped coming while the others flow. Every node is judged on its own beats (a cluster node
+//! that goes silent is seen even while its peers list it), and each data class (fast
+//! measurements, counters, daily inventory; `Category::data_class`) has its own usual cadence:
+//! a node is lost when its fastest class is overdue (`heartbeat_lost`, critical), and a slower
+//! class that stops while the node keeps sending is overdue on its own (`beats_overdue`, a
+//! warning: an overdue inventory is noticed without a false heartbeat alarm).
+//!
+//! Time here is *event* time: the gateway's `received_at` of the beats, and the watermark is the
+//! newest `received_at` this processor has seen. A paused pipeline (broker, processors or the
+//! whole gateway down) holds the watermark still, so nobody looks silent; when beats flow again
+//! the watermark moves with them and a node whose beats did not come back falls behind it.
+//! Silence is only judged when the processor has caught up (nothing waiting to be consumed), so
+//! a backlog read one partition ahead of another does not make the other's servers look silent.
+//! The alerts themselves live in the installation's alert book, like every other: acknowledged,
+//! reminded, silenced and closed the same way.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use ucx_schemas::{Alert, AlertState, Envelope, Region, Severity};
-
-use crate::alert_book::{alert_id, Audience};
+use ucx_schemas::{DataClass, Envelope, Region, Severity};
 
 pub const RULE_ID: &str = "heartbeat_lost";
-const RULE_VERSION: i32 = 1;
-const SUBJECT: &str = "heartbeat";
+pub const OVERDUE_RULE_ID: &str = "beats_overdue";
+/// The rules the processors judge themselves, outside the rule library: never retired.
+pub const BUILT_IN_RULES: [&str; 2] = [RULE_ID, OVERDUE_RULE_ID];
+pub const RULE_VERSION: i32 = 2;
+pub const SUBJECT: &str = "heartbeat";
 /// Beats of one tick arrive together (one batch, or a few requests in a row); gaps shorter
 /// than this are not the cadence.
 const BURST_MS: i64 = 100;
 /// Weight of a new gap in the learnt cadence.
 const CADENCE_WEIGHT: f64 = 0.2;
+/// A slower class is overdue after this many of its usual gaps, plus the timeout.
+const OVERDUE_GAPS: f64 = 2.0;
 
-/// What one installation's beats told about its liveness.
+pub const LOST_EXPLANATION: &str = "The server stopped sending beats: the UCX Suite telemetry \
+    service, the server itself or its network may be down. Check that the server is up and can \
+    reach the telemetry gateway.";
+pub const OVERDUE_EXPLANATION: &str = "The server keeps sending its measurements but one kind of \
+    beat stopped coming: the part of the telemetry service that collects it may have failed \
+    (an inventory that no longer arrives hides upgrades and missing hotfixes). Restart the UCX \
+    Suite telemetry service; if it persists, send its log to support.";
+
+/// What the beats of one class of one node showed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    pub last_received_at: i64,
+struct ClassBeats {
+    last_received_at: i64,
     last_beat_id: String,
-    node_id: String,
-    region: Region,
     /// The usual gap between its beats, learnt.
     cadence_ms: Option<f64>,
-    /// The heartbeat alert open now: its id and when it was raised (event time).
-    lost: Option<(String, i64)>,
 }
 
-impl Heartbeat {
-    pub fn new(envelope: &Envelope) -> Self {
-        Heartbeat {
-            last_received_at: envelope.received_at,
-            last_beat_id: envelope.beat_id.clone(),
-            node_id: envelope.node_id.clone(),
-            region: envelope.region,
-            cadence_ms: None,
-            lost: None,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NodeBeats {
+    region: Region,
+    classes: BTreeMap<DataClass, ClassBeats>,
+}
+
+/// The liveness of one installation's nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Liveness {
+    nodes: BTreeMap<String, NodeBeats>,
+}
+
+/// A silence the watermark shows: the alert to open if none is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Silence {
+    pub node_id: String,
+    pub region: Region,
+    pub rule_id: &'static str,
+    pub subject: String,
+    pub severity: Severity,
+    /// The newest beat of what fell silent: the alert's evidence.
+    pub last_beat_id: String,
+    pub silent_ms: i64,
+    pub allowed_ms: i64,
+}
+
+impl Silence {
+    pub fn summary(&self) -> String {
+        let (silent, allowed) = (minutes(self.silent_ms), minutes(self.allowed_ms));
+        if self.rule_id == RULE_ID {
+            format!("no beat from node {} for {silent:.1} minutes while other servers kept sending (allowed {allowed:.1})", self.node_id)
+        } else {
+            format!("no {} from node {} for {silent:.1} minutes while its other beats keep coming (usually every {:.1})", self.subject, self.node_id, allowed)
         }
     }
+}
 
-    /// Takes a beat into account; the alert to resolve when it ends a silence.
-    pub fn beat(&mut self, envelope: &Envelope, audience: &Audience) -> Option<Alert> {
-        let gap = envelope.received_at - self.last_received_at;
+fn minutes(ms: i64) -> f64 {
+    (ms as f64 / 6_000.0).round() / 10.0
+}
+
+/// The subject of an overdue class's alert, e.g. `inventory beats`.
+pub fn overdue_subject(class: DataClass) -> String {
+    format!("{} beats", class.as_str())
+}
+
+impl Liveness {
+    /// Takes a beat into account.
+    pub fn beat(&mut self, envelope: &Envelope, class: DataClass) {
+        let node = self
+            .nodes
+            .entry(envelope.node_id.clone())
+            .or_insert_with(|| NodeBeats {
+                region: envelope.region,
+                classes: BTreeMap::new(),
+            });
+        node.region = envelope.region;
+        let received_at = envelope.received_at;
+        let beats = node.classes.entry(class).or_insert_with(|| ClassBeats {
+            last_received_at: received_at,
+            last_beat_id: envelope.beat_id.clone(),
+            cadence_ms: None,
+        });
+        let gap = received_at - beats.last_received_at;
         if gap >= BURST_MS {
             let gap = gap as f64;
-            self.cadence_ms = Some(match self.cadence_ms {
+            beats.cadence_ms = Some(match beats.cadence_ms {
                 Some(cadence) => cadence + CADENCE_WEIGHT * (gap - cadence),
                 None => gap,
             });
         }
-        if envelope.received_at >= self.last_received_at {
-            self.last_received_at = envelope.received_at;
-            self.last_beat_id = envelope.beat_id.clone();
-            self.node_id = envelope.node_id.clone();
-            self.region = envelope.region;
+        if received_at >= beats.last_received_at {
+            beats.last_received_at = received_at;
+            beats.last_beat_id = envelope.beat_id.clone();
         }
-        let (alert_id, _) = self.lost.take()?;
-        let mut alert = self.alert(
-            alert_id,
-            AlertState::Resolved,
-            envelope.received_at,
-            audience,
-        );
-        alert.installation_id = envelope.installation_id.clone();
-        alert.summary = "beats arrive again".into();
-        alert.resolution = ucx_schemas::Resolution::Cleared.as_str().into();
-        Some(alert)
     }
 
-    /// Whether its heartbeat alert is open.
-    pub fn is_alerted(&self) -> bool {
-        self.lost.is_some()
+    /// The newest `received_at` of any beat.
+    pub fn newest(&self) -> Option<i64> {
+        self.nodes
+            .values()
+            .flat_map(|node| node.classes.values())
+            .map(|beats| beats.last_received_at)
+            .max()
     }
 
-    /// Resolves the open heartbeat alert of an installation that is no longer watched.
-    pub fn close(&mut self, installation_id: &str, at_ms: i64) -> Option<Alert> {
-        let (alert_id, _) = self.lost.take()?;
-        let mut alert = self.alert(alert_id, AlertState::Resolved, at_ms, &Audience::default());
-        alert.installation_id = installation_id.to_string();
-        alert.resolution = ucx_schemas::Resolution::InstallationInactive
-            .as_str()
-            .into();
-        alert.summary = "the installation is no longer watched".into();
-        Some(alert)
-    }
-
-    /// How long a silence may last: its usual cadence plus `timeout_ms`.
-    pub fn allowed_silence_ms(&self, timeout_ms: i64) -> i64 {
-        self.cadence_ms.unwrap_or_default() as i64 + timeout_ms
-    }
-
-    /// Silent for longer than allowed at `watermark`, and not alerted yet.
-    pub fn is_lost(&self, watermark: i64, timeout_ms: i64) -> bool {
-        self.lost.is_none()
-            && watermark - self.last_received_at > self.allowed_silence_ms(timeout_ms)
-    }
-
-    /// Opens the heartbeat alert.
-    pub fn raise(
-        &mut self,
-        installation_id: &str,
-        watermark: i64,
-        timeout_ms: i64,
-        audience: &Audience,
-    ) -> Alert {
-        let key = (
-            installation_id.to_string(),
-            String::new(),
-            RULE_ID.to_string(),
-            SUBJECT.to_string(),
-        );
-        let id = alert_id(&key, &self.last_beat_id);
-        self.lost = Some((id.clone(), watermark));
-        let mut alert = self.alert(id, AlertState::Open, watermark, audience);
-        alert.installation_id = installation_id.to_string();
-        let silence_minutes = (watermark - self.last_received_at) as f64 / 60_000.0;
-        let allowed_minutes = self.allowed_silence_ms(timeout_ms) as f64 / 60_000.0;
-        alert.observed_value = (silence_minutes * 10.0).round() / 10.0;
-        alert.threshold = (allowed_minutes * 10.0).round() / 10.0;
-        alert.summary = format!(
-            "no beat for {:.1} minutes while other servers kept sending (allowed {:.1})",
-            silence_minutes, allowed_minutes
-        );
-        alert
-    }
-
-    fn alert(
-        &self,
-        alert_id: String,
-        state: AlertState,
-        event_at: i64,
-        audience: &Audience,
-    ) -> Alert {
-        Alert {
-            alert_id,
-            installation_id: String::new(),
-            node_id: self.node_id.clone(),
-            region: self.region,
-            rule_id: RULE_ID.into(),
-            rule_version: RULE_VERSION,
-            subject: SUBJECT.into(),
-            severity: Severity::Critical,
-            state,
-            summary: String::new(),
-            observed_value: 0.0,
-            threshold: 0.0,
-            beat_id: self.last_beat_id.clone(),
-            event_at,
-            raised_at: ucx_common::now_ms(),
-            customer_id: audience.customer_id.clone(),
-            contract_tier: audience.contract_tier.clone(),
-            notify_customer: audience.notify_customer,
-            explanation: "The server stopped sending beats: the UCX Suite telemetry service, the \
-                          server itself or its network may be down. Check that the server is up \
-                          and can reach the telemetry gateway."
-                .into(),
-            dashboard_url: audience.dashboard_url.clone(),
-            suppressed_by: String::new(),
-            acknowledged_by: String::new(),
-            resolution: String::new(),
+    /// The silences at `watermark`: a node whose beats all stopped for longer than its fastest
+    /// class's cadence plus `timeout_ms`, and a slower class of a node still sending that
+    /// stopped for longer than `OVERDUE_GAPS` of its cadence plus `timeout_ms`.
+    pub fn silences(&self, watermark: i64, timeout_ms: i64) -> Vec<Silence> {
+        let mut silences = Vec::new();
+        for (node_id, node) in &self.nodes {
+            let Some((newest_class, newest)) = node
+                .classes
+                .iter()
+                .max_by_key(|(_, beats)| beats.last_received_at)
+            else {
+                continue;
+            };
+            let fastest = node
+                .classes
+                .values()
+                .filter_map(|beats| beats.cadence_ms)
+                .fold(f64::INFINITY, f64::min);
+            let fastest = if fastest.is_finite() { fastest } else { 0.0 };
+            let allowed = fastest as i64 + timeout_ms;
+            let silent = watermark - newest.last_received_at;
+            if silent > allowed {
+                silences.push(Silence {
+                    node_id: node_id.clone(),
+                    region: node.region,
+                    rule_id: RULE_ID,
+                    subject: SUBJECT.into(),
+                    severity: Severity::Critical,
+                    last_beat_id: newest.last_beat_id.clone(),
+                    silent_ms: silent,
+                    allowed_ms: allowed,
+                });
+                continue;
+            }
+            for (class, beats) in &node.classes {
+                let Some(cadence) = beats.cadence_ms else {
+                    continue;
+                };
+                if class == newest_class || cadence <= fastest {
+                    continue;
+                }
+                let allowed = (cadence * OVERDUE_GAPS) as i64 + timeout_ms;
+                let silent = watermark - beats.last_received_at;
+                if silent > allowed {
+                    silences.push(Silence {
+                        node_id: node_id.clone(),
+                        region: node.region,
+                        rule_id: OVERDUE_RULE_ID,
+                        subject: overdue_subject(*class),
+                        severity: Severity::Warning,
+                        last_beat_id: beats.last_beat_id.clone(),
+                        silent_ms: silent,
+                        allowed_ms: cadence as i64,
+                    });
+                }
+            }
         }
+        silences
     }
 }
 
@@ -173,11 +202,11 @@ impl Heartbeat {
 mod tests {
     use super::*;
 
-    fn envelope(beat_id: &str, received_at: i64) -> Envelope {
+    fn envelope(node: &str, beat_id: &str, received_at: i64) -> Envelope {
         Envelope {
             beat_id: beat_id.into(),
             installation_id: "inst".into(),
-            node_id: "node".into(),
+            node_id: node.into(),
             region: Region::EU,
             sent_at: received_at,
             received_at,
@@ -186,31 +215,43 @@ mod tests {
     }
 
     #[test]
-    fn silence_past_cadence_and_timeout_raises_once_and_a_beat_resolves() {
-        let audience = Audience::default();
-        let mut heartbeat = Heartbeat::new(&envelope("b0", 0));
-        for (index, at) in [60_000, 60_050, 120_000, 180_000].iter().enumerate() {
-            assert!(heartbeat
-                .beat(&envelope(&format!("b{index}"), *at), &audience)
-                .is_none());
+    fn a_silent_node_is_lost_while_its_peer_sends() {
+        let mut liveness = Liveness::default();
+        for tick in 0..5 {
+            let at = tick * 60_000;
+            liveness.beat(&envelope("node-1", "a", at), DataClass::Measurements);
+            liveness.beat(&envelope("node-1", "b", at + 50), DataClass::Measurements);
+            if tick < 2 {
+                liveness.beat(&envelope("node-2", "c", at), DataClass::Measurements);
+            }
         }
         // cadence ≈ 60 s (the 50 ms burst gap is not counted): allowed 60 s + 30 s
-        let allowed = heartbeat.allowed_silence_ms(30_000);
-        assert!((89_000..=90_000).contains(&allowed), "{allowed}");
-        assert!(!heartbeat.is_lost(180_000 + 89_000, 30_000));
-        assert!(heartbeat.is_lost(180_000 + 91_000, 30_000));
-        let open = heartbeat.raise("inst", 300_000, 30_000, &audience);
+        let silences = liveness.silences(4 * 60_000, 30_000);
+        assert_eq!(silences.len(), 1, "{silences:?}");
         assert_eq!(
-            (open.state, open.installation_id.as_str()),
-            (AlertState::Open, "inst")
+            (silences[0].node_id.as_str(), silences[0].rule_id),
+            ("node-2", RULE_ID)
         );
-        assert_eq!(open.observed_value, 2.0, "minutes of silence");
-        assert!(!heartbeat.is_lost(400_000, 30_000), "raised once");
-        let resolved = heartbeat
-            .beat(&envelope("back", 400_000), &audience)
-            .unwrap();
-        assert_eq!(resolved.state, AlertState::Resolved);
-        assert_eq!(resolved.alert_id, open.alert_id);
-        assert_eq!(resolved.installation_id, "inst");
+        assert_eq!(silences[0].silent_ms, 3 * 60_000);
+        assert!(liveness.silences(4 * 60_000 + 50, 30_000).len() == 1);
+    }
+
+    #[test]
+    fn an_overdue_inventory_is_noticed_while_measurements_flow() {
+        let mut liveness = Liveness::default();
+        for minute in 0..=90 {
+            let at = minute * 60_000;
+            liveness.beat(&envelope("node-1", "m", at), DataClass::Measurements);
+            if minute % 15 == 0 && minute <= 45 {
+                liveness.beat(&envelope("node-1", "i", at + 10), DataClass::Inventory);
+            }
+        }
+        // inventory every 15 minutes, last at minute 45: overdue after 2 × 15 + 1 minutes
+        assert!(liveness.silences(75 * 60_000, 60_000).is_empty());
+        let silences = liveness.silences(90 * 60_000, 60_000);
+        assert_eq!(silences.len(), 1, "{silences:?}");
+        assert_eq!(silences[0].rule_id, OVERDUE_RULE_ID);
+        assert_eq!(silences[0].subject, "inventory beats");
+        assert_eq!(silences[0].severity, Severity::Warning);
     }
 }

@@ -49,32 +49,27 @@ impl Router {
     /// Why an installation may not be watched (`telemetry_disabled`: its customer switched
     /// telemetry off; `installation_inactive`: it was revoked); `None` when it may.
     pub fn inactive_reason(&self, installation_id: &str) -> Option<&'static str> {
-        if self
-            .registry
-            .customer_of(installation_id)
-            .is_some_and(|customer| !customer.telemetry_enabled)
-        {
-            return Some("telemetry_disabled");
-        }
-        self.registry
-            .installation(installation_id)
-            .is_some_and(|installation| !ucx_common::registry::is_active(&installation))
-            .then_some("installation_inactive")
+        let installation = self.registry.installation(installation_id);
+        let customer = installation
+            .as_ref()
+            .and_then(|installation| self.registry.customer(&installation.customer_id));
+        inactive(installation.as_ref(), customer.as_ref())
     }
 
     /// `None` when the installation may not be watched (see [`Router::inactive_reason`]):
     /// nothing is evaluated, no heartbeat judged.
     pub async fn route(&self, installation_id: &str) -> Option<Routed> {
-        self.registry
+        let installation = self
+            .registry
             .wait_for_installation(installation_id, REGISTRY_CATCH_UP)
             .await;
-        if self.inactive_reason(installation_id).is_some() {
+        let customer = installation
+            .as_ref()
+            .and_then(|installation| self.registry.customer(&installation.customer_id));
+        if inactive(installation.as_ref(), customer.as_ref()).is_some() {
             return None;
         }
-        let customer = self.registry.customer_of(installation_id);
-        let licence = self
-            .registry
-            .installation(installation_id)
+        let licence = installation
             .map(|installation| (installation.licensed_users, installation.licensed_devices))
             .unwrap_or_default();
         let today = OffsetDateTime::now_utc().date();
@@ -108,6 +103,18 @@ impl Router {
             },
         })
     }
+}
+
+fn inactive(
+    installation: Option<&ucx_schemas::Installation>,
+    customer: Option<&Customer>,
+) -> Option<&'static str> {
+    if customer.is_some_and(|customer| !customer.telemetry_enabled) {
+        return Some("telemetry_disabled");
+    }
+    installation
+        .is_some_and(|installation| !ucx_common::registry::is_active(installation))
+        .then_some("installation_inactive")
 }
 
 /// Care with no end date, or ending no longer than `grace` before `today`. A date that does

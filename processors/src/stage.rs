@@ -186,20 +186,25 @@ impl Stage for Processors {
         Ok(())
     }
 
-    /// Silence is judged only when nothing is left to consume (see `heartbeat.rs`); opted-out
-    /// customers' installations are not watched.
+    /// Reminders that are due; silence is judged only when nothing is left to consume (see
+    /// `heartbeat.rs`); revoked and opted-out installations are not watched.
     async fn tick(&mut self, context: &Context, tick: Tick) -> Result<Flow, StageError> {
-        if !tick.caught_up || self.heartbeat_timeout_ms <= 0 {
-            return Ok(Flow::Continue);
-        }
         let mut alerts = Vec::new();
-        for installation_id in self.engine.lost(self.heartbeat_timeout_ms) {
+        // reminders come from the clock (event time), idle or not
+        for installation_id in self.engine.due_reminders() {
             if let Some(routed) = self.router.route(&installation_id).await {
-                alerts.extend(self.engine.raise_lost(
-                    &installation_id,
-                    self.heartbeat_timeout_ms,
-                    &routed.audience,
-                ));
+                alerts.extend(self.engine.remind(&installation_id, &routed.audience));
+            }
+        }
+        if tick.caught_up && self.heartbeat_timeout_ms > 0 {
+            for installation_id in self.engine.lost(self.heartbeat_timeout_ms) {
+                if let Some(routed) = self.router.route(&installation_id).await {
+                    alerts.extend(self.engine.raise_lost(
+                        &installation_id,
+                        self.heartbeat_timeout_ms,
+                        &routed.audience,
+                    ));
+                }
             }
         }
         self.publish_alerts(context, &alerts).await?;

@@ -20,7 +20,7 @@ use ucx_common::kafka::{self, Producer};
 
 use crate::alert_book::AlertBook;
 use crate::changes::Inventory;
-use crate::heartbeat::Heartbeat;
+use crate::heartbeat::Liveness;
 use crate::rules::series::History;
 use crate::rules::signals::Facts;
 
@@ -43,7 +43,9 @@ pub struct InstallationState {
     pub facts: Facts,
     pub alerts: AlertBook,
     pub history: History,
-    pub heartbeat: Option<Heartbeat>,
+    /// Each node's beats by data class (a state written before v2 kept one heartbeat per
+    /// installation under `heartbeat`: ignored, the nodes' cadences are learnt again).
+    pub liveness: Liveness,
     pub inventory: Inventory,
     pub applied: Option<Applied>,
 }
@@ -55,7 +57,7 @@ impl Default for InstallationState {
             facts: Facts::default(),
             alerts: AlertBook::default(),
             history: History::default(),
-            heartbeat: None,
+            liveness: Liveness::default(),
             inventory: Inventory::default(),
             applied: None,
         }

@@ -16,7 +16,7 @@ pub mod validation;
 pub mod wire;
 
 pub use alert::{Alert, AlertState, Resolution, Severity};
-pub use beats::{Beat, BeatPayload, Category, Envelope, Region};
+pub use beats::{Beat, BeatPayload, Category, DataClass, Envelope, Region};
 pub use change::{Change, ChangeKind};
 pub use codec::{
     decode_alert, decode_beat, decode_change, decode_registry, encode_alert, encode_beat,

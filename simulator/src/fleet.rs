@@ -5,32 +5,18 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ucx_schemas::beats::{Disk, Hotfix, RunningProcess, RunningService};
-use ucx_schemas::{Beat, BeatPayload, Category, Envelope, Region};
+use ucx_schemas::{Beat, BeatPayload, Category, DataClass, Envelope, Region};
 
 use crate::faults::{Fault, FaultKind};
 
 const GIB: i64 = 1024 * 1024 * 1024;
 const MIB: i64 = 1024 * 1024;
 const DAY_MS: i64 = 86_400_000;
-/// Live measurements come every tick, the slower-moving UCX Suite counters every fifth,
-/// inventory and configuration every fifteenth.
+/// Each category comes at its data class's pace (`Category::data_class`, the declaration the
+/// processors' liveness judges by too): measurements every tick, the slower-moving UCX Suite
+/// counters every fifth, inventory and configuration every fifteenth.
 const COUNTERS_EVERY_TICKS: u64 = 5;
 const INVENTORY_EVERY_TICKS: u64 = 15;
-const EVERY_TICK: [Category; 6] = [
-    Category::HardwareInfoDisks,
-    Category::HardwareInfoMemory,
-    Category::ProcessesRunningProcesses,
-    Category::ProcessesWindowsServices,
-    Category::UcxSuiteAcd,
-    Category::UcxSuiteDigitalFax,
-];
-const COUNTERS: [Category; 5] = [
-    Category::UcxSuiteIvr,
-    Category::UcxSuiteCallRecording,
-    Category::UcxSuiteAttendantConsole,
-    Category::UcxSuitePhoneLock,
-    Category::UcxSuiteContactManager,
-];
 pub const REGIONS: [Region; 3] = [Region::EU, Region::US, Region::ME];
 pub const TIERS: [&str; 3] = ["BASIC", "GOLD", "PLATINUM"];
 /// Process name, usual working set, usual handle count; the first runs as ApolloService.
@@ -122,13 +108,16 @@ impl Installation {
 
     /// The beats of one tick at simulated time `now_ms`.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Beat> {
-        let categories: Vec<Category> = if self.ticks.is_multiple_of(INVENTORY_EVERY_TICKS) {
-            Category::ALL.to_vec()
-        } else if self.ticks.is_multiple_of(COUNTERS_EVERY_TICKS) {
-            EVERY_TICK.iter().chain(&COUNTERS).copied().collect()
-        } else {
-            EVERY_TICK.to_vec()
+        let due = |class: DataClass| match class {
+            DataClass::Measurements => true,
+            DataClass::Counters => self.ticks.is_multiple_of(COUNTERS_EVERY_TICKS),
+            DataClass::Inventory => self.ticks.is_multiple_of(INVENTORY_EVERY_TICKS),
         };
+        let categories: Vec<Category> = Category::ALL
+            .iter()
+            .copied()
+            .filter(|category| due(category.data_class()))
+            .collect();
         self.ticks += 1;
         let mut beats = Vec::new();
         for node in 1..=self.nodes {

@@ -203,6 +203,7 @@ where
         progress: Progress::default(),
         watch_progress: spec.watch_progress,
         busy,
+        received: Vec::new(),
         rebalances_seen: 0,
     }
     .run(&consumer)
@@ -252,6 +253,7 @@ struct Runner<'c, S> {
     watch_progress: bool,
     rebalances_seen: u64,
     busy: Busy,
+    received: Vec<(String, prometheus::IntCounter)>,
 }
 
 /// Which call of the stage is going on, and since when.
@@ -393,11 +395,7 @@ impl<S: Stage> Runner<'_, S> {
 
     async fn handle(&mut self, record: &BorrowedMessage<'_>) -> Result<Flow, StageError> {
         let (topic, partition, offset) = (record.topic(), record.partition(), record.offset());
-        self.context
-            .metrics
-            .records_received
-            .with_label_values(&[topic])
-            .inc();
+        self.received_counter(topic).inc();
         self.busy.start("record");
         let flow = self.stage.handle(self.context, record).await;
         self.busy.end();
@@ -407,6 +405,23 @@ impl<S: Stage> Runner<'_, S> {
             self.progress.consumed(topic, partition, offset);
         }
         Ok(flow)
+    }
+
+    /// `ucx_records_received_total` of `topic`, looked up once per topic, not per record.
+    fn received_counter(&mut self, topic: &str) -> &prometheus::IntCounter {
+        let index = match self.received.iter().position(|(name, _)| name == topic) {
+            Some(index) => index,
+            None => {
+                let counter = self
+                    .context
+                    .metrics
+                    .records_received
+                    .with_label_values(&[topic]);
+                self.received.push((topic.to_string(), counter));
+                self.received.len() - 1
+            }
+        };
+        &self.received[index].1
     }
 
     /// A new assignment: the partitions may have been someone else's in between, so nothing

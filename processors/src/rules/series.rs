@@ -151,42 +151,54 @@ impl Trend {
     }
 }
 
-/// The series of one installation, by (node, signal, subject).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// The series of one installation, by node, signal and subject: nested, so that one beat's
+/// lookups and clean-up touch only its own node and signal, without building keys. Kept in the
+/// state as a flat list of ((node, signal, subject), series).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    #[serde(with = "keyed")]
-    series: HashMap<(String, String, String), Series>,
+    series: HashMap<String, HashMap<String, HashMap<String, Series>>>,
     /// Subjects not remembered since the last look because their signal's series were full
     /// (counted in a metric; not part of the state).
-    #[serde(skip)]
     pub not_remembered: u64,
 }
 
 impl History {
     pub fn series(&mut self, node: &str, signal: &str, subject: &str) -> &mut Series {
-        self.series
-            .entry((node.to_string(), signal.to_string(), subject.to_string()))
-            .or_default()
+        let signals = match self.series.get_mut(node) {
+            Some(_) => self.series.get_mut(node).expect("present"),
+            None => self.series.entry(node.to_string()).or_default(),
+        };
+        let subjects = match signals.get_mut(signal) {
+            Some(_) => signals.get_mut(signal).expect("present"),
+            None => signals.entry(signal.to_string()).or_default(),
+        };
+        if !subjects.contains_key(subject) {
+            subjects.insert(subject.to_string(), Series::default());
+        }
+        subjects.get_mut(subject).expect("present")
+    }
+
+    fn subjects(&self, node: &str, signal: &str) -> Option<&HashMap<String, Series>> {
+        self.series.get(node)?.get(signal)
     }
 
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.series
+            .values()
+            .flat_map(|signals| signals.values())
+            .map(HashMap::len)
+            .sum()
     }
 
     /// Whether a series of this subject is remembered.
     pub fn contains(&self, node: &str, signal: &str, subject: &str) -> bool {
-        self.series
-            .contains_key(&(node.to_string(), signal.to_string(), subject.to_string()))
+        self.subjects(node, signal)
+            .is_some_and(|subjects| subjects.contains_key(subject))
     }
 
     /// How many subjects of `node` are remembered for `signal`.
     pub fn count(&self, node: &str, signal: &str) -> usize {
-        self.series
-            .keys()
-            .filter(|(series_node, series_signal, _)| {
-                series_node == node && series_signal == signal
-            })
-            .count()
+        self.subjects(node, signal).map_or(0, HashMap::len)
     }
 
     /// Forgets the series of `node`'s subjects that a beat judged on a signal of `reported`
@@ -197,16 +209,57 @@ impl History {
         node: &str,
         reported: &std::collections::HashMap<&str, std::collections::HashSet<&str>>,
     ) {
-        self.series.retain(|(series_node, signal, subject), _| {
-            series_node != node
-                || reported
-                    .get(signal.as_str())
-                    .is_none_or(|subjects| subjects.contains(subject.as_str()))
-        });
+        let Some(signals) = self.series.get_mut(node) else {
+            return;
+        };
+        for (signal, subjects) in signals.iter_mut() {
+            if let Some(kept) = reported.get(signal.as_str()) {
+                subjects.retain(|subject, _| kept.contains(subject.as_str()));
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.len() == 0
+    }
+}
+
+impl Serialize for History {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            series: Vec<((&'a str, &'a str, &'a str), &'a Series)>,
+        }
+        let mut series = Vec::with_capacity(self.len());
+        for (node, signals) in &self.series {
+            for (signal, subjects) in signals {
+                for (subject, values) in subjects {
+                    series.push(((node.as_str(), signal.as_str(), subject.as_str()), values));
+                }
+            }
+        }
+        Flat { series }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for History {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Flat {
+            #[serde(default)]
+            series: Vec<((String, String, String), Series)>,
+        }
+        let mut history = History::default();
+        for ((node, signal, subject), values) in Flat::deserialize(deserializer)?.series {
+            history
+                .series
+                .entry(node)
+                .or_default()
+                .entry(signal)
+                .or_default()
+                .insert(subject, values);
+        }
+        Ok(history)
     }
 }
 

@@ -74,11 +74,34 @@ impl Beat {
     }
 }
 
+/// How often a server sends a category: what liveness judges silence by, what the dashboards
+/// call recent, and how the simulator paces its servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataClass {
+    /// Every tick (a minute): disks, memory, processes, services, ACD queues, faxes.
+    Measurements,
+    /// UCX Suite counters, every few ticks: IVR, call recording, consoles, CURRI requests.
+    Counters,
+    /// What is installed and configured, a few times an hour or a day.
+    Inventory,
+}
+
+impl DataClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataClass::Measurements => "measurement",
+            DataClass::Counters => "counter",
+            DataClass::Inventory => "inventory",
+        }
+    }
+}
+
 /// Declares every beat category once: its wire id (`<beat>.<category>` of the seed table), its
-/// data type and its Avro schema file. Everything that must list all categories is generated
+/// data type, its data class and its Avro schema file. Everything that must list all categories is generated
 /// from here, so adding a category is one line.
 macro_rules! beat_categories {
-    ($( $variant:ident => $id:literal, $data:ty; )+) => {
+    ($( $variant:ident => $id:literal, $data:ty, $class:ident; )+) => {
         /// A beat category: the `category` field of the wire format.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum Category {
@@ -91,6 +114,11 @@ macro_rules! beat_categories {
             /// The wire id, e.g. `hardware_info.disks`.
             pub fn id(self) -> &'static str {
                 match self { $( Category::$variant => $id, )+ }
+            }
+
+            /// How often a server sends this category (see [`DataClass`]).
+            pub fn data_class(self) -> DataClass {
+                match self { $( Category::$variant => DataClass::$class, )+ }
             }
 
             /// The example beat of this category (`schemas/examples/`), in the wire format.
@@ -169,31 +197,31 @@ macro_rules! beat_categories {
 }
 
 beat_categories! {
-    ProcessesRunningProcesses => "processes.running_processes", ProcessesRunningProcesses;
-    ProcessesWindowsServices => "processes.windows_services", ProcessesWindowsServices;
-    SoftwareInfoInstalledApplications => "software_info.installed_applications", SoftwareInfoInstalledApplications;
-    SoftwareInfoOs => "software_info.os", SoftwareInfoOs;
-    SoftwareInfoWindowsServices => "software_info.windows_services", SoftwareInfoWindowsServices;
-    SoftwareInfoWindowsUpdates => "software_info.windows_updates", SoftwareInfoWindowsUpdates;
-    SoftwareInfoWindowsFirewall => "software_info.windows_firewall", SoftwareInfoWindowsFirewall;
-    HardwareInfoVirtualization => "hardware_info.virtualization", HardwareInfoVirtualization;
-    HardwareInfoProcessors => "hardware_info.processors", HardwareInfoProcessors;
-    HardwareInfoMemory => "hardware_info.memory", HardwareInfoMemory;
-    HardwareInfoDisks => "hardware_info.disks", HardwareInfoDisks;
-    HardwareInfoNetwork => "hardware_info.network", HardwareInfoNetwork;
-    UcxSuiteSuiteInfo => "ucx_suite.suite_info", UcxSuiteSuiteInfo;
-    UcxSuiteCluster => "ucx_suite.cluster", UcxSuiteCluster;
-    UcxSuiteVoipArchitecture => "ucx_suite.voip_architecture", UcxSuiteVoipArchitecture;
-    UcxSuiteDatabaseServer => "ucx_suite.database_server", UcxSuiteDatabaseServer;
-    UcxSuiteDatabase => "ucx_suite.database", UcxSuiteDatabase;
-    UcxSuiteLogging => "ucx_suite.logging", UcxSuiteLogging;
-    UcxSuiteAttendantConsole => "ucx_suite.attendant_console", UcxSuiteAttendantConsole;
-    UcxSuiteCallRecording => "ucx_suite.call_recording", UcxSuiteCallRecording;
-    UcxSuiteIvr => "ucx_suite.ivr", UcxSuiteIvr;
-    UcxSuiteAcd => "ucx_suite.acd", UcxSuiteAcd;
-    UcxSuiteDigitalFax => "ucx_suite.digital_fax", UcxSuiteDigitalFax;
-    UcxSuitePhoneLock => "ucx_suite.phone_lock", UcxSuitePhoneLock;
-    UcxSuiteContactManager => "ucx_suite.contact_manager", UcxSuiteContactManager;
+    ProcessesRunningProcesses => "processes.running_processes", ProcessesRunningProcesses, Measurements;
+    ProcessesWindowsServices => "processes.windows_services", ProcessesWindowsServices, Measurements;
+    SoftwareInfoInstalledApplications => "software_info.installed_applications", SoftwareInfoInstalledApplications, Inventory;
+    SoftwareInfoOs => "software_info.os", SoftwareInfoOs, Inventory;
+    SoftwareInfoWindowsServices => "software_info.windows_services", SoftwareInfoWindowsServices, Inventory;
+    SoftwareInfoWindowsUpdates => "software_info.windows_updates", SoftwareInfoWindowsUpdates, Inventory;
+    SoftwareInfoWindowsFirewall => "software_info.windows_firewall", SoftwareInfoWindowsFirewall, Inventory;
+    HardwareInfoVirtualization => "hardware_info.virtualization", HardwareInfoVirtualization, Inventory;
+    HardwareInfoProcessors => "hardware_info.processors", HardwareInfoProcessors, Inventory;
+    HardwareInfoMemory => "hardware_info.memory", HardwareInfoMemory, Measurements;
+    HardwareInfoDisks => "hardware_info.disks", HardwareInfoDisks, Measurements;
+    HardwareInfoNetwork => "hardware_info.network", HardwareInfoNetwork, Inventory;
+    UcxSuiteSuiteInfo => "ucx_suite.suite_info", UcxSuiteSuiteInfo, Inventory;
+    UcxSuiteCluster => "ucx_suite.cluster", UcxSuiteCluster, Inventory;
+    UcxSuiteVoipArchitecture => "ucx_suite.voip_architecture", UcxSuiteVoipArchitecture, Inventory;
+    UcxSuiteDatabaseServer => "ucx_suite.database_server", UcxSuiteDatabaseServer, Inventory;
+    UcxSuiteDatabase => "ucx_suite.database", UcxSuiteDatabase, Inventory;
+    UcxSuiteLogging => "ucx_suite.logging", UcxSuiteLogging, Inventory;
+    UcxSuiteAttendantConsole => "ucx_suite.attendant_console", UcxSuiteAttendantConsole, Counters;
+    UcxSuiteCallRecording => "ucx_suite.call_recording", UcxSuiteCallRecording, Counters;
+    UcxSuiteIvr => "ucx_suite.ivr", UcxSuiteIvr, Counters;
+    UcxSuiteAcd => "ucx_suite.acd", UcxSuiteAcd, Measurements;
+    UcxSuiteDigitalFax => "ucx_suite.digital_fax", UcxSuiteDigitalFax, Measurements;
+    UcxSuitePhoneLock => "ucx_suite.phone_lock", UcxSuitePhoneLock, Counters;
+    UcxSuiteContactManager => "ucx_suite.contact_manager", UcxSuiteContactManager, Counters;
 }
 
 /// Earlier versions of beat schemas: records they wrote stay readable. When a schema changes,

@@ -257,7 +257,15 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         .await
         .unwrap_or_default();
         let stored = format!("{alerts}--\n{changes}");
-        if alerts.lines().count() == 8 && changes.lines().count() == 1 {
+        // (reminders come with event time, so the open alert left after the window is
+        // reminded too; how often depends on how long the test runs)
+        let expected = [
+            "inst-reminded\tRESOLVED",
+            "inst-maintained\tOPEN\t\t",
+            "inst-silenced\tOPEN\tsilence:quiet-1\t",
+            "inst-reminded\tACKNOWLEDGED\t\tanna",
+        ];
+        if expected.iter().all(|row| alerts.contains(row)) && changes.lines().count() == 1 {
             break stored;
         }
         assert!(
@@ -274,7 +282,11 @@ async fn reminders_acknowledgements_silences_and_maintenance_windows() {
         stored.contains("inst-reminded\tACKNOWLEDGED\t\tanna"),
         "{stored}"
     );
-    assert_eq!(stored.matches("\tREMINDER\t").count(), 3, "{stored}");
+    assert_eq!(
+        stored.matches("inst-reminded\tREMINDER\t").count(),
+        3,
+        "reminded three times, then acknowledged: {stored}"
+    );
     assert!(
         stored.contains("inst-reminded\tSUITE_UPGRADED\t2024.Winter.1\t2025.Spring.1"),
         "{stored}"

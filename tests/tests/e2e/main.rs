@@ -18,6 +18,7 @@ mod gateway_auth;
 mod gateway_fuzz;
 mod gateway_transport;
 mod idempotency;
+mod liveness;
 mod migrations;
 mod notifier;
 mod openapi;
