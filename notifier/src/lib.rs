@@ -97,6 +97,8 @@ struct Notifier {
     commit_interval: Duration,
     /// Since when handled alerts wait for their offsets to be committed.
     uncommitted_since: Option<Instant>,
+    /// A mail linking to loopback was warned about (once per run).
+    warned_loopback_link: bool,
 }
 
 impl Notifier {
@@ -114,6 +116,7 @@ impl Notifier {
             give_up: context.give_up.clone(),
             commit_interval: settings.commit_interval_ms,
             uncommitted_since: None,
+            warned_loopback_link: false,
             settings,
         };
         // storm control survives a restart: the mails of the current window count
@@ -145,6 +148,10 @@ impl Notifier {
     /// Handles one alert record; `Ok(Some(reason))` when its mail could not be rendered (the
     /// record goes to the dead-letter topic too); `Err` only when stopped half-way.
     async fn notify(&mut self, alert: &Alert) -> Result<Option<String>, Stopped> {
+        if !self.warned_loopback_link && alert.reaches_customer() && links_to_loopback(alert) {
+            tracing::warn!(dashboard_url = %alert.dashboard_url, "customer mails link to a loopback address the customer cannot open: set processors.dashboard_url (UCX_PROCESSORS__DASHBOARD_URL) to the dashboards' public address");
+            self.warned_loopback_link = true;
+        }
         let mailable = matches!(
             alert.state,
             AlertState::Open | AlertState::Reminder | AlertState::Resolved
@@ -508,6 +515,16 @@ impl Stage for Notifier {
     }
 }
 
+/// Whether the alert's dashboard link points at loopback (the default of a local run).
+fn links_to_loopback(alert: &Alert) -> bool {
+    let rest = alert
+        .dashboard_url
+        .split_once("://")
+        .map_or(alert.dashboard_url.as_str(), |(_, rest)| rest);
+    let host = rest.split(['/', ':', '?']).next().unwrap_or_default();
+    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+}
+
 /// The refusals among `deliveries`, for the ledger: `recipient: reason; …`.
 fn refusals(deliveries: &[DeliveryRow]) -> String {
     deliveries
@@ -565,5 +582,21 @@ mod tests {
             Some(midnight + 7 * HOUR_MS),
             "later the same day: still only what waited until 07:00"
         );
+    }
+
+    #[test]
+    fn a_loopback_dashboard_link_is_told_from_a_public_one() {
+        let mut alert = templates::tests::alert(AlertState::Open);
+        for (url, loopback) in [
+            (
+                "http://127.0.0.1:3000/d/ucx-server/server?var-installation=i",
+                true,
+            ),
+            ("http://localhost/d/x", true),
+            ("https://grafana.example.com/d/ucx-server/server", false),
+        ] {
+            alert.dashboard_url = url.into();
+            assert_eq!(links_to_loopback(&alert), loopback, "{url}");
+        }
     }
 }

@@ -183,7 +183,7 @@ impl Templates {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ucx_schemas::{Region, Severity};
 
