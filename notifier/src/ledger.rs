@@ -145,15 +145,24 @@ impl Ledger {
 
     /// Records rows, stamped now: the newest status of a notification wins.
     pub async fn record(&self, rows: &[NotificationRow]) -> Result<(), clickhouse::error::Error> {
+        self.insert_stamped("notifications", rows).await
+    }
+
+    /// Inserts `rows` into `table` stamped with now (`recorded_at`, and `version`, which the
+    /// table's ReplacingMergeTree keeps the newest of).
+    async fn insert_stamped<R: Stamped>(
+        &self,
+        table: &str,
+        rows: &[R],
+    ) -> Result<(), clickhouse::error::Error> {
         let now = ucx_common::now_ms();
-        let mut insert = self
-            .client
-            .insert::<NotificationRow>("notifications")
-            .await?;
+        let mut insert = self.client.insert::<R>(table).await?;
         for row in rows {
             let mut row = row.clone();
-            row.recorded_at = u32::try_from(now.div_euclid(1000)).unwrap_or_default();
-            row.version = u64::try_from(now).unwrap_or_default();
+            row.stamp(
+                u32::try_from(now.div_euclid(1000)).unwrap_or_default(),
+                u64::try_from(now).unwrap_or_default(),
+            );
             insert.write(&row).await?;
         }
         insert.end().await
@@ -302,18 +311,26 @@ impl Ledger {
         &self,
         rows: &[DeliveryRow],
     ) -> Result<(), clickhouse::error::Error> {
-        let now = ucx_common::now_ms();
-        let mut insert = self
-            .client
-            .insert::<DeliveryRow>("notification_deliveries")
-            .await?;
-        for row in rows {
-            let mut row = row.clone();
-            row.recorded_at = u32::try_from(now.div_euclid(1000)).unwrap_or_default();
-            row.version = u64::try_from(now).unwrap_or_default();
-            insert.write(&row).await?;
-        }
-        insert.end().await
+        self.insert_stamped("notification_deliveries", rows).await
+    }
+}
+
+/// A ledger row that says when it was recorded and which version of its key it is.
+trait Stamped: Clone + clickhouse::RowOwned + clickhouse::RowWrite {
+    fn stamp(&mut self, recorded_at: u32, version: u64);
+}
+
+impl Stamped for NotificationRow {
+    fn stamp(&mut self, recorded_at: u32, version: u64) {
+        self.recorded_at = recorded_at;
+        self.version = version;
+    }
+}
+
+impl Stamped for DeliveryRow {
+    fn stamp(&mut self, recorded_at: u32, version: u64) {
+        self.recorded_at = recorded_at;
+        self.version = version;
     }
 }
 

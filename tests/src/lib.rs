@@ -515,6 +515,17 @@ pub fn read_topic(
     records
 }
 
+/// The alert records on the alerts topic of `kafka` (read for up to `timeout`).
+pub fn alerts_on(kafka: &KafkaSettings, timeout: Duration) -> Vec<ucx_schemas::Alert> {
+    read_topic(&kafka.brokers, &kafka.alerts_topic, usize::MAX, timeout)
+        .iter()
+        .map(|record| {
+            ucx_schemas::decode_alert(rdkafka::Message::payload(record).unwrap_or_default())
+                .expect("alert records decode")
+        })
+        .collect()
+}
+
 /// A server process of a test's own, quiet; killed with SIGKILL on `kill` (as a crash would)
 /// and when dropped, so a failing test leaves nothing running.
 #[derive(Default)]

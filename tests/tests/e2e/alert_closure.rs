@@ -7,22 +7,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use ucx_e2e::{
-    add_installation, admin_client, example_beat, post_with_key, put_customer, read_topic,
-    start_gateway, start_processors, unique, wait_until, Services, Stage,
+    add_installation, admin_client, example_beat, post_with_key, put_customer, start_gateway,
+    start_processors, unique, wait_until, Services, Stage,
 };
 use ucx_processors::rules::library::BUILT_IN;
-use ucx_schemas::{decode_alert, Alert, AlertState, Category};
+use ucx_schemas::{Alert, AlertState, Category};
 
 fn alerts_of(kafka: &ucx_common::config::KafkaSettings) -> Vec<Alert> {
-    read_topic(
-        &kafka.brokers,
-        &kafka.alerts_topic,
-        usize::MAX,
-        Duration::from_secs(2),
-    )
-    .iter()
-    .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
-    .collect()
+    ucx_e2e::alerts_on(kafka, Duration::from_secs(1))
 }
 
 /// A running-processes beat listing `processes` as (name, handles).

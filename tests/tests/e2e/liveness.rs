@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::Value;
 use ucx_admin_api::AcknowledgementInput;
 use ucx_e2e::{
-    add_installation, admin_client, example_beat, post_with_key, put_customer, read_topic,
-    start_gateway, start_processors, unique, wait_until, Services, Stage,
+    add_installation, admin_client, example_beat, post_with_key, put_customer, start_gateway,
+    start_processors, unique, wait_until, Services, Stage,
 };
-use ucx_schemas::{decode_alert, Alert, AlertState, Category};
+use ucx_schemas::{Alert, AlertState, Category};
 
 fn beat(category: Category, installation: &str, node: &str) -> Value {
     let mut beat = example_beat(category, installation);
@@ -27,15 +27,7 @@ async fn post(gateway: &Stage, key: &str, beat: &Value) {
 }
 
 fn alerts_of(kafka: &ucx_common::config::KafkaSettings) -> Vec<Alert> {
-    read_topic(
-        &kafka.brokers,
-        &kafka.alerts_topic,
-        usize::MAX,
-        Duration::from_secs(1),
-    )
-    .iter()
-    .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
-    .collect()
+    ucx_e2e::alerts_on(kafka, Duration::from_secs(1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,6 +197,7 @@ async fn a_gold_alert_mails_each_contact_once_and_a_basic_one_nobody() {
     wait_until("every record handled", Duration::from_secs(30), || async {
         metric(&notifier, "ucx_records_received_total").await >= 6.0
             && metric(&notifier, "notifier_mails_failed_total").await >= 1.0
+            && metric(&notifier, "ucx_dead_letters_total").await >= 1.0
     })
     .await;
 

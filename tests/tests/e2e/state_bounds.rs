@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use ucx_e2e::{
-    add_installation, example_beat, metrics_text, post_with_key, put_customer, read_topic,
-    start_gateway, start_processors, unique, wait_until, Services, Stage,
+    add_installation, example_beat, metrics_text, post_with_key, put_customer, start_gateway,
+    start_processors, unique, wait_until, Services, Stage,
 };
-use ucx_schemas::{decode_alert, AlertState, Category};
+use ucx_schemas::{AlertState, Category};
 
 fn processes(installation: &str, names: impl Iterator<Item = String>) -> Value {
     let mut beat = example_beat(Category::ProcessesRunningProcesses, installation);
@@ -45,19 +45,13 @@ async fn disk_alert_latency(
         &format!("the disk alert of {installation}"),
         Duration::from_secs(60),
         || {
-            let opened = read_topic(
-                &kafka.brokers,
-                &kafka.alerts_topic,
-                usize::MAX,
-                Duration::from_secs(1),
-            )
-            .iter()
-            .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
-            .any(|alert| {
-                alert.installation_id == installation
-                    && alert.rule_id == "disk_free_low"
-                    && alert.state == AlertState::Open
-            });
+            let opened = ucx_e2e::alerts_on(kafka, Duration::from_secs(1))
+                .iter()
+                .any(|alert| {
+                    alert.installation_id == installation
+                        && alert.rule_id == "disk_free_low"
+                        && alert.state == AlertState::Open
+                });
             std::future::ready(opened)
         },
     )
