@@ -33,6 +33,12 @@ const BURST_MS: i64 = 100;
 const CADENCE_WEIGHT: f64 = 0.2;
 /// A slower class is overdue after this many of its usual gaps, plus the timeout.
 const OVERDUE_GAPS: f64 = 2.0;
+/// Gaps a class's cadence must have been learnt from before it can be overdue: the first ones
+/// after a start (a backlog, a replay) say little about the usual pace.
+const GAPS_BEFORE_OVERDUE: u32 = 3;
+/// A node whose beats resume after a gap this many times its fastest cadence has been away:
+/// its slower classes are given their usual time again before they count as overdue.
+const RESUMED_AFTER_GAPS: f64 = 5.0;
 
 pub const LOST_EXPLANATION: &str = "The server stopped sending beats: the UCX Suite telemetry \
     service, the server itself or its network may be down. Check that the server is up and can \
@@ -49,12 +55,34 @@ struct ClassBeats {
     last_beat_id: String,
     /// The usual gap between its beats, learnt.
     cadence_ms: Option<f64>,
+    /// How many gaps the cadence was learnt from.
+    #[serde(default)]
+    gaps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct NodeBeats {
     region: Region,
     classes: BTreeMap<DataClass, ClassBeats>,
+    /// When its beats last came back after the node had been away (0: never away).
+    #[serde(default)]
+    resumed_at: i64,
+}
+
+impl NodeBeats {
+    fn newest(&self) -> Option<i64> {
+        self.classes
+            .values()
+            .map(|beats| beats.last_received_at)
+            .max()
+    }
+
+    fn fastest_cadence(&self) -> Option<f64> {
+        self.classes
+            .values()
+            .filter_map(|beats| beats.cadence_ms)
+            .reduce(f64::min)
+    }
 }
 
 /// The liveness of one installation's nodes.
@@ -106,13 +134,20 @@ impl Liveness {
             .or_insert_with(|| NodeBeats {
                 region: envelope.region,
                 classes: BTreeMap::new(),
+                resumed_at: 0,
             });
         node.region = envelope.region;
         let received_at = envelope.received_at;
+        if let (Some(newest), Some(fastest)) = (node.newest(), node.fastest_cadence()) {
+            if (received_at - newest) as f64 > RESUMED_AFTER_GAPS * fastest.max(BURST_MS as f64) {
+                node.resumed_at = received_at;
+            }
+        }
         let beats = node.classes.entry(class).or_insert_with(|| ClassBeats {
             last_received_at: received_at,
             last_beat_id: envelope.beat_id.clone(),
             cadence_ms: None,
+            gaps: 0,
         });
         let gap = received_at - beats.last_received_at;
         if gap >= BURST_MS {
@@ -121,6 +156,7 @@ impl Liveness {
                 Some(cadence) => cadence + CADENCE_WEIGHT * (gap - cadence),
                 None => gap,
             });
+            beats.gaps = beats.gaps.saturating_add(1);
         }
         if received_at >= beats.last_received_at {
             beats.last_received_at = received_at;
@@ -175,11 +211,12 @@ impl Liveness {
                 let Some(cadence) = beats.cadence_ms else {
                     continue;
                 };
-                if class == newest_class || cadence <= fastest {
+                if class == newest_class || cadence <= fastest || beats.gaps < GAPS_BEFORE_OVERDUE {
                     continue;
                 }
                 let allowed = (cadence * OVERDUE_GAPS) as i64 + timeout_ms;
-                let silent = watermark - beats.last_received_at;
+                // a node back from an absence sends its slower beats at their own pace again
+                let silent = watermark - beats.last_received_at.max(node.resumed_at);
                 if silent > allowed {
                     silences.push(Silence {
                         node_id: node_id.clone(),
@@ -234,6 +271,36 @@ mod tests {
         );
         assert_eq!(silences[0].silent_ms, 3 * 60_000);
         assert!(liveness.silences(4 * 60_000 + 50, 30_000).len() == 1);
+    }
+
+    #[test]
+    fn a_node_back_from_a_silence_gets_its_usual_time_for_its_inventory() {
+        let mut liveness = Liveness::default();
+        for minute in 0..=60 {
+            let at = minute * 60_000;
+            liveness.beat(&envelope("node-1", "m", at), DataClass::Measurements);
+            if minute % 15 == 0 {
+                liveness.beat(&envelope("node-1", "i", at + 10), DataClass::Inventory);
+            }
+        }
+        // away from minute 61 to 120, then measurements again; the inventory comes at its pace
+        for minute in 120..=140 {
+            liveness.beat(
+                &envelope("node-1", "m", minute * 60_000),
+                DataClass::Measurements,
+            );
+        }
+        assert!(
+            liveness.silences(140 * 60_000, 60_000).is_empty(),
+            "twenty minutes after its return: not overdue yet"
+        );
+        for minute in 141..=155 {
+            liveness.beat(
+                &envelope("node-1", "m", minute * 60_000),
+                DataClass::Measurements,
+            );
+        }
+        assert_eq!(liveness.silences(155 * 60_000, 60_000).len(), 1);
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl FaultKind {
             FaultKind::DatabaseMaintenanceOverdue => (&["database_maintenance_overdue"], &[]),
             FaultKind::QueueSpike => (&["acd_queue_high", "acd_queue_abnormal"], &[]),
             FaultKind::FaxBacklog => (&["fax_backlog", "fax_backlog_abnormal"], &[]),
-            FaultKind::NodeLoss => (&["cluster_node_missing"], &[]),
+            // the lost node's own silence is seen too, per node
+            FaultKind::NodeLoss => (&["cluster_node_missing", "heartbeat_lost"], &[]),
             FaultKind::ServerSilent => (&["heartbeat_lost"], &[]),
         }
     }
