@@ -3,7 +3,8 @@
 //! have telemetry switched on, and every beat must be of that installation. A single beat is answered 202 once the broker acknowledged it.
 //! A batch is answered with one result per beat (in order): 202 when every beat was accepted,
 //! 503 with `Retry-After` when any could not be stored for now (retrying the whole batch is safe:
-//! beat ids make copies invisible downstream), 207 when some beats were refused for their content.
+//! beat ids make copies invisible downstream), 207 when some beats were refused for their
+//! content, 422 when all were (nothing stored is never a success); an empty batch is a 400.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -108,6 +109,11 @@ async fn handle(
     if is_batch(&body) {
         let beats: Vec<&RawValue> = serde_json::from_slice(&body)
             .map_err(|error| IngestError::Malformed(format!("invalid JSON batch: {error}")))?;
+        if beats.is_empty() {
+            return Err(IngestError::Malformed(
+                "an empty batch ([]): send at least one beat, or send nothing".into(),
+            ));
+        }
         if beats.len() > state.max_batch_beats {
             return Err(IngestError::BatchTooLong {
                 limit: state.max_batch_beats,
@@ -223,6 +229,12 @@ async fn post_batch(
         (response, "broker_unavailable")
     } else if accepted == outcomes.len() {
         ((StatusCode::ACCEPTED, answer).into_response(), "accepted")
+    } else if accepted == 0 {
+        // nothing stored: never a success code
+        (
+            (StatusCode::UNPROCESSABLE_ENTITY, answer).into_response(),
+            "refused",
+        )
     } else {
         (
             (StatusCode::MULTI_STATUS, answer).into_response(),
@@ -314,7 +326,7 @@ async fn store_beat(
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), IngestError> {
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(()); // curl -d without -H: assume JSON, the only format there is
+        return Err(IngestError::UnsupportedMediaType("no Content-Type".into()));
     };
     let content_type = content_type.to_str().unwrap_or("a non-text value");
     let is_json = content_type

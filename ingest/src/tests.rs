@@ -119,7 +119,10 @@ impl Gateway {
         content_type: &str,
         body: impl Into<Body>,
     ) -> (StatusCode, serde_json::Value) {
-        let mut request = Request::post("/v1/beats").header("content-type", content_type);
+        let mut request = Request::post("/v1/beats");
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
         if let Some(key) = key {
             request = request.header("authorization", format!("Bearer {key}"));
         }
@@ -371,5 +374,57 @@ async fn every_admin_route_is_served_and_documented() {
                 assert!(served.1.contains(&method.as_str()), "{method} {path}");
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn nothing_stored_is_never_a_success() {
+    let gateway = gateway();
+    let (status, body) = gateway.post_json(&serde_json::json!([])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("empty batch"),
+        "{body}"
+    );
+
+    let mut bad = beat(Category::UcxSuiteAcd);
+    bad["data"]["fifo_queued_calls"] = (-1).into();
+    let (status, body) = gateway
+        .post_json(&serde_json::json!([bad.clone(), bad]))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["refused"].as_u64()),
+        (Some(0), Some(2))
+    );
+
+    let (status, body) = gateway
+        .post(
+            Some(&gateway.key),
+            "",
+            beat(Category::UcxSuiteIvr).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("application/json"),
+        "{body}"
+    );
+    assert_eq!(gateway.stored(), 0);
+}
+
+#[tokio::test]
+async fn sent_at_extremes_are_impossible_values() {
+    let gateway = gateway();
+    for extreme in [i64::MIN, i64::MAX, 0] {
+        let mut beat = beat(Category::UcxSuiteIvr);
+        beat["sent_at"] = extreme.into();
+        let (status, body) = gateway.post_json(&beat).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{extreme}: {body}"
+        );
+        assert_eq!(body["violations"][0]["path"], "sent_at", "{body}");
     }
 }

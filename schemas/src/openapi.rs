@@ -255,12 +255,13 @@ pub fn openapi_document() -> Value {
                     "202": {"description": "stored: the broker acknowledged the beat (every beat of a batch)", "content": {"application/json": {"schema": {"oneOf": [
                         {"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}},
                     "207": {"description": "a batch of which some beats were refused for their content; see each result", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchAnswer"}}}},
-                    "400": error_response("malformed JSON, a wrong type, a missing field or an unknown category"),
+                    "400": error_response("malformed JSON, a wrong type, a missing field, an unknown category, or an empty batch"),
                     "401": error_response("no key, an unknown key or a revoked key (code unauthorized)"),
                     "403": error_response("code telemetry_disabled: the customer switched telemetry off, stop sending until it is switched on again; code wrong_installation: the key is of another installation than the beat; code unknown_customer"),
                     "413": error_response("the body (after decompression) or the batch is too large"),
-                    "415": error_response("not application/json, or a Content-Encoding other than gzip and zstd"),
-                    "422": error_response("impossible values, or personal data under the reject policy; see violations"),
+                    "415": error_response("no Content-Type or not application/json, or a Content-Encoding other than gzip and zstd"),
+                    "422": {"description": "impossible values, or personal data under the reject policy (see violations); for a batch, every beat refused: the batch answer with each beat's result", "content": {"application/json": {"schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}},
                     "429": {"description": "the installation sends more beats than its rate limit: retry after Retry-After seconds",
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},

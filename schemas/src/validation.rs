@@ -109,14 +109,21 @@ fn validate_envelope(envelope: &Envelope, now_ms: i64, violations: &mut Violatio
         violations.push(
             "sent_at",
             "a time no more than 10 minutes ahead of the gateway's clock",
-            format!("{} ms ahead", envelope.sent_at - now_ms),
+            // a client's number can be anything: no arithmetic that overflows
+            format!(
+                "{} ms ahead",
+                i128::from(envelope.sent_at) - i128::from(now_ms)
+            ),
         );
     }
     if envelope.sent_at < now_ms - MAX_BEAT_AGE_MS {
         violations.push(
             "sent_at",
             "a time within the last 7 days",
-            format!("{} ms old", now_ms - envelope.sent_at),
+            format!(
+                "{} ms old",
+                i128::from(now_ms) - i128::from(envelope.sent_at)
+            ),
         );
     }
 }

@@ -53,8 +53,9 @@ fn case() -> impl Strategy<Value = Case> {
                 "[ -~]{0,12}",
             ],
         ),
+        // mostly JSON, so most cases get past the content type to the decoders
         proptest::option::weighted(
-            0.3,
+            0.8,
             prop_oneof![
                 Just("application/json".to_string()),
                 Just("application/json; charset=utf-8".to_string()),

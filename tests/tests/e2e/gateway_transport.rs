@@ -112,6 +112,7 @@ async fn a_flooding_installation_gets_429_while_another_is_unaffected() {
         let response = reqwest::Client::new()
             .post(format!("{url}/v1/beats"))
             .bearer_auth(&flood_key)
+            .header("content-type", "application/json")
             .body(beat)
             .send()
             .await
