@@ -9,11 +9,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use futures::future::join_all;
 use rdkafka::message::OwnedHeaders;
@@ -22,8 +22,9 @@ use serde_json::value::RawValue;
 use ucx_common::kafka::header as kafka_header;
 use ucx_schemas::{encode_beat, parse_beat, Violation, WireError};
 
-use crate::auth::{authenticate, Sender};
+use crate::auth::Sender;
 use crate::error::{set_retry_after, IngestError};
+use crate::rate_limit::retry_after_seconds;
 use crate::AppState;
 
 #[derive(Serialize)]
@@ -57,11 +58,12 @@ struct BatchAnswer<'a> {
 pub async fn post_beats(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(sender): Extension<Arc<Sender>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let timer = state.metrics.request_duration.start_timer();
-    let (response, outcome) = match handle(&state, peer, &headers, body).await {
+    let (response, outcome) = match handle(&state, peer, &sender, &headers, body).await {
         Ok(answered) => answered,
         Err(error) => {
             count_refusal(&state, &error);
@@ -74,6 +76,17 @@ pub async fn post_beats(
     response
 }
 
+/// Refuses a whole request before its body was read, counted like any refusal.
+pub fn refuse(state: &AppState, error: IngestError) -> Response {
+    count_refusal(state, &error);
+    state
+        .metrics
+        .requests
+        .with_label_values(&[error.reason()])
+        .inc();
+    error.into_response()
+}
+
 /// What every beat of one request shares.
 struct Origin<'a> {
     sender: &'a Sender,
@@ -81,34 +94,26 @@ struct Origin<'a> {
     client_ip: IpAddr,
 }
 
-/// Answers a request and names its outcome. `Err` is a refusal of the whole request before any
-/// beat was looked at (not yet counted); refusals of single beats are counted where they happen.
+/// Answers an authenticated request and names its outcome. `Err` is a refusal of the whole
+/// request before any beat was looked at (not yet counted); refusals of single beats are counted
+/// where they happen.
 async fn handle(
     state: &AppState,
     peer: SocketAddr,
+    sender: &Sender,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(Response, &'static str), IngestError> {
-    if !state.registry.is_loaded() {
-        return Err(IngestError::RegistryLoading {
-            retry_after_seconds: state.retry_after_seconds,
-        });
-    }
-    let sender = authenticate(&state.registry, headers)?;
-    if !sender.customer.telemetry_enabled {
-        // Nothing of an opted-out customer is read, let alone produced.
-        return Err(IngestError::TelemetryDisabled {
-            customer_id: sender.customer.customer_id.clone(),
-        });
-    }
-    let body = read_body(state, headers, body)?;
+    let body = read_body(state, headers, body).await?;
     let origin = Origin {
-        sender: &sender,
+        sender,
         client_ip: state.trusted_proxies.client_ip(peer.ip(), headers),
     };
     if is_batch(&body) {
         let beats: Vec<&RawValue> = serde_json::from_slice(&body)
             .map_err(|error| IngestError::Malformed(format!("invalid JSON batch: {error}")))?;
+        // An empty batch costs like one beat, so a flood of them is limited too.
+        check_rate(state, sender, beats.len().max(1))?;
         if beats.is_empty() {
             return Err(IngestError::Malformed(
                 "an empty batch ([]): send at least one beat, or send nothing".into(),
@@ -120,10 +125,9 @@ async fn handle(
                 found: beats.len(),
             });
         }
-        check_rate(state, &sender, beats.len())?;
         return Ok(post_batch(state, &origin, &beats).await);
     }
-    check_rate(state, &sender, 1)?;
+    check_rate(state, sender, 1)?;
     Ok(match accept_one(state, &origin, &body).await {
         Ok(beat_id) => (
             (
@@ -148,15 +152,15 @@ fn check_rate(state: &AppState, sender: &Sender, beats: usize) -> Result<(), Ing
         .rate_limit
         .check(&sender.installation.installation_id, beats)
         .map_err(|wait| IngestError::RateLimited {
-            // Whole seconds, rounded up: retrying earlier would be refused again.
-            retry_after_seconds: wait.as_millis().div_ceil(1000).max(1) as u64,
+            retry_after_seconds: retry_after_seconds(wait),
         })
 }
 
-fn read_body(
+/// The whole body, decompressed, at most `max_body_bytes`, within `body_timeout_s`.
+async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Bytes, IngestError> {
     check_content_type(headers)?;
     // The decompression layer removed the header of every encoding it decoded.
@@ -166,12 +170,24 @@ fn read_body(
             return Err(IngestError::UnsupportedEncoding(encoding.to_string()));
         }
     }
-    body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => IngestError::BodyTooLarge {
-            limit_bytes: state.max_body_bytes,
-        },
-        _ => IngestError::UnreadableBody(rejection.body_text()),
-    })
+    let reading = axum::body::to_bytes(body, state.max_body_bytes);
+    let bytes = tokio::time::timeout(state.body_timeout, reading)
+        .await
+        .map_err(|_| IngestError::BodyTimeout {
+            seconds: state.body_timeout.as_secs(),
+        })?
+        .map_err(|error| {
+            let error = error.into_inner();
+            if error.is::<http_body_util::LengthLimitError>() {
+                IngestError::BodyTooLarge {
+                    limit_bytes: state.max_body_bytes,
+                }
+            } else {
+                IngestError::UnreadableBody(error.to_string())
+            }
+        })?;
+    state.metrics.body_bytes.inc_by(bytes.len() as u64);
+    Ok(bytes)
 }
 
 fn is_batch(body: &[u8]) -> bool {

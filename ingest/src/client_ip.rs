@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use forwarded_header_value::{ForwardedHeaderValue, Identifier};
 use ipnet::IpNet;
 
+#[derive(Clone)]
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
@@ -30,7 +31,7 @@ impl TrustedProxies {
         Ok(TrustedProxies(networks))
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    pub fn trusts(&self, address: IpAddr) -> bool {
         self.0.iter().any(|network| network.contains(&address))
     }
 

@@ -1,9 +1,10 @@
 //! The gateway's configuration: `[kafka]` and `[ingest]` of the deployment's TOML file.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use ucx_common::config::{section_defaults, KafkaSettings};
+use ucx_common::config::{seconds, section_defaults, KafkaSettings};
 use ucx_schemas::PiiPolicy;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,21 @@ pub struct IngestSettings {
     /// PEM certificate chain and private key: with both set the gateway speaks HTTPS only.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+    /// A connection that has not sent a whole request head within this time is closed.
+    #[serde(with = "seconds")]
+    pub header_read_timeout_s: Duration,
+    /// A request body that has not fully arrived within this time (counted from the end of
+    /// the head) gets 408: a Content-Length larger than the body is not waited on forever.
+    #[serde(with = "seconds")]
+    pub body_timeout_s: Duration,
+    /// Open connections at most; requests on connections beyond it get 503 and are closed.
+    pub max_connections: usize,
+    /// Open connections from one address at most (proxies in `trusted_proxies` excepted).
+    pub max_connections_per_address: usize,
+    /// Beat requests handled at once at most; more get 503 with `Retry-After`.
+    pub max_requests_in_flight: usize,
+    /// Requests with a missing or wrong key one address may make per minute; more get 429.
+    pub failed_authentications_per_minute: u32,
 }
 
 impl Default for IngestSettings {
@@ -68,6 +84,22 @@ impl IngestSettings {
             .is_some_and(|token| token.len() < 16)
         {
             anyhow::bail!("ingest.admin_token must be at least 16 characters long");
+        }
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
+            ("max_requests_in_flight", self.max_requests_in_flight),
+            (
+                "failed_authentications_per_minute",
+                self.failed_authentications_per_minute as usize,
+            ),
+        ] {
+            if value == 0 {
+                anyhow::bail!("ingest.{key} must be at least 1");
+            }
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             anyhow::bail!(

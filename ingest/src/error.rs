@@ -15,6 +15,7 @@ pub enum IngestError {
     BodyTooLarge { limit_bytes: usize },
     BatchTooLong { limit: usize, found: usize },
     UnreadableBody(String),
+    BodyTimeout { seconds: u64 },
     Malformed(String),
     Invalid(Vec<Violation>),
     PersonalData(Vec<Violation>),
@@ -23,6 +24,9 @@ pub enum IngestError {
     UnknownCustomer { installation_id: String },
     TelemetryDisabled { customer_id: String },
     RateLimited { retry_after_seconds: u64 },
+    TooManyFailedAuthentications { retry_after_seconds: u64 },
+    TooManyConnections { retry_after_seconds: u32 },
+    Overloaded { retry_after_seconds: u32 },
     RegistryLoading { retry_after_seconds: u32 },
     BrokerUnavailable { retry_after_seconds: u32 },
     Internal(String),
@@ -37,6 +41,7 @@ impl IngestError {
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::BatchTooLong { .. } => "batch_too_long",
             IngestError::UnreadableBody(_) => "unreadable_body",
+            IngestError::BodyTimeout { .. } => "body_timeout",
             IngestError::Malformed(_) => "malformed",
             IngestError::Invalid(_) => "invalid",
             IngestError::PersonalData(_) => "personal_data",
@@ -45,6 +50,9 @@ impl IngestError {
             IngestError::UnknownCustomer { .. } => "unknown_customer",
             IngestError::TelemetryDisabled { .. } => "telemetry_disabled",
             IngestError::RateLimited { .. } => "rate_limited",
+            IngestError::TooManyFailedAuthentications { .. } => "too_many_failed_authentications",
+            IngestError::TooManyConnections { .. } => "too_many_connections",
+            IngestError::Overloaded { .. } => "overloaded",
             IngestError::RegistryLoading { .. } => "registry_loading",
             IngestError::BrokerUnavailable { .. } => "broker_unavailable",
             IngestError::Internal(_) => "internal",
@@ -74,6 +82,10 @@ impl IngestError {
                 StatusCode::BAD_REQUEST,
                 format!("could not read the request body: {reason}"),
             ),
+            IngestError::BodyTimeout { seconds } => (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not fully arrive within {seconds} s of its head; send the whole body at once, with a Content-Length that matches it"),
+            ),
             IngestError::Malformed(message) => (StatusCode::BAD_REQUEST, message.clone()),
             IngestError::Invalid(violations) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -100,6 +112,18 @@ impl IngestError {
             IngestError::RateLimited { retry_after_seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("this installation sends more beats than allowed; retry after {retry_after_seconds} s"),
+            ),
+            IngestError::TooManyFailedAuthentications { retry_after_seconds } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests with a missing or wrong key came from this address; check the installation key and retry after {retry_after_seconds} s"),
+            ),
+            IngestError::TooManyConnections { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many open connections (in all, or from this address); close idle connections and retry on a new one after Retry-After".to_string(),
+            ),
+            IngestError::Overloaded { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is handling as many requests as it can; retry after Retry-After".to_string(),
             ),
             IngestError::RegistryLoading { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -128,8 +152,17 @@ impl IngestError {
         match self {
             IngestError::RateLimited {
                 retry_after_seconds,
+            }
+            | IngestError::TooManyFailedAuthentications {
+                retry_after_seconds,
             } => Some(*retry_after_seconds),
             IngestError::RegistryLoading {
+                retry_after_seconds,
+            }
+            | IngestError::TooManyConnections {
+                retry_after_seconds,
+            }
+            | IngestError::Overloaded {
                 retry_after_seconds,
             }
             | IngestError::BrokerUnavailable {
@@ -183,4 +216,17 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
         violations: &[],
     });
     (StatusCode::NOT_FOUND, body).into_response()
+}
+
+/// A known path asked with a method it does not take.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let body = Json(ErrorBody {
+        code: "method_not_allowed",
+        error: format!(
+            "{method} is not served on {}; see /openapi.json for the methods of each path (beats: POST /v1/beats)",
+            uri.path()
+        ),
+        violations: &[],
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
 }

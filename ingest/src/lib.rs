@@ -8,7 +8,9 @@ mod auth;
 mod beats;
 mod client_ip;
 pub mod config;
+mod connections;
 mod error;
+mod guard;
 pub mod keys;
 mod metrics;
 mod rate_limit;
@@ -21,7 +23,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -41,6 +43,10 @@ struct AppState {
     registry_topic: String,
     registry: Arc<RegistryView>,
     rate_limit: rate_limit::InstallationRateLimit,
+    failed_auth: rate_limit::FailedAuthLimit,
+    /// Places of the beat requests handled at once.
+    in_flight: Arc<tokio::sync::Semaphore>,
+    body_timeout: Duration,
     trusted_proxies: client_ip::TrustedProxies,
     admin_token: Option<String>,
     /// One admin change at a time per gateway: each reads the registry, then publishes.
@@ -83,9 +89,23 @@ pub async fn run(
     )?);
     state.readiness.probe_broker(kafka, shutdown.clone());
     tokio::spawn(forget_idle_installations(state.clone(), shutdown.clone()));
+    let connections = connections::ConnectionLimit::new(
+        settings.max_connections,
+        settings.max_connections_per_address,
+        state.trusted_proxies.clone(),
+        settings.retry_after_seconds,
+    );
     let app = app(state, metrics_registry);
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let address = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    let listener = listener.into_std()?;
     match (&settings.tls_cert_file, &settings.tls_key_file) {
         (Some(cert), Some(key)) => {
             // One crypto provider for the process; a second install is a harmless no-op.
@@ -99,30 +119,42 @@ pub async fn run(
                         key.display()
                     )
                 })?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                stop.cancelled().await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-            });
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .handshake_timeout(settings.header_read_timeout_s)
+                .acceptor(connections);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+            with_timeouts(server.http_builder(), settings);
             tracing::info!(%address, "ingest gateway listening (HTTPS)");
-            axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-                .handle(handle)
-                .serve(app)
-                .await?;
+            server.handle(handle).serve(app).await?;
         }
         _ => {
+            let mut server = axum_server::from_tcp(listener)?.acceptor(connections);
+            with_timeouts(server.http_builder(), settings);
             tracing::info!(%address, "ingest gateway listening");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await?;
+            server.handle(handle).serve(app).await?;
         }
     }
     // Every 202 already waited for its acknowledgement; this only drains stragglers.
     producer.flush(Duration::from_secs(10))?;
     tracing::info!("ingest gateway stopped");
     Ok(())
+}
+
+/// hyper enforces its header-read timeout only with a timer; without one a slow client could
+/// hold a connection forever with an unfinished request head.
+fn with_timeouts(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    settings: &IngestSettings,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout_s);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(settings.header_read_timeout_s)
+        .keep_alive_timeout(settings.header_read_timeout_s);
 }
 
 impl AppState {
@@ -138,10 +170,15 @@ impl AppState {
             beats_topic: config.kafka.beats_topic.clone(),
             registry_topic: config.kafka.registry_topic.clone(),
             registry,
-            rate_limit: rate_limit::InstallationRateLimit::new(
+            rate_limit: rate_limit::InstallationRateLimit::per_second(
                 NonZeroU32::new(settings.rate_limit_beats_per_second).expect("checked"),
                 NonZeroU32::new(settings.rate_limit_burst).expect("checked"),
             ),
+            failed_auth: rate_limit::FailedAuthLimit::per_minute(
+                NonZeroU32::new(settings.failed_authentications_per_minute).expect("checked"),
+            ),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_requests_in_flight)),
+            body_timeout: settings.body_timeout_s,
             trusted_proxies: client_ip::TrustedProxies::parse(&settings.trusted_proxies)?,
             admin_token: settings.admin_token.clone(),
             admin_writes: tokio::sync::Mutex::new(()),
@@ -160,10 +197,14 @@ impl AppState {
 fn app(state: Arc<AppState>, metrics_registry: prometheus::Registry) -> Router {
     let beats = Router::new()
         .route("/v1/beats", post(beats::post_beats))
-        // Decoded before the body limit applies, so the limit bounds the decompressed size;
-        // unknown encodings pass through and get a 415 that names them.
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        // The handler reads at most max_body_bytes of the decoded stream, so the limit bounds
+        // the decompressed size; unknown encodings pass through and get a 415 that names them.
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
+        // Outermost: nothing is read or decoded before the key was checked.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::beats_guard,
+        ))
         .with_state(state.clone());
     Router::new()
         .route("/openapi.json", get(openapi))
@@ -173,6 +214,8 @@ fn app(state: Arc<AppState>, metrics_registry: prometheus::Registry) -> Router {
         .merge(admin::routes(state))
         .fallback(error::not_found)
         .merge(ucx_common::ops::router(metrics_registry))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(connections::refuse_over_limit))
         // Failures are logged where they happen, with their cause; a 503 from /ready or for a
         // missing broker is not worth an error line per request.
         .layer(

@@ -10,6 +10,7 @@ pub struct IngestMetrics {
     pub beats_rejected: IntCounterVec,
     pub request_duration: Histogram,
     pub unknown_fields: IntCounter,
+    pub body_bytes: IntCounter,
     pub pii_findings: IntCounterVec,
 }
 
@@ -47,6 +48,14 @@ impl IngestMetrics {
                 IntCounterVec::new(
                     Opts::new("ingest_beats_rejected_total", "Beats refused, by reason (a request refused as a whole counts once)"),
                     &["reason"],
+                )
+                .unwrap(),
+            ),
+            body_bytes: register(
+                registry,
+                IntCounter::new(
+                    "ingest_body_bytes_total",
+                    "Bytes of request bodies read, after decompression (only authenticated requests are read)",
                 )
                 .unwrap(),
             ),

@@ -63,6 +63,11 @@ struct Gateway {
 
 /// A gateway whose registry holds `inst-1` of a Gold customer, with at most 4 KiB per body.
 fn gateway() -> Gateway {
+    gateway_with(|_| {})
+}
+
+/// `gateway()` with settings of its own.
+fn gateway_with(configure: impl FnOnce(&mut crate::IngestSettings)) -> Gateway {
     let issued = crate::keys::issue();
     let customer = Customer {
         customer_id: "cust-1".into(),
@@ -91,6 +96,7 @@ fn gateway() -> Gateway {
     let mut config = IngestConfig::default();
     config.ingest.max_body_bytes = 4096;
     config.ingest.admin_token = Some(ADMIN_TOKEN.into());
+    configure(&mut config.ingest);
     let records = Arc::new(MemoryRecords::default());
     let metrics = prometheus::Registry::new();
     let state = AppState::new(&config, Arc::new(registry), records.clone(), &metrics).unwrap();
@@ -152,6 +158,25 @@ impl Gateway {
 
     fn stored(&self) -> usize {
         self.records.stored.lock().unwrap().len()
+    }
+
+    async fn metrics(&self) -> String {
+        let request = Request::get("/metrics").body(Body::empty()).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let metrics = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&metrics).into_owned()
+    }
+
+    /// The value of an unlabelled counter.
+    async fn counter(&self, name: &str) -> u64 {
+        let metrics = self.metrics().await;
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in\n{metrics}"));
+        line[name.len() + 1..].parse().unwrap()
     }
 }
 
@@ -229,12 +254,7 @@ async fn bad_requests_get_a_4xx_that_says_what_is_wrong_and_store_nothing() {
     );
 
     assert_eq!(gateway.stored(), 0, "nothing of it was stored");
-    let request = Request::get("/metrics").body(Body::empty()).unwrap();
-    let response = gateway.router.clone().oneshot(request).await.unwrap();
-    let metrics = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&metrics);
+    let metrics = gateway.metrics().await;
     for reason in [
         "malformed\"} 3",
         "invalid\"} 1",
@@ -427,4 +447,166 @@ async fn sent_at_extremes_are_impossible_values() {
         );
         assert_eq!(body["violations"][0]["path"], "sent_at", "{body}");
     }
+}
+
+#[tokio::test]
+async fn a_body_without_a_valid_key_is_never_read_or_decompressed() {
+    let gateway = gateway();
+    // 4 MB of spaces compress to a few hundred bytes: a decompression bomb for the 4 KiB limit.
+    let bomb = zstd::encode_all(&vec![b' '; 4 << 20][..], 19).unwrap();
+    for key in [None, Some("ucx_0000_wrong")] {
+        let mut request = Request::post("/v1/beats")
+            .header("content-type", "application/json")
+            .header("content-encoding", "zstd");
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let response = gateway
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(bomb.clone())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(gateway.counter("ingest_body_bytes_total").await, 0);
+
+    // With the key the same body is read, up to the limit, and refused for its size.
+    let request = Request::post("/v1/beats")
+        .header("content-type", "application/json")
+        .header("content-encoding", "zstd")
+        .header("authorization", format!("Bearer {}", gateway.key))
+        .body(Body::from(bomb))
+        .unwrap();
+    let response = gateway.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let beat = beat(Category::UcxSuiteIvr).to_string();
+    let (status, _) = gateway
+        .post(Some(&gateway.key), "application/json", beat.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        gateway.counter("ingest_body_bytes_total").await,
+        beat.len() as u64,
+        "only the accepted body was read whole"
+    );
+}
+
+#[tokio::test]
+async fn failed_authentications_from_one_address_get_429() {
+    let gateway = gateway_with(|settings| settings.failed_authentications_per_minute = 5);
+    let beat = beat(Category::UcxSuiteIvr).to_string();
+    for _ in 0..5 {
+        let (status, _) = gateway
+            .post(Some("ucx_0000_wrong"), "application/json", beat.clone())
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = gateway
+        .post(Some("ucx_0000_wrong"), "application/json", beat.clone())
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "too_many_failed_authentications");
+    let (status, body) = gateway.post(None, "application/json", beat.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // The address's own installation, with its valid key, is not locked out.
+    let (status, body) = gateway
+        .post(Some(&gateway.key), "application/json", beat)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+#[tokio::test]
+async fn empty_batches_are_refused_and_charged_to_the_rate_limit() {
+    let gateway = gateway_with(|settings| {
+        settings.rate_limit_burst = 500;
+        settings.rate_limit_beats_per_second = 1;
+    });
+    for _ in 0..500 {
+        let (status, _) = gateway.post_json(&serde_json::json!([])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, body) = gateway.post_json(&serde_json::json!([])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_a_json_405() {
+    let gateway = gateway();
+    for (method, path) in [
+        ("GET", "/v1/beats"),
+        ("DELETE", "/metrics"),
+        ("POST", "/ready"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = gateway.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "method_not_allowed", "{body}");
+        assert!(body["error"].as_str().unwrap().contains(path), "{body}");
+    }
+}
+
+/// A body that sends its first bytes and then nothing, as a Content-Length larger than the body.
+fn stalled_body() -> Body {
+    let first =
+        futures::stream::once(async { Ok::<_, std::io::Error>(axum::body::Bytes::from("[")) });
+    Body::from_stream(futures::StreamExt::chain(first, futures::stream::pending()))
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408() {
+    let gateway = gateway_with(|settings| {
+        settings.body_timeout_s = std::time::Duration::from_secs(1);
+    });
+    let started = std::time::Instant::now();
+    let (status, body) = gateway
+        .post(Some(&gateway.key), "application/json", stalled_body())
+        .await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert_eq!(body["code"], "body_timeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(gateway.stored(), 0);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_get_503_with_retry_after() {
+    let gateway = gateway_with(|settings| settings.max_requests_in_flight = 1);
+    let router = gateway.router.clone();
+    let key = gateway.key.clone();
+    let stalled = tokio::spawn(async move {
+        let request = Request::post("/v1/beats")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .body(stalled_body())
+            .unwrap();
+        router.oneshot(request).await.unwrap().status()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let request = Request::post("/v1/beats")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", gateway.key))
+        .body(Body::from(beat(Category::UcxSuiteIvr).to_string()))
+        .unwrap();
+    let response = gateway.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["code"], "overloaded", "{body}");
+    stalled.abort();
 }

@@ -145,7 +145,7 @@ pub fn openapi_document() -> Value {
     schemas.insert("Error".into(), json!({
         "type": "object", "required": ["code", "error"],
         "properties": {
-            "code": {"type": "string", "description": "stable, for programs: e.g. invalid, unauthorized, wrong_installation, telemetry_disabled (stop sending), rate_limited, broker_unavailable"},
+            "code": {"type": "string", "description": "stable, for programs: e.g. invalid, unauthorized, wrong_installation, telemetry_disabled (stop sending), rate_limited, too_many_failed_authentications, body_timeout, overloaded, too_many_connections, broker_unavailable, method_not_allowed, not_found"},
             "error": {"type": "string", "description": "what is wrong and what to do, for people"},
             "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}
         }
@@ -258,14 +258,16 @@ pub fn openapi_document() -> Value {
                     "400": error_response("malformed JSON, a wrong type, a missing field, an unknown category, or an empty batch"),
                     "401": error_response("no key, an unknown key or a revoked key (code unauthorized)"),
                     "403": error_response("code telemetry_disabled: the customer switched telemetry off, stop sending until it is switched on again; code wrong_installation: the key is of another installation than the beat; code unknown_customer"),
+                    "405": error_response("a method other than POST (code method_not_allowed); every path answers a wrong method so"),
+                    "408": error_response("the body did not fully arrive within body_timeout_s (default 30 s) of the request head, e.g. a Content-Length larger than the body (code body_timeout)"),
                     "413": error_response("the body (after decompression) or the batch is too large"),
                     "415": error_response("no Content-Type or not application/json, or a Content-Encoding other than gzip and zstd"),
                     "422": {"description": "impossible values, or personal data under the reject policy (see violations); for a batch, every beat refused: the batch answer with each beat's result", "content": {"application/json": {"schema": {"oneOf": [
                         {"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}},
-                    "429": {"description": "the installation sends more beats than its rate limit: retry after Retry-After seconds",
+                    "429": {"description": "code rate_limited: the installation sends more beats than its rate limit (an empty batch costs one beat); code too_many_failed_authentications: too many requests with a missing or wrong key came from this address. Retry after Retry-After seconds",
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                    "503": {"description": "not stored for now (broker unavailable or saturated, or the gateway still loading its registry): retry the same beats after Retry-After seconds",
+                    "503": {"description": "not stored for now: broker unavailable or saturated (broker_unavailable), the gateway still loading its registry (registry_loading), handling as many requests as it can (overloaded), or too many open connections in all or from this address (too_many_connections, the connection is closed): retry the same beats after Retry-After seconds",
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                             "content": {"application/json": {"schema": {"oneOf": [
                                 {"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}}

@@ -16,6 +16,7 @@ mod every_category;
 mod fault_injection;
 mod gateway_auth;
 mod gateway_fuzz;
+mod gateway_hostile;
 mod gateway_transport;
 mod idempotency;
 mod liveness;
