@@ -94,7 +94,10 @@ async fn slow_unfinished_requests_do_not_stop_legitimate_beats() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("too_many_connections"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after"),
+        "{answer}"
+    );
 
     // The unfinished heads are dropped by the header-read timeout.
     let mut closed = 0;
@@ -106,8 +109,14 @@ async fn slow_unfinished_requests_do_not_stop_legitimate_beats() {
             closed += 1;
         }
     }
-    assert_eq!(closed, SLOW_CONNECTIONS, "every unfinished request was closed by the gateway");
-    println!("unfinished request heads closed after {:?}", opened.elapsed());
+    assert_eq!(
+        closed, SLOW_CONNECTIONS,
+        "every unfinished request was closed by the gateway"
+    );
+    println!(
+        "unfinished request heads closed after {:?}",
+        opened.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +153,11 @@ async fn requests_without_a_valid_key_cost_no_body_and_floods_get_429() {
             assert_eq!(body["code"], "too_many_failed_authentications", "{body}");
             assert!(retry_after.is_some());
         } else {
-            assert_eq!((status, &body["code"]), (401, &"unauthorized".into()), "{body}");
+            assert_eq!(
+                (status, &body["code"]),
+                (401, &"unauthorized".into()),
+                "{body}"
+            );
         }
         statuses.push(status);
     }
