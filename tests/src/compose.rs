@@ -1,7 +1,8 @@
 //! `docker-compose.yml` cannot run here (no Docker engine), so it is checked against the project
 //! instead: it parses; every pipeline service runs a binary of the workspace; every `UCX_…`
 //! variable it sets is a configuration key the stages accept (loaded with `config/ucx.toml`, as
-//! in the image); each stage's listen port is published and scraped by Prometheus.
+//! in the image); each stage's listen port is scraped by Prometheus; no secret has a default; only
+//! the gateway is published beyond the host's loopback.
 //!
 //! A unit test of the harness crate: its own process, so the environment that `figment::Jail`
 //! sets cannot reach the end-to-end tests.
@@ -51,7 +52,6 @@ fn text(value: &Yaml) -> String {
 struct Service {
     command: String,
     environment: BTreeMap<String, String>,
-    published: Vec<String>,
 }
 
 fn pipeline_services() -> BTreeMap<String, Service> {
@@ -73,17 +73,11 @@ fn pipeline_services() -> BTreeMap<String, Service> {
             .iter()
             .map(|(key, value)| (key.clone(), text(value)))
             .collect();
-        let published = service
-            .get("ports")
-            .and_then(|ports| ports.as_vec())
-            .map(|ports| ports.iter().map(text).collect())
-            .unwrap_or_default();
         services.insert(
             name,
             Service {
                 command,
                 environment,
-                published,
             },
         );
     }
@@ -179,11 +173,6 @@ fn the_compose_file_agrees_with_the_stages_their_config_and_prometheus() {
         );
         let listen_port = port(&listen);
         assert!(
-            service.published.iter().any(|p| port(p) == listen_port),
-            "{name} listens on {listen_port} but publishes {:?}",
-            service.published
-        );
-        assert!(
             prometheus.contains(&format!("\"{name}:{listen_port}\"")),
             "Prometheus does not scrape {name}:{listen_port}"
         );
@@ -195,4 +184,99 @@ fn the_compose_file_agrees_with_the_stages_their_config_and_prometheus() {
         ["ucx-ingest", "ucx-notifier", "ucx-processors", "ucx-sinks"],
         "every stage runs in the compose file"
     );
+}
+
+/// Every port mapping of every service (not only the pipeline's), by service name.
+fn published_ports() -> BTreeMap<String, Vec<String>> {
+    let compose = load_yaml(&repository().join("docker-compose.yml"));
+    merged(&compose["services"])
+        .into_iter()
+        .map(|(name, service)| {
+            let ports = merged(&service)
+                .get("ports")
+                .and_then(|ports| ports.as_vec().cloned())
+                .unwrap_or_default();
+            (name, ports.iter().map(text).collect())
+        })
+        .collect()
+}
+
+/// A variable that holds a secret, by its name.
+fn is_secret(name: &str) -> bool {
+    ["TOKEN", "PASSWORD", "SECRET", "KEY"]
+        .iter()
+        .any(|word| name.to_ascii_uppercase().contains(word))
+}
+
+/// Only `${VARIABLE:?message}`: Compose refuses to start when the variable is not set.
+fn is_required_reference(value: &str) -> bool {
+    value.starts_with("${") && value.ends_with('}') && value.contains(":?") && !value.contains(":-")
+}
+
+#[test]
+fn the_compose_file_has_no_default_secret_and_publishes_only_the_gateway() {
+    let path = repository().join("docker-compose.yml");
+    let compose_text = std::fs::read_to_string(&path).unwrap();
+    let compose = load_yaml(&path);
+    for (name, service) in merged(&compose["services"]) {
+        for (key, value) in merged(&service)
+            .get("environment")
+            .map(merged)
+            .unwrap_or_default()
+        {
+            if !is_secret(&key) {
+                continue;
+            }
+            let value = text(&value);
+            assert!(
+                is_required_reference(&value),
+                "{name}: {key} = {value:?} is a secret with a value or a default; use ${{{key}:?…}}"
+            );
+        }
+    }
+    for line in compose_text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+    {
+        if let Some(start) = line.find("${") {
+            let variable = &line[start + 2..];
+            let name: String = variable
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                !(is_secret(&name) && variable[name.len()..].starts_with(":-")),
+                "a default for the secret {name}: {line}"
+            );
+        }
+    }
+    for (name, ports) in published_ports() {
+        for mapping in ports {
+            let loopback_only = mapping.starts_with("127.0.0.1:");
+            assert!(
+                loopback_only || name == "ingest",
+                "{name} publishes {mapping} beyond this host's loopback: only the gateway may be reachable from outside"
+            );
+        }
+    }
+    assert_eq!(published_ports()["ingest"], ["8080:8080"]);
+    for internal in ["kafka", "clickhouse"] {
+        assert!(
+            published_ports()[internal].is_empty(),
+            "{internal} must not be published at all"
+        );
+    }
+}
+
+#[test]
+fn the_secret_check_fails_on_a_default() {
+    // The check above, fed a value of the kind it must refuse.
+    for value in [
+        "${UCX_ADMIN_TOKEN:-change-me}",
+        "admin",
+        "${UCX_ADMIN_TOKEN}",
+    ] {
+        assert!(!is_required_reference(value), "{value}");
+    }
+    assert!(is_secret("GF_SECURITY_ADMIN_PASSWORD") && is_secret("UCX_INGEST__ADMIN_TOKEN"));
 }
