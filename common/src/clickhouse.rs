@@ -14,7 +14,7 @@ pub fn server_client(settings: &ClickHouseSettings) -> clickhouse::Client {
     clickhouse::Client::default()
         .with_url(&settings.url)
         .with_user(&settings.user)
-        .with_password(&settings.password)
+        .with_password(settings.password.expose())
         .with_validation(false)
 }
 

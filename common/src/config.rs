@@ -142,7 +142,7 @@ pub struct ClickHouseSettings {
     pub url: String,
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: crate::secret::Secret,
 }
 
 impl Default for ClickHouseSettings {

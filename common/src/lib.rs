@@ -8,6 +8,7 @@ pub mod ops;
 pub mod readiness;
 pub mod registry;
 pub mod retry;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod stage;

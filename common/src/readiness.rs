@@ -63,6 +63,17 @@ impl Readiness {
         }
     }
 
+    /// The names of the failing checks only (`broker`, `clickhouse`, …), for an answer to the
+    /// internet: the details are in the log, where `set` wrote them.
+    pub fn failing_checks(&self) -> Vec<&'static str> {
+        let checks = self.checks.lock().expect("readiness poisoned");
+        checks
+            .iter()
+            .filter(|(_, outcome)| outcome.is_err())
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
     /// Runs `probe` now and every couple of seconds until `shutdown`, recording it as `name`.
     pub fn probe<P, F>(&self, name: &'static str, shutdown: CancellationToken, probe: P)
     where

@@ -31,7 +31,7 @@ pub struct IngestSettings {
     pub pii_policy: PiiPolicy,
     /// Bearer token of the admin API (`/v1/admin/…`); without one the admin API is off.
     /// Prefer setting it through `UCX_INGEST__ADMIN_TOKEN` to keeping it in a file.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<ucx_common::secret::Secret>,
     /// Beats per second one installation may send, sustained.
     pub rate_limit_beats_per_second: u32,
     /// Beats one installation may send at once; at least `max_batch_beats`.
@@ -80,8 +80,8 @@ impl IngestSettings {
         }
         if self
             .admin_token
-            .as_deref()
-            .is_some_and(|token| token.len() < 16)
+            .as_ref()
+            .is_some_and(|token| token.expose().len() < 16)
         {
             anyhow::bail!("ingest.admin_token must be at least 16 characters long");
         }

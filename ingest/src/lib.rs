@@ -48,7 +48,7 @@ struct AppState {
     in_flight: Arc<tokio::sync::Semaphore>,
     body_timeout: Duration,
     trusted_proxies: client_ip::TrustedProxies,
-    admin_token: Option<String>,
+    admin_token: Option<ucx_common::secret::Secret>,
     /// One admin change at a time per gateway: each reads the registry, then publishes.
     admin_writes: tokio::sync::Mutex<()>,
     retry_after_seconds: u32,
@@ -235,22 +235,22 @@ async fn forget_idle_installations(state: Arc<AppState>, shutdown: CancellationT
     }
 }
 
-/// 200 once the customer registry is loaded and beats can be authenticated, 503 before.
 /// Ready when the customer registry is loaded and the broker answers: a load balancer then
-/// sends beats elsewhere while this gateway could only answer 503.
+/// sends beats elsewhere while this gateway could only answer 503. The gateway faces the
+/// internet, so the answer names the failing checks only (`registry`, `broker`); the details
+/// are in its log.
 async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let mut failing = state.readiness.failing_checks();
     if !state.registry.is_loaded() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: loading the customer registry\n".to_string(),
-        );
+        failing.insert(0, "registry");
     }
-    match state.readiness.status() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(failing) => (
+    if failing.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {failing}\n"),
-        ),
+            format!("not ready: {}\n", failing.join(", ")),
+        )
     }
 }
 

@@ -38,7 +38,7 @@ pub struct NotifierSettings {
     pub smtp_security: SmtpSecurity,
     /// Both or neither: SMTP AUTH (PLAIN/LOGIN).
     pub smtp_username: Option<String>,
-    pub smtp_password: Option<String>,
+    pub smtp_password: Option<ucx_common::secret::Secret>,
     /// PEM file of a CA to trust besides the public roots (a relay with a private certificate),
     /// for `starttls` and `tls`.
     pub smtp_ca_file: Option<std::path::PathBuf>,

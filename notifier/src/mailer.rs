@@ -56,7 +56,10 @@ impl Mailer {
             .timeout(Some(settings.smtp_timeout_ms));
         if let (Some(username), Some(password)) = (&settings.smtp_username, &settings.smtp_password)
         {
-            builder = builder.credentials(Credentials::new(username.clone(), password.clone()));
+            builder = builder.credentials(Credentials::new(
+                username.clone(),
+                password.expose().to_string(),
+            ));
         }
         Ok(Mailer {
             transport: builder.build(),

@@ -152,7 +152,7 @@ pub async fn start_gateway(mut config: ucx_ingest::IngestConfig) -> Stage {
     config
         .ingest
         .admin_token
-        .get_or_insert_with(|| ADMIN_TOKEN.to_string());
+        .get_or_insert_with(|| ADMIN_TOKEN.into());
     let tls = config.ingest.tls_cert_file.is_some();
     let mut gateway = start_stage(ucx_ingest::run, config).await;
     if tls {

@@ -18,9 +18,10 @@ struct Cli {
     /// The gateway's base URL.
     #[arg(long, env = "UCX_GATEWAY", default_value = "http://127.0.0.1:8080")]
     gateway: String,
-    /// The admin token (`ingest.admin_token` of the gateway).
-    #[arg(long, env = "UCX_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    /// A file holding the admin token (`ingest.admin_token` of the gateway). Without it the
+    /// token is read from `UCX_ADMIN_TOKEN`; never from the command line, where `ps` shows it.
+    #[arg(long, env = "UCX_ADMIN_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -276,7 +277,14 @@ async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let cli = Cli::parse();
-    let client = AdminClient::new(&cli.gateway, &cli.token);
+    let token = match admin_token(cli.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(message) => {
+            eprintln!("ucx-admin: {message}");
+            std::process::exit(2);
+        }
+    };
+    let client = AdminClient::new(&cli.gateway, &token);
     match run(&client, cli.command).await {
         Ok(()) => {}
         Err(error @ AdminError::Refused { .. }) => {
@@ -288,4 +296,24 @@ async fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// The token from `--token-file` (its first line), else from `UCX_ADMIN_TOKEN`.
+fn admin_token(file: Option<&std::path::Path>) -> Result<String, String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read the token file {}: {error}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        None => std::env::var("UCX_ADMIN_TOKEN").unwrap_or_default(),
+    };
+    if token.is_empty() {
+        return Err(
+            "no admin token: set UCX_ADMIN_TOKEN or pass --token-file <file> (the gateway's ingest.admin_token)".into(),
+        );
+    }
+    Ok(token)
 }

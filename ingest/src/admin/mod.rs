@@ -112,7 +112,7 @@ async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.admin_token.as_deref() else {
+    let Some(expected) = state.admin_token.as_ref().map(|token| token.expose()) else {
         return AdminError::new(
             StatusCode::NOT_FOUND,
             "admin_api_disabled",

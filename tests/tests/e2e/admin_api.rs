@@ -130,7 +130,7 @@ async fn a_too_short_admin_token_stops_the_gateway_at_start() {
         kafka: services.kafka("admin-off"),
         ..Default::default()
     };
-    config.ingest.admin_token = Some(String::new());
+    config.ingest.admin_token = Some("".into());
     // An empty token is refused at start: it is shorter than the minimum.
     let result = ucx_ingest::run(
         config.clone(),

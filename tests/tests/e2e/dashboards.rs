@@ -14,11 +14,31 @@ use ucx_schemas::Category;
 /// The installation the per-server dashboard's variable stands for in the test.
 const INSTALLATION: &str = "inst-dash-01";
 
+/// What Grafana's `percentencode` variable format makes of a value (`encodeURIComponent` that
+/// also encodes `!'()*`): only letters, digits and `-_.~` are left as they are, so the value
+/// cannot end the SQL string literal it is put in.
+fn percent_encode_strict(value: &str) -> String {
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(value, KEPT).to_string()
+}
+
 /// Expands the plugin's time macros for the range `from`..`to` (epoch seconds), and the
 /// dashboards' variables.
 fn expand_macros(sql: &str, from: i64, to: i64) -> String {
+    expand_for(sql, INSTALLATION, from, to)
+}
+
+/// `expand_macros` with `installation` as the server dashboard's variable.
+fn expand_for(sql: &str, installation: &str, from: i64, to: i64) -> String {
     let mut expanded = sql
-        .replace("${installation}", INSTALLATION)
+        .replace(
+            "${installation:percentencode}",
+            &percent_encode_strict(installation),
+        )
         .replace("$__fromTime", &format!("toDateTime({from})"))
         .replace("$__toTime", &format!("toDateTime({to})"));
     while let Some(start) = expanded.find("$__timeFilter(") {
@@ -32,8 +52,11 @@ fn expand_macros(sql: &str, from: i64, to: i64) -> String {
         expanded.replace_range(start..=end, &condition);
     }
     assert!(
-        !expanded.contains("$__"),
-        "a macro the test does not expand: {expanded}"
+        !expanded.contains("$__")
+            && !expanded.contains("$installation")
+            && !expanded.contains("${installation"),
+        "a macro or variable the test does not expand (the server dashboard's variable must be \
+         decodeURLComponent('${{installation:percentencode}}')): {expanded}"
     );
     expanded
 }
@@ -131,6 +154,35 @@ async fn every_dashboard_panel_returns_rows() {
             !rows.trim().is_empty(),
             "{name} returns no rows:\n{expanded}"
         );
+        // A hostile value in the URL (`var-installation=…`) changes nothing but the value: the
+        // query answers as for an installation that does not exist.
+        if !sql.contains("${installation:percentencode}") {
+            continue;
+        }
+        let absent = query(
+            &pipeline.clickhouse,
+            &expand_for(&sql, "inst-nobody", now - 3600, now + 60),
+        )
+        .await
+        .unwrap();
+        for hostile in [
+            "' OR 1=1 --",
+            "\\' OR 1=1 --",
+            "inst-dash-01' OR installation_id != '",
+            "x') UNION ALL SELECT name FROM system.tables --",
+            "%27 OR 1=1",
+        ] {
+            let expanded = expand_for(&sql, hostile, now - 3600, now + 60);
+            let rows = query(&pipeline.clickhouse, &expanded)
+                .await
+                .unwrap_or_else(|error| {
+                    panic!("{name} with {hostile:?} fails: {error}\n{expanded}")
+                });
+            assert_eq!(
+                rows, absent,
+                "{name}: {hostile:?} changed the query's meaning"
+            );
+        }
     }
 }
 
