@@ -124,6 +124,12 @@ pub struct KafkaSettings {
     /// from librdkafka's own thread: a stage busy with a record still heartbeats.
     #[serde(with = "millis")]
     pub consumer_heartbeat_interval_ms: Duration,
+    /// Static group membership (librdkafka `group.instance.id`, derived from the host name and
+    /// the stage's listen port, so unique per process and the same after a restart): a stage
+    /// that crashed and comes back at once takes its partitions back without waiting for its
+    /// old session to expire. A stage that stops for good holds its partitions for
+    /// `consumer_session_timeout_ms` before the others get them.
+    pub consumer_static_membership: bool,
     /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
     pub client_options: BTreeMap<String, String>,
 }

@@ -172,13 +172,20 @@ impl rdkafka::consumer::ConsumerContext for LagContext {
 }
 
 /// [`consumer`] that also keeps `lag` (labels `topic`, `partition`) current every 5 s.
+///
+/// `instance_id` makes it a static member (`group.instance.id`) when static membership is on:
+/// it must be unique in the group and the same after a restart.
 pub fn consumer_with_lag(
     settings: &KafkaSettings,
     group_id: &str,
+    instance_id: &str,
     lag: prometheus::IntGaugeVec,
 ) -> Result<StreamConsumer<LagContext>, KafkaError> {
     let mut config = consumer_config(settings, group_id);
     config.set("statistics.interval.ms", "5000");
+    if settings.consumer_static_membership {
+        config.set("group.instance.id", instance_id);
+    }
     with_client_options(config, settings).create_with_context(LagContext {
         lag,
         rebalances: AtomicU64::new(0),

@@ -97,6 +97,10 @@ impl StageProcess {
         self
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

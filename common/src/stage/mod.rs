@@ -162,6 +162,7 @@ where
     if let Some(clickhouse) = &spec.clickhouse {
         readiness.probe_clickhouse(clickhouse, shutdown.clone());
     }
+    let ops_listener_port = ops_listener.local_addr()?.port();
     let ops = crate::ops::spawn(
         spec.name,
         ops_listener,
@@ -169,6 +170,22 @@ where
         readiness.clone(),
         shutdown.clone(),
     );
+    // Host name and listen port: unique among running processes, the same after a restart.
+    let host = hostname::get().map_or_else(
+        |_| "unknown-host".to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let instance_id = format!("{host}:{}", ops_listener_port);
+    // The group join (seconds on some brokers) runs beside the registry load; no record is
+    // handed to the stage before the registry is loaded and the stage built.
+    let consumer = kafka::consumer_with_lag(
+        kafka_settings,
+        &spec.group_id,
+        &instance_id,
+        metrics.consumer_lag.clone(),
+    )?;
+    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    kafka::subscribe(&consumer, &topics)?;
     let registry = crate::registry::follow(kafka_settings, shutdown.clone()).await?;
     readiness.expect(REGISTRY_CHECK);
     let give_up = CancellationToken::new();
@@ -191,10 +208,6 @@ where
     let busy = Busy::default();
     watch_busy(&context, busy.clone());
     let stage = build(context.clone()).await?;
-    let consumer =
-        kafka::consumer_with_lag(kafka_settings, &spec.group_id, metrics.consumer_lag.clone())?;
-    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
-    kafka::subscribe(&consumer, &topics)?;
     let outcome = Runner {
         stage,
         context: &context,

@@ -40,6 +40,16 @@ async fn lag(stage: &StageProcess) -> (i64, usize) {
     (values.iter().sum(), values.len())
 }
 
+/// Records the stage's consumer has received since its process started.
+async fn records_received(stage: &StageProcess) -> f64 {
+    metrics_text(&stage.url())
+        .await
+        .lines()
+        .filter(|line| line.starts_with("ucx_records_received_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Beat ids the simulator recorded as acknowledged, by category.
 fn acknowledged(path: &std::path::Path) -> BTreeMap<String, HashSet<String>> {
     let mut by_category: BTreeMap<String, HashSet<String>> = BTreeMap::new();
@@ -243,12 +253,30 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     let pause = |seconds| tokio::time::sleep(Duration::from_secs(seconds));
     pause(6).await;
 
+    let mut resumed_after = Vec::new();
     for stage in [&mut gateway, &mut processors, &mut sinks, &mut notifier] {
         stage.kill9();
-        pause(2).await;
         stage.start();
+        let restarted = Instant::now();
         stage.wait_ready(READY_TIMEOUT).await;
+        if ["processors", "sinks"].contains(&stage.name()) {
+            // Resumed: the restarted process consumes again (the fleet keeps posting).
+            wait_until(
+                "the restarted stage to consume",
+                Duration::from_secs(60),
+                || async { records_received(stage).await > 0.0 },
+            )
+            .await;
+            resumed_after.push((stage.name().to_string(), restarted.elapsed()));
+        }
         pause(3).await;
+    }
+    eprintln!("fault injection: consuming again after SIGKILL and an immediate restart: {resumed_after:?}");
+    for (stage, after) in &resumed_after {
+        assert!(
+            *after < Duration::from_secs(10),
+            "{stage} consumed again only {after:?} after its restart"
+        );
     }
 
     // The broker freezes: the gateway answers 503 (the fleet retries) and is not ready.
@@ -423,5 +451,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
             stage.log_tail()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("UCX_KEEP_LOGS").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
