@@ -127,8 +127,9 @@ pub struct KafkaSettings {
     /// Static group membership (librdkafka `group.instance.id`, derived from the host name and
     /// the stage's listen port, so unique per process and the same after a restart): a stage
     /// that crashed and comes back at once takes its partitions back without waiting for its
-    /// old session to expire. A stage that stops for good holds its partitions for
-    /// `consumer_session_timeout_ms` before the others get them.
+    /// old session to expire. On Apache Kafka a stage that stops for good holds its partitions
+    /// for `consumer_session_timeout_ms`. Off by default: the local broker (tansu) never
+    /// releases the partitions of a static member that does not come back.
     pub consumer_static_membership: bool,
     /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
     pub client_options: BTreeMap<String, String>,

@@ -171,6 +171,8 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     };
     // A frozen broker turns into 503s after 3 s instead of 10.
     kafka.delivery_timeout_ms = Duration::from_secs(3);
+    // As docker-compose runs the stages: a restarted process keeps its port, so its identity.
+    kafka.consumer_static_membership = true;
     let mut gateway_config = ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()
