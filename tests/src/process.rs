@@ -150,6 +150,13 @@ impl StageProcess {
             .is_ok_and(|response| response.status().is_success())
     }
 
+    /// How the process ended, if it has (without waiting).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().expect("waiting")?;
+        self.child = None;
+        Some(status)
+    }
+
     /// SIGKILL: no flush, no commit, no goodbye.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

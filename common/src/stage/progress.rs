@@ -1,5 +1,6 @@
 //! Whether a stage has caught up since its partitions were assigned: each one read up to the
-//! high watermark the broker reported at least once. An empty local queue is not enough: right
+//! high watermark the broker reported when first asked after the assignment (the backlog then;
+//! a steady stream behind it does not move the goal, and no slack lets a small backlog pass). An empty local queue is not enough: right
 //! after a start or a rebalance the consumer fetches its partitions' backlogs one response at a
 //! time, and a server whose partition was not fetched yet would look silent next to those that
 //! were (the processors judge heartbeat loss only once caught up; the detection-quality report
@@ -12,19 +13,16 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 
-/// Under a steady stream a few records always wait in the next fetch; a partition this close to
-/// its end counts as read (a backlog after a start is thousands, and these few are milliseconds
-/// old: no server falls silent within them).
-const SLACK_RECORDS: i64 = 200;
-
 type TopicPartition = (String, i32);
 
 #[derive(Debug, Default)]
 pub struct Progress {
     /// Per partition: the offset of the next record to read.
     next: super::offsets::Offsets,
-    /// Per partition read from since the assignment: the offset it was first read at.
-    read_from: super::offsets::Offsets,
+    /// Per partition: the high watermark the broker reported when first asked after the
+    /// assignment: the backlog to read before the partition counts as caught up. Fixed once
+    /// asked, so a steady stream behind it does not keep moving the goal.
+    targets: super::offsets::Offsets,
     /// Partitions read up to their high watermark since the assignment.
     reached: BTreeSet<TopicPartition>,
 }
@@ -45,15 +43,12 @@ impl Progress {
         }
         Progress {
             next,
-            read_from: Default::default(),
+            targets: Default::default(),
             reached: BTreeSet::new(),
         }
     }
 
     pub fn consumed(&mut self, topic: &str, partition: i32, offset: i64) {
-        if self.read_from.get(topic, partition).is_none() {
-            self.read_from.set(topic, partition, offset);
-        }
         self.next.set(topic, partition, offset + 1);
     }
 
@@ -76,20 +71,23 @@ impl Progress {
                 continue;
             }
             let (topic, partition) = topic_partition;
-            let Ok((low, high)) =
-                consumer.fetch_watermarks(topic, *partition, Duration::from_secs(1))
-            else {
-                return false;
+            let target = match self.targets.get(topic, *partition) {
+                Some(target) => target,
+                None => {
+                    let Ok((low, high)) =
+                        consumer.fetch_watermarks(topic, *partition, Duration::from_secs(1))
+                    else {
+                        return false;
+                    };
+                    // Nothing committed: reading starts at the oldest record kept.
+                    if self.next.get(topic, *partition).is_none() {
+                        self.next.set(topic, *partition, low);
+                    }
+                    self.targets.set(topic, *partition, high);
+                    high
+                }
             };
-            let next = self.next.get(topic, *partition).unwrap_or(low);
-            // The slack covers what waits in the next fetch of a partition being read, not a
-            // small backlog nothing was read from yet: its servers would look silent.
-            let slack = if self.read_from.get(topic, *partition).is_some() {
-                SLACK_RECORDS
-            } else {
-                0
-            };
-            if next + slack < high {
+            if self.next.get(topic, *partition).unwrap_or(0) < target {
                 return false;
             }
             self.reached.insert(topic_partition.clone());
