@@ -51,6 +51,10 @@ pub struct RegistryView {
     /// Installations waited for in vain: not waited for again, so records of an installation
     /// that is really unknown do not each stall their reader.
     given_up: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Why this view cannot be trusted: a record it could not read (kept: a skipped revocation
+    /// would stay skipped), or a reader that fails now (cleared when it reads again).
+    unreadable: std::sync::Mutex<Option<String>>,
+    failing: std::sync::Mutex<Option<String>>,
 }
 
 impl RegistryView {
@@ -60,7 +64,39 @@ impl RegistryView {
             state: RwLock::default(),
             progress: watch::Sender::new(Progress::default()),
             given_up: Default::default(),
+            unreadable: Default::default(),
+            failing: Default::default(),
         }
+    }
+
+    /// Whether this view can be relied on: loaded, every record read, its reader reading. A
+    /// stage or gateway whose view cannot be is not ready, with this reason.
+    pub fn health(&self) -> Result<(), String> {
+        if let Some(problem) = self.unreadable.lock().unwrap().clone() {
+            return Err(problem);
+        }
+        if let Some(problem) = self.failing.lock().unwrap().clone() {
+            return Err(problem);
+        }
+        if !self.is_loaded() {
+            return Err("not loaded yet".into());
+        }
+        Ok(())
+    }
+
+    /// Decodes and applies the record at `offset`. One that cannot be decoded (a newer writer,
+    /// or a bug) is skipped, which may skip a revocation: the view says so until restarted.
+    pub fn receive(&self, key: &str, payload: Option<&[u8]>, offset: i64) {
+        match payload.map(decode_registry).transpose() {
+            Ok(record) => self.apply(key, record),
+            Err(error) => {
+                tracing::error!(%error, key, offset, "unreadable registry record skipped");
+                *self.unreadable.lock().unwrap() = Some(format!(
+                    "registry record at offset {offset} (key {key}) cannot be read ({error}); was it written by a newer version? upgrade this service, then restart it"
+                ));
+            }
+        }
+        self.advance(offset + 1);
     }
 
     /// A view holding `records` and marked loaded, without a broker (unit tests of the stages
@@ -327,17 +363,12 @@ async fn read_forever(
         };
         match message {
             Ok(message) => {
+                *view.failing.lock().unwrap() = None;
                 let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-                match message.payload().map(decode_registry).transpose() {
-                    Ok(record) => view.apply(&key, record),
-                    // Only the admin API writes this topic; a record it cannot read is a bug
-                    // or a newer writer, and skipping it is all a reader can do.
-                    Err(error) => tracing::error!(%error, key, offset = message.offset(),
-                        "unreadable registry record skipped"),
-                }
-                view.advance(message.offset() + 1);
+                view.receive(&key, message.payload(), message.offset());
             }
             Err(KafkaError::PartitionEOF(_)) => {
+                *view.failing.lock().unwrap() = None;
                 if !view.is_loaded() {
                     tracing::info!(
                         next_offset = view.progress().next_offset,
@@ -347,9 +378,31 @@ async fn read_forever(
                 view.mark_loaded();
             }
             Err(error) => {
+                *view.failing.lock().unwrap() = Some(format!(
+                    "reading the registry topic fails ({error}); retrying"
+                ));
                 tracing::warn!(%error, "reading the registry topic failed; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_record_makes_the_view_untrustworthy_until_restarted() {
+        let view = RegistryView::loaded_from([]);
+        assert_eq!(view.health(), Ok(()));
+        view.receive("inst-1", Some(b"not a registry record"), 41);
+        let problem = view.health().unwrap_err();
+        assert!(
+            problem.contains("offset 41") && problem.contains("upgrade"),
+            "{problem}"
+        );
+        assert_eq!(view.progress().next_offset, 42, "the reader goes on");
+        assert!(RegistryView::new().health().is_err(), "not loaded yet");
     }
 }

@@ -241,7 +241,9 @@ async fn forget_idle_installations(state: Arc<AppState>, shutdown: CancellationT
 /// are in its log.
 async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut failing = state.readiness.failing_checks();
-    if !state.registry.is_loaded() {
+    if let Err(problem) = state.registry.health() {
+        // loading, an unreadable record or a failing reader; the registry logs the details
+        tracing::debug!(%problem, "not ready: registry");
         failing.insert(0, "registry");
     }
     if failing.is_empty() {

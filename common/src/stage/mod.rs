@@ -205,6 +205,12 @@ where
         ops.await??;
         return Ok(());
     }
+    // From now on the check follows the view: an unreadable record or a failing reader turns
+    // the stage not ready, with the reason.
+    readiness.probe(REGISTRY_CHECK, shutdown.clone(), move || {
+        let registry = registry.clone();
+        async move { registry.health() }
+    });
     let busy = Busy::default();
     watch_busy(&context, busy.clone());
     let stage = build(context.clone()).await?;

@@ -325,3 +325,50 @@ async fn an_opted_out_customer_is_refused_and_none_of_its_beats_are_stored() {
         "{metrics}"
     );
 }
+
+/// A registry record nobody can read (a newer writer, a bug) may be a revocation: the gateway
+/// and every stage reading the registry stop being ready, saying why, instead of going on as if
+/// it was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_registry_record_stops_readiness() {
+    let services = Services::from_env();
+    let kafka = services.kafka("auth-unreadable");
+    let gateway = start_gateway(gateway_config(&kafka)).await;
+    let processors = ucx_e2e::start_processors(ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    })
+    .await;
+    let ready = |url: String| async move {
+        let response = reqwest::get(format!("{url}/ready")).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(ready(gateway.url.clone()).await.0, 200);
+    let producer = ucx_common::kafka::Producer::new(&kafka).unwrap();
+    producer
+        .produce(
+            &kafka.registry_topic,
+            b"inst-from-the-future",
+            b"\xc3\x01 a record of a schema this version does not know",
+            rdkafka::message::OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    wait_until(
+        "the gateway not ready because of the registry",
+        Duration::from_secs(15),
+        || async { ready(gateway.url.clone()).await == (503, "not ready: registry\n".into()) },
+    )
+    .await;
+    wait_until(
+        "the processors not ready, naming the record",
+        Duration::from_secs(15),
+        || async {
+            let (status, body) = ready(processors.url.clone()).await;
+            status == 503
+                && body.contains("registry: registry record at offset")
+                && body.contains("upgrade")
+        },
+    )
+    .await;
+}
