@@ -55,7 +55,16 @@ pub struct RegistryView {
     /// would stay skipped), or a reader that fails now (cleared when it reads again).
     unreadable: std::sync::Mutex<Option<String>>,
     failing: std::sync::Mutex<Option<String>>,
+    /// Per key, the last few records read with their offsets: a writer learns whether another
+    /// wrote the same key between its read and its own write (see [`RegistryView::version`]).
+    recent: std::sync::Mutex<HashMap<String, RecentRecords>>,
 }
+
+/// A key's last records, oldest first, with their offsets.
+type RecentRecords = std::collections::VecDeque<(i64, Option<RegistryRecord>)>;
+
+/// Records kept per key for [`RegistryView::written_between`].
+const RECENT_PER_KEY: usize = 8;
 
 impl RegistryView {
     /// An empty view; [`follow`] fills it from the topic.
@@ -66,7 +75,37 @@ impl RegistryView {
             given_up: Default::default(),
             unreadable: Default::default(),
             failing: Default::default(),
+            recent: Default::default(),
         }
+    }
+
+    /// The offset of the newest record of `key` read so far (-1 for none): a writer notes it
+    /// before building its record from the view.
+    pub fn version(&self, key: &str) -> i64 {
+        self.recent
+            .lock()
+            .unwrap()
+            .get(key)
+            .and_then(|records| records.back())
+            .map_or(-1, |(offset, _)| *offset)
+    }
+
+    /// The newest record of `key` read at an offset after `after` and before `before`: another
+    /// writer's, landed between a writer's read (`after`) and its own write (`before`).
+    pub fn written_between(
+        &self,
+        key: &str,
+        after: i64,
+        before: i64,
+    ) -> Option<(i64, Option<RegistryRecord>)> {
+        self.recent
+            .lock()
+            .unwrap()
+            .get(key)?
+            .iter()
+            .rev()
+            .find(|(offset, _)| *offset > after && *offset < before)
+            .cloned()
     }
 
     /// Whether this view can be relied on: loaded, every record read, its reader reading. A
@@ -88,7 +127,17 @@ impl RegistryView {
     /// or a bug) is skipped, which may skip a revocation: the view says so until restarted.
     pub fn receive(&self, key: &str, payload: Option<&[u8]>, offset: i64) {
         match payload.map(decode_registry).transpose() {
-            Ok(record) => self.apply(key, record),
+            Ok(record) => {
+                {
+                    let mut recent = self.recent.lock().unwrap();
+                    let records = recent.entry(key.to_string()).or_default();
+                    records.push_back((offset, record.clone()));
+                    if records.len() > RECENT_PER_KEY {
+                        records.pop_front();
+                    }
+                }
+                self.apply(key, record)
+            }
             Err(error) => {
                 tracing::error!(%error, key, offset, "unreadable registry record skipped");
                 *self.unreadable.lock().unwrap() = Some(format!(

@@ -10,7 +10,7 @@ use axum::Json;
 use ucx_admin_api::{paths, InstallationInput, InstallationView, IssuedKeyView, LicenceInput};
 use ucx_schemas::{Installation, InstallationStatus, RegistryRecord};
 
-use super::{check_id, publish, AdminError};
+use super::{check_id, publish, update_installation, AdminError};
 use crate::{keys, AppState};
 
 /// Counts that are given must be positive.
@@ -66,17 +66,20 @@ pub async fn rotate_key(
     Path(installation_id): Path<String>,
 ) -> Result<Json<IssuedKeyView>, AdminError> {
     let _writer = state.admin_writes.lock().await;
-    let existing = state
-        .registry
-        .installation(&installation_id)
-        .ok_or_else(|| AdminError::no_installation(&installation_id))?;
-    let licence = LicenceInput {
-        licensed_users: existing.licensed_users,
-        licensed_devices: existing.licensed_devices,
-    };
-    Ok(Json(
-        issue_key(&state, installation_id, existing.customer_id, licence).await?,
-    ))
+    let issued = keys::issue();
+    let installation = update_installation(&state, &installation_id, |existing| Installation {
+        key_id: issued.key_id.clone(),
+        key_sha256: issued.key_sha256.clone(),
+        status: InstallationStatus::Active,
+        updated_at: ucx_common::now_ms(),
+        ..existing
+    })
+    .await?;
+    tracing::info!(%installation_id, key_id = %installation.key_id, "installation key issued");
+    Ok(Json(IssuedKeyView {
+        installation: installation.into(),
+        key: issued.key,
+    }))
 }
 
 async fn issue_key(
@@ -110,19 +113,11 @@ pub async fn revoke(
     Path(installation_id): Path<String>,
 ) -> Result<Json<InstallationView>, AdminError> {
     let _writer = state.admin_writes.lock().await;
-    let existing = state
-        .registry
-        .installation(&installation_id)
-        .ok_or_else(|| AdminError::no_installation(&installation_id))?;
-    let revoked = Installation {
+    let revoked = update_installation(&state, &installation_id, |existing| Installation {
         status: InstallationStatus::Revoked,
         updated_at: ucx_common::now_ms(),
         ..existing
-    };
-    publish(
-        state.as_ref(),
-        RegistryRecord::Installation(revoked.clone()),
-    )
+    })
     .await?;
     tracing::info!(%installation_id, "installation revoked");
     Ok(Json(revoked.into()))
@@ -138,17 +133,13 @@ pub async fn set_licence(
     let Json(input) = input?;
     let licence = check_licence(input)?;
     let _writer = state.admin_writes.lock().await;
-    let existing = state
-        .registry
-        .installation(&installation_id)
-        .ok_or_else(|| AdminError::no_installation(&installation_id))?;
-    let updated = Installation {
+    let updated = update_installation(&state, &installation_id, |existing| Installation {
         licensed_users: licence.licensed_users,
         licensed_devices: licence.licensed_devices,
         updated_at: ucx_common::now_ms(),
         ..existing
-    };
-    publish(&state, RegistryRecord::Installation(updated.clone())).await?;
+    })
+    .await?;
     tracing::info!(%installation_id, users = ?updated.licensed_users, devices = ?updated.licensed_devices, "licensed capacity set");
     Ok(Json(updated.into()))
 }

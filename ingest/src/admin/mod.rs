@@ -149,7 +149,7 @@ pub(crate) fn check_id(kind: &str, id: &str) -> Result<(), AdminError> {
 }
 
 /// Produces a registry record and waits until this gateway's view has applied it.
-pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<(), AdminError> {
+pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<i64, AdminError> {
     if !state.registry.is_loaded() {
         return Err(AdminError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -190,6 +190,58 @@ pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<
             offset = acknowledged.offset,
             "registry change stored but not yet read back"
         );
+        // Answering success now would let the caller read the old state back from here.
+        return Err(AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_lagging",
+            format!(
+                "the change was stored (registry offset {}) but this gateway has not read it back within {} s; check that the change shows before relying on it",
+                acknowledged.offset,
+                APPLY_TIMEOUT.as_secs()
+            ),
+        ));
     }
-    Ok(())
+    Ok(acknowledged.offset)
 }
+
+/// Changes an existing installation with `change`, applied to the newest record of it, as a
+/// compare-and-set on the record's offset: every gateway writes the whole record, so a change
+/// built from a view that another gateway's write (say a revocation) had not reached yet would
+/// undo that write. After its own record is read back, the writer looks whether another record
+/// of the installation landed between its read and its write; if so it writes again, its change
+/// applied to that record (the few milliseconds between are the only window).
+pub(crate) async fn update_installation(
+    state: &AppState,
+    installation_id: &str,
+    change: impl Fn(ucx_schemas::Installation) -> ucx_schemas::Installation,
+) -> Result<ucx_schemas::Installation, AdminError> {
+    let key = format!("installation:{installation_id}");
+    let mut version = state.registry.version(&key);
+    let mut base = state
+        .registry
+        .installation(installation_id)
+        .ok_or_else(|| AdminError::no_installation(installation_id))?;
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let updated = change(base);
+        let written = publish(state, RegistryRecord::Installation(updated.clone())).await?;
+        match state.registry.written_between(&key, version, written) {
+            None => return Ok(updated),
+            Some((offset, Some(RegistryRecord::Installation(theirs)))) => {
+                tracing::info!(installation_id, offset, "another gateway changed the installation meanwhile; writing again on top of it");
+                base = theirs;
+                version = written;
+            }
+            Some(_) => return Err(AdminError::no_installation(installation_id)),
+        }
+    }
+    Err(AdminError::new(
+        StatusCode::CONFLICT,
+        "registry_contention",
+        format!(
+            "installation {installation_id} is being changed by others at the same time; retry"
+        ),
+    ))
+}
+
+/// Writes of one change before giving up on a key others keep changing.
+const MAX_WRITE_ATTEMPTS: usize = 5;

@@ -372,3 +372,59 @@ async fn an_unreadable_registry_record_stops_readiness() {
     )
     .await;
 }
+
+/// A revocation on one gateway and a licence change on another, at the same moment: every
+/// gateway writes the whole installation record, so without a compare-and-set the later write,
+/// built from a view without the revocation, would make the key active again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_revoke_and_licence_change_on_two_gateways_ends_revoked() {
+    let services = Services::from_env();
+    let kafka = services.kafka("auth-concurrent");
+    let first = start_gateway(gateway_config(&kafka)).await;
+    let second = start_gateway(gateway_config(&kafka)).await;
+    put_customer(&first.url, "cust-c", "GOLD", true).await;
+    let installations: Vec<String> = (0..8).map(|index| format!("inst-c{index}")).collect();
+    for installation in &installations {
+        add_installation(&first.url, "cust-c", installation).await;
+    }
+    let (one, two) = (admin_client(&first.url), admin_client(&second.url));
+    wait_until(
+        "the second gateway to know every installation",
+        Duration::from_secs(10),
+        || async {
+            two.customer("cust-c")
+                .await
+                .is_ok_and(|customer| customer.installations.len() == installations.len())
+        },
+    )
+    .await;
+    for (index, installation) in installations.iter().enumerate() {
+        let licence = ucx_admin_api::LicenceInput {
+            licensed_users: Some(100 + index as i32),
+            licensed_devices: None,
+        };
+        let (revoked, licensed) = tokio::join!(
+            one.revoke(installation),
+            two.set_licence(installation, &licence)
+        );
+        revoked.unwrap();
+        licensed.unwrap();
+    }
+    for gateway in [&one, &two] {
+        wait_until(
+            "every installation revoked, with its new licence, on both gateways",
+            Duration::from_secs(10),
+            || async {
+                let customer = gateway.customer("cust-c").await.unwrap();
+                customer.installations.iter().all(|installation| {
+                    let index: i32 = installation.installation_id["inst-c".len()..]
+                        .parse()
+                        .unwrap();
+                    installation.status == ucx_schemas::InstallationStatus::Revoked
+                        && installation.licensed_users == Some(100 + index)
+                })
+            },
+        )
+        .await;
+    }
+}
