@@ -309,6 +309,7 @@ async fn store_beat(
             .inc_by(parsed.unknown_fields.len() as u64);
         tracing::debug!(fields = ?parsed.unknown_fields, "unknown fields ignored");
     }
+    let content_hash = parsed.content_hash;
     let mut beat = parsed.beat;
     let own_installation = &origin.sender.installation.installation_id;
     if &beat.envelope.installation_id != own_installation {
@@ -316,6 +317,16 @@ async fn store_beat(
             key_for: own_installation.clone(),
             beat_for: beat.envelope.installation_id,
         });
+    }
+    let remembered = (own_installation.clone(), beat.envelope.beat_id.clone());
+    if let Some(recent) = &state.recent_beats {
+        if let Some(&accepted) = recent.lock().unwrap().get(&remembered) {
+            if accepted != content_hash {
+                return Err(IngestError::BeatIdConflict {
+                    beat_id: beat.envelope.beat_id,
+                });
+            }
+        }
     }
     // The server's own address is the one network identity the terms allow to be recorded.
     beat.envelope.source_ip = Some(origin.client_ip.to_string());
@@ -337,6 +348,9 @@ async fn store_beat(
                 retry_after_seconds: state.retry_after_seconds,
             }
         })?;
+    if let Some(recent) = &state.recent_beats {
+        recent.lock().unwrap().insert(remembered, content_hash);
+    }
     Ok((category, beat.envelope.beat_id))
 }
 

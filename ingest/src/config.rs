@@ -57,6 +57,10 @@ pub struct IngestSettings {
     pub max_requests_in_flight: usize,
     /// Requests with a missing or wrong key one address may make per minute; more get 429.
     pub failed_authentications_per_minute: u32,
+    /// Beats this gateway remembers (installation, beat id and a hash of the content): a beat
+    /// whose id it remembers with other content gets 409 `beat_id_conflict` instead of replacing
+    /// the stored row. 0 turns the check off.
+    pub beat_id_window: usize,
 }
 
 impl Default for IngestSettings {

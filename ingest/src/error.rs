@@ -21,6 +21,7 @@ pub enum IngestError {
     PersonalData(Vec<Violation>),
     Unauthorized(String),
     WrongInstallation { key_for: String, beat_for: String },
+    BeatIdConflict { beat_id: String },
     UnknownCustomer { installation_id: String },
     TelemetryDisabled { customer_id: String },
     RateLimited { retry_after_seconds: u64 },
@@ -47,6 +48,7 @@ impl IngestError {
             IngestError::PersonalData(_) => "personal_data",
             IngestError::Unauthorized(_) => "unauthorized",
             IngestError::WrongInstallation { .. } => "wrong_installation",
+            IngestError::BeatIdConflict { .. } => "beat_id_conflict",
             IngestError::UnknownCustomer { .. } => "unknown_customer",
             IngestError::TelemetryDisabled { .. } => "telemetry_disabled",
             IngestError::RateLimited { .. } => "rate_limited",
@@ -100,6 +102,10 @@ impl IngestError {
             IngestError::WrongInstallation { key_for, beat_for } => (
                 StatusCode::FORBIDDEN,
                 format!("the key belongs to installation {key_for} and cannot send beats of installation {beat_for}"),
+            ),
+            IngestError::BeatIdConflict { beat_id } => (
+                StatusCode::CONFLICT,
+                format!("beat {beat_id} was accepted before with other content (category, node or data); a new beat needs a new beat_id, and a retry must resend the same beat"),
             ),
             IngestError::UnknownCustomer { installation_id } => (
                 StatusCode::FORBIDDEN,

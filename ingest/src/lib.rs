@@ -47,6 +47,8 @@ struct AppState {
     /// Places of the beat requests handled at once.
     in_flight: Arc<tokio::sync::Semaphore>,
     body_timeout: Duration,
+    /// (installation id, beat id) → content hash of the beats accepted lately.
+    recent_beats: Option<std::sync::Mutex<hashlink::LruCache<(String, String), u64>>>,
     trusted_proxies: client_ip::TrustedProxies,
     admin_token: Option<ucx_common::secret::Secret>,
     /// One admin change at a time per gateway: each reads the registry, then publishes.
@@ -179,6 +181,8 @@ impl AppState {
             ),
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_requests_in_flight)),
             body_timeout: settings.body_timeout_s,
+            recent_beats: (settings.beat_id_window > 0)
+                .then(|| std::sync::Mutex::new(hashlink::LruCache::new(settings.beat_id_window))),
             trusted_proxies: client_ip::TrustedProxies::parse(&settings.trusted_proxies)?,
             admin_token: settings.admin_token.clone(),
             admin_writes: tokio::sync::Mutex::new(()),

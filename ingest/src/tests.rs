@@ -610,3 +610,37 @@ async fn requests_beyond_the_in_flight_limit_get_503_with_retry_after() {
     assert_eq!(body["code"], "overloaded", "{body}");
     stalled.abort();
 }
+
+#[tokio::test]
+async fn a_beat_id_reused_with_other_content_gets_409_and_a_retry_202() {
+    let gateway = gateway();
+    let original = beat(Category::UcxSuiteAcd);
+    let (status, _) = gateway.post_json(&original).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // A retry, with sent_at renewed: the same beat.
+    let mut retry = original.clone();
+    retry["sent_at"] = (ucx_common::now_ms() + 1).into();
+    let (status, body) = gateway.post_json(&retry).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Other data under the same id: another beat.
+    let mut other = original.clone();
+    other["data"]["fifo_queued_calls"] = 99.into();
+    let (status, body) = gateway.post_json(&other).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "beat_id_conflict");
+    assert!(
+        body["error"].as_str().unwrap().contains("new beat_id"),
+        "{body}"
+    );
+    // In a batch, only that beat is refused.
+    let (status, body) = gateway
+        .post_json(&serde_json::json!([other, beat(Category::UcxSuiteAcd)]))
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert_eq!(body["results"][0]["status"], 409);
+    assert_eq!(
+        gateway.stored(),
+        3,
+        "the original, its retry and the batch's new beat"
+    );
+}

@@ -258,6 +258,7 @@ pub fn openapi_document() -> Value {
                     "400": error_response("malformed JSON, a wrong type, a missing field, an unknown category, or an empty batch"),
                     "401": error_response("no key, an unknown key or a revoked key (code unauthorized)"),
                     "403": error_response("code telemetry_disabled: the customer switched telemetry off, stop sending until it is switched on again; code wrong_installation: the key is of another installation than the beat; code unknown_customer"),
+                    "409": error_response("code beat_id_conflict: a beat_id this gateway accepted lately (the last beat_id_window beats, default 100,000) sent again with another category, node or data; a new beat needs a new beat_id (a retry of the same beat, sent_at renewed or not, gets 202)"),
                     "405": error_response("a method other than POST (code method_not_allowed); every path answers a wrong method so"),
                     "408": error_response("the body did not fully arrive within body_timeout_s (default 30 s) of the request head, e.g. a Content-Length larger than the body (code body_timeout)"),
                     "413": error_response("the body (after decompression) or the batch is too large"),

@@ -37,6 +37,30 @@ pub struct ParsedBeat {
     pub unknown_fields: Vec<String>,
     /// Personal data found (and, under [`PiiPolicy::Redact`], redacted).
     pub pii_findings: Vec<PiiFinding>,
+    /// What a retry of this beat must repeat: its category, node and data as stored (not
+    /// `sent_at`, which a retry may renew). Two beats with one `beat_id` and different hashes
+    /// are different beats.
+    pub content_hash: u64,
+}
+
+/// [`ParsedBeat::content_hash`]: the category, the node and the data's JSON, hashed as
+/// written (no copy of the data is made).
+fn content_hash(category: &str, node_id: &str, data: &serde_json::Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    struct Feed<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Feed<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (category, node_id).hash(&mut hasher);
+    serde_json::to_writer(Feed(&mut hasher), data).expect("a JSON value serializes");
+    hasher.finish()
 }
 
 #[derive(Deserialize)]
@@ -79,6 +103,7 @@ pub fn parse_beat(
     if pii_policy == PiiPolicy::Reject && !pii_findings.is_empty() {
         return Err(WireError::Personal(pii_findings));
     }
+    let content_hash = content_hash(wire.category.id(), &wire.node_id, &data);
     let payload = BeatPayload::from_json(wire.category, data, |path| {
         unknown_fields.push(format!("data.{path}"))
     })
@@ -100,6 +125,7 @@ pub fn parse_beat(
         beat,
         unknown_fields,
         pii_findings,
+        content_hash,
     })
 }
 
