@@ -109,6 +109,15 @@ fn gateway_with(configure: impl FnOnce(&mut crate::IngestSettings)) -> Gateway {
     }
 }
 
+/// `POST /v1/beats` of JSON `body` with the installation key `key`.
+fn beat_request(key: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post("/v1/beats")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(body.into())
+        .unwrap()
+}
+
 /// The example beat of `category` as a fresh beat of `inst-1`.
 fn beat(category: Category) -> serde_json::Value {
     let mut beat: serde_json::Value = serde_json::from_str(category.example_source()).unwrap();
@@ -298,11 +307,7 @@ async fn a_broker_that_does_not_acknowledge_gets_503_with_retry_after() {
         .records
         .broker_down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let request = Request::post("/v1/beats")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {}", gateway.key))
-        .body(Body::from(beat(Category::UcxSuiteIvr).to_string()))
-        .unwrap();
+    let request = beat_request(&gateway.key, beat(Category::UcxSuiteIvr).to_string());
     let response = gateway.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "5");
@@ -587,19 +592,14 @@ async fn requests_beyond_the_in_flight_limit_get_503_with_retry_after() {
     let router = gateway.router.clone();
     let key = gateway.key.clone();
     let stalled = tokio::spawn(async move {
-        let request = Request::post("/v1/beats")
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {key}"))
-            .body(stalled_body())
-            .unwrap();
-        router.oneshot(request).await.unwrap().status()
+        router
+            .oneshot(beat_request(&key, stalled_body()))
+            .await
+            .unwrap()
+            .status()
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let request = Request::post("/v1/beats")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {}", gateway.key))
-        .body(Body::from(beat(Category::UcxSuiteIvr).to_string()))
-        .unwrap();
+    let request = beat_request(&gateway.key, beat(Category::UcxSuiteIvr).to_string());
     let response = gateway.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "5");
