@@ -43,23 +43,40 @@ pub struct ParsedBeat {
     pub content_hash: u64,
 }
 
-/// [`ParsedBeat::content_hash`]: the category, the node and the data's JSON, hashed as
-/// written (no copy of the data is made).
+/// [`ParsedBeat::content_hash`]: the category, the node and the data, fed to the hasher as the
+/// parsed tree is walked (nothing is formatted or copied: this runs for every beat).
 fn content_hash(category: &str, node_id: &str, data: &serde_json::Value) -> u64 {
     use std::hash::{Hash, Hasher};
-    struct Feed<'a>(&'a mut std::collections::hash_map::DefaultHasher);
-    impl std::io::Write for Feed<'_> {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.write(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+    fn feed(value: &serde_json::Value, hasher: &mut impl Hasher) {
+        use serde_json::Value;
+        match value {
+            Value::Null => 0u8.hash(hasher),
+            Value::Bool(flag) => (1u8, flag).hash(hasher),
+            Value::Number(number) => {
+                2u8.hash(hasher);
+                match (number.as_i64(), number.as_f64()) {
+                    (Some(integer), _) => integer.hash(hasher),
+                    (None, Some(float)) => float.to_bits().hash(hasher),
+                    (None, None) => number.to_string().hash(hasher),
+                }
+            }
+            Value::String(text) => (3u8, text).hash(hasher),
+            Value::Array(items) => {
+                (4u8, items.len()).hash(hasher);
+                items.iter().for_each(|item| feed(item, hasher));
+            }
+            Value::Object(fields) => {
+                (5u8, fields.len()).hash(hasher);
+                for (key, item) in fields {
+                    key.hash(hasher);
+                    feed(item, hasher);
+                }
+            }
         }
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (category, node_id).hash(&mut hasher);
-    serde_json::to_writer(Feed(&mut hasher), data).expect("a JSON value serializes");
+    feed(data, &mut hasher);
     hasher.finish()
 }
 
