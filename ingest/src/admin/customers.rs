@@ -9,7 +9,7 @@ use axum::Json;
 use ucx_admin_api::{CustomerInput, CustomerView, InstallationView, TelemetryInput};
 use ucx_schemas::{Customer, PurgeRequest, RegistryRecord};
 
-use super::{check_id, publish, AdminError};
+use super::{check_id, publish, update, AdminError};
 use crate::AppState;
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<Customer>> {
@@ -71,28 +71,29 @@ pub async fn put(
     check_id("customer_id", &customer_id)?;
     check(&input)?;
     let _writer = state.admin_writes.lock().await;
-    let previous = state.registry.customer(&customer_id);
-    let telemetry_enabled = input
-        .telemetry_enabled
-        .or(previous.as_ref().map(|customer| customer.telemetry_enabled))
-        .unwrap_or(true);
-    let customer = Customer {
-        customer_id: customer_id.clone(),
-        name: input.name,
-        region: input.region,
-        contract_tier: input.contract_tier,
-        care_end_date: input.care_end_date,
-        telemetry_enabled,
-        alert_contacts: input.alert_contacts,
-        updated_at: ucx_common::now_ms(),
-    };
+    let (previous, customer) = update(&state, &customer_id, |previous: Option<Customer>| {
+        Ok(Customer {
+            customer_id: customer_id.clone(),
+            name: input.name.clone(),
+            region: input.region,
+            contract_tier: input.contract_tier,
+            care_end_date: input.care_end_date.clone(),
+            telemetry_enabled: input
+                .telemetry_enabled
+                .or(previous.map(|customer| customer.telemetry_enabled))
+                .unwrap_or(true),
+            alert_contacts: input.alert_contacts.clone(),
+            updated_at: ucx_common::now_ms(),
+        })
+    })
+    .await?;
     let status = if previous.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     let was_enabled = previous.is_some_and(|customer| customer.telemetry_enabled);
-    let customer = publish_customer(&state, customer, was_enabled).await?;
+    purge_if_switched_off(&state, &customer, was_enabled).await?;
     Ok((status, Json(customer_view(&state, customer))))
 }
 
@@ -104,27 +105,26 @@ pub async fn set_telemetry(
 ) -> Result<Json<CustomerView>, AdminError> {
     let Json(input) = input?;
     let _writer = state.admin_writes.lock().await;
-    let previous = state
-        .registry
-        .customer(&customer_id)
-        .ok_or_else(|| AdminError::no_customer(&customer_id))?;
-    let was_enabled = previous.telemetry_enabled;
-    let customer = Customer {
-        telemetry_enabled: input.enabled,
-        updated_at: ucx_common::now_ms(),
-        ..previous
-    };
-    let customer = publish_customer(&state, customer, was_enabled).await?;
+    let (previous, customer) = update(&state, &customer_id, |previous: Option<Customer>| {
+        let previous = previous.ok_or_else(|| AdminError::no_customer(&customer_id))?;
+        Ok(Customer {
+            telemetry_enabled: input.enabled,
+            updated_at: ucx_common::now_ms(),
+            ..previous
+        })
+    })
+    .await?;
+    let was_enabled = previous.is_some_and(|customer| customer.telemetry_enabled);
+    purge_if_switched_off(&state, &customer, was_enabled).await?;
     Ok(Json(customer_view(&state, customer)))
 }
 
-/// Publishes a customer; when this switches telemetry off, a purge request follows it.
-async fn publish_customer(
+/// When a change switched telemetry off, a purge request follows it.
+async fn purge_if_switched_off(
     state: &AppState,
-    customer: Customer,
+    customer: &Customer,
     was_enabled: bool,
-) -> Result<Customer, AdminError> {
-    publish(state, RegistryRecord::Customer(customer.clone())).await?;
+) -> Result<(), AdminError> {
     if was_enabled && !customer.telemetry_enabled {
         let installation_ids = state
             .registry
@@ -141,5 +141,5 @@ async fn publish_customer(
         tracing::info!(customer_id = %customer.customer_id, "telemetry switched off; purge requested");
         publish(state, RegistryRecord::Purge(purge)).await?;
     }
-    Ok(customer)
+    Ok(())
 }

@@ -204,43 +204,108 @@ pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<
     Ok(acknowledged.offset)
 }
 
-/// Changes an existing installation with `change`, applied to the newest record of it, as a
+/// A registry record that admin changes rewrite whole: an installation or a customer.
+pub(crate) trait Rewritten: Clone + Sized {
+    const KIND: &'static str;
+    fn key(id: &str) -> String;
+    fn current(state: &AppState, id: &str) -> Option<Self>;
+    fn from_record(record: RegistryRecord) -> Option<Self>;
+    fn into_record(self) -> RegistryRecord;
+}
+
+impl Rewritten for ucx_schemas::Installation {
+    const KIND: &'static str = "installation";
+    fn key(id: &str) -> String {
+        format!("installation:{id}")
+    }
+    fn current(state: &AppState, id: &str) -> Option<Self> {
+        state.registry.installation(id)
+    }
+    fn from_record(record: RegistryRecord) -> Option<Self> {
+        match record {
+            RegistryRecord::Installation(installation) => Some(installation),
+            _ => None,
+        }
+    }
+    fn into_record(self) -> RegistryRecord {
+        RegistryRecord::Installation(self)
+    }
+}
+
+impl Rewritten for ucx_schemas::Customer {
+    const KIND: &'static str = "customer";
+    fn key(id: &str) -> String {
+        format!("customer:{id}")
+    }
+    fn current(state: &AppState, id: &str) -> Option<Self> {
+        state.registry.customer(id)
+    }
+    fn from_record(record: RegistryRecord) -> Option<Self> {
+        match record {
+            RegistryRecord::Customer(customer) => Some(customer),
+            _ => None,
+        }
+    }
+    fn into_record(self) -> RegistryRecord {
+        RegistryRecord::Customer(self)
+    }
+}
+
+/// Writes `change` of the newest record of `id` (none if there is none yet), as a
 /// compare-and-set on the record's offset: every gateway writes the whole record, so a change
-/// built from a view that another gateway's write (say a revocation) had not reached yet would
-/// undo that write. After its own record is read back, the writer looks whether another record
-/// of the installation landed between its read and its write; if so it writes again, its change
-/// applied to that record (the few milliseconds between are the only window).
-pub(crate) async fn update_installation(
+/// built from a view that another gateway's write (say a revocation, or telemetry switched off)
+/// had not reached yet would undo that write. After its own record is read back, the writer
+/// looks whether another record of the same key landed between its read and its write; if so it
+/// writes again, its change applied to that record (the few milliseconds between are the only
+/// window). Returns the record the written change was applied to, and the written one.
+pub(crate) async fn update<T: Rewritten>(
     state: &AppState,
-    installation_id: &str,
-    change: impl Fn(ucx_schemas::Installation) -> ucx_schemas::Installation,
-) -> Result<ucx_schemas::Installation, AdminError> {
-    let key = format!("installation:{installation_id}");
+    id: &str,
+    change: impl Fn(Option<T>) -> Result<T, AdminError>,
+) -> Result<(Option<T>, T), AdminError> {
+    let key = T::key(id);
     let mut version = state.registry.version(&key);
-    let mut base = state
-        .registry
-        .installation(installation_id)
-        .ok_or_else(|| AdminError::no_installation(installation_id))?;
+    let mut base = T::current(state, id);
     for _ in 0..MAX_WRITE_ATTEMPTS {
-        let updated = change(base);
-        let written = publish(state, RegistryRecord::Installation(updated.clone())).await?;
+        let updated = change(base.clone())?;
+        let written = publish(state, updated.clone().into_record()).await?;
         match state.registry.written_between(&key, version, written) {
-            None => return Ok(updated),
-            Some((offset, Some(RegistryRecord::Installation(theirs)))) => {
-                tracing::info!(installation_id, offset, "another gateway changed the installation meanwhile; writing again on top of it");
-                base = theirs;
+            None => return Ok((base, updated)),
+            Some((offset, theirs)) => {
+                tracing::info!(
+                    kind = T::KIND,
+                    id,
+                    offset,
+                    "another gateway changed the record meanwhile; writing again on top of it"
+                );
+                base = theirs.and_then(T::from_record);
                 version = written;
             }
-            Some(_) => return Err(AdminError::no_installation(installation_id)),
         }
     }
     Err(AdminError::new(
         StatusCode::CONFLICT,
         "registry_contention",
         format!(
-            "installation {installation_id} is being changed by others at the same time; retry"
+            "{} {id} is being changed by others at the same time; retry",
+            T::KIND
         ),
     ))
+}
+
+/// [`update`] of an installation that must exist.
+pub(crate) async fn update_installation(
+    state: &AppState,
+    installation_id: &str,
+    change: impl Fn(ucx_schemas::Installation) -> ucx_schemas::Installation,
+) -> Result<ucx_schemas::Installation, AdminError> {
+    let (_, updated) = update(state, installation_id, |existing| {
+        existing
+            .map(&change)
+            .ok_or_else(|| AdminError::no_installation(installation_id))
+    })
+    .await?;
+    Ok(updated)
 }
 
 /// Writes of one change before giving up on a key others keep changing.

@@ -428,3 +428,64 @@ async fn a_concurrent_revoke_and_licence_change_on_two_gateways_ends_revoked() {
         .await;
     }
 }
+
+/// Telemetry switched off on one gateway while another updates the customer's name at the same
+/// moment: the customer ends opted out with the new name (an opt-out is never undone by a
+/// concurrent edit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_opt_out_and_customer_edit_on_two_gateways_ends_opted_out() {
+    let services = Services::from_env();
+    let kafka = services.kafka("auth-concurrent-customer");
+    let first = start_gateway(gateway_config(&kafka)).await;
+    let second = start_gateway(gateway_config(&kafka)).await;
+    let (one, two) = (admin_client(&first.url), admin_client(&second.url));
+    let customers: Vec<String> = (0..6).map(|index| format!("cust-cc{index}")).collect();
+    for customer in &customers {
+        put_customer(&first.url, customer, "GOLD", true).await;
+    }
+    wait_until(
+        "the second gateway to know every customer",
+        Duration::from_secs(10),
+        || async {
+            two.customers().await.is_ok_and(|known| {
+                customers
+                    .iter()
+                    .all(|c| known.iter().any(|k| &k.customer_id == c))
+            })
+        },
+    )
+    .await;
+    for customer in &customers {
+        let edit = ucx_admin_api::CustomerInput {
+            name: format!("{customer} renamed"),
+            region: ucx_schemas::Region::EU,
+            contract_tier: ucx_schemas::ContractTier::Gold,
+            care_end_date: None,
+            alert_contacts: Vec::new(),
+            telemetry_enabled: None,
+        };
+        let (off, edited) = tokio::join!(
+            one.set_telemetry(customer, false),
+            two.put_customer(customer, &edit)
+        );
+        off.unwrap();
+        edited.unwrap();
+    }
+    for gateway in [&one, &two] {
+        wait_until(
+            "every customer opted out, with its new name, on both gateways",
+            Duration::from_secs(10),
+            || async {
+                let known = gateway.customers().await.unwrap();
+                customers.iter().all(|customer| {
+                    known.iter().any(|k| {
+                        &k.customer_id == customer
+                            && !k.telemetry_enabled
+                            && k.name == format!("{customer} renamed")
+                    })
+                })
+            },
+        )
+        .await;
+    }
+}
