@@ -318,7 +318,12 @@ async fn store_beat(
             beat_for: beat.envelope.installation_id,
         });
     }
-    let remembered = (own_installation.clone(), beat.envelope.beat_id.clone());
+    let remembered = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (own_installation, &beat.envelope.beat_id).hash(&mut hasher);
+        hasher.finish()
+    };
     if let Some(recent) = &state.recent_beats {
         if let Some(&accepted) = recent.lock().unwrap().get(&remembered) {
             if accepted != content_hash {

