@@ -340,7 +340,7 @@ pub fn openapi_document() -> Value {
                     "by": {"type": "string"}, "comment": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "recorded", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Acknowledgement"}}}},
                               "422": error_response("not an alert id")}}},
-            "/ready": {"get": {"summary": "Readiness: the customer registry is loaded", "responses": {"200": {"description": "ready"}, "503": {"description": "still loading"}}}},
+            "/ready": {"get": {"summary": "Readiness: the customer registry is loaded and readable, and the broker answers", "responses": {"200": {"description": "ready"}, "503": {"description": "text `not ready: ` and the failing checks, e.g. `not ready: registry` (loading, or a record it cannot read) or `not ready: broker`; the details are in the gateway's log"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "the OpenAPI document"}}}},
             "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}

@@ -318,6 +318,17 @@ pub async fn metrics_text(stage_url: &str) -> String {
         .expect("a text body")
 }
 
+/// The sum of a stage's metric lines that start with `line_start` (a name with its space, or a
+/// name and the start of its labels: every series of it).
+pub async fn metric_sum(stage_url: &str, line_start: &str) -> f64 {
+    metrics_text(stage_url)
+        .await
+        .lines()
+        .filter(|line| line.starts_with(line_start))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The whole pipeline on its own topics and database.
 pub struct Pipeline {
     pub kafka: KafkaSettings,

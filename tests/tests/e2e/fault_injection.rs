@@ -19,8 +19,8 @@ use rdkafka::ClientConfig;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
 use ucx_e2e::process::{StageConfig, StageProcess};
 use ucx_e2e::{
-    metrics_text, query, read_topic, unique, wait_until, OwnBroker, OwnClickHouse, OwnSmtp,
-    Services,
+    metric_sum, metrics_text, query, read_topic, unique, wait_until, OwnBroker, OwnClickHouse,
+    OwnSmtp, Services,
 };
 use ucx_schemas::Category;
 
@@ -38,16 +38,6 @@ async fn lag(stage: &StageProcess) -> (i64, usize) {
         .map(|value| value as i64)
         .collect();
     (values.iter().sum(), values.len())
-}
-
-/// Records the stage's consumer has received since its process started.
-async fn records_received(stage: &StageProcess) -> f64 {
-    metrics_text(&stage.url())
-        .await
-        .lines()
-        .filter(|line| line.starts_with("ucx_records_received_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Beat ids the simulator recorded as acknowledged, by category.
@@ -266,7 +256,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
             wait_until(
                 "the restarted stage to consume",
                 Duration::from_secs(60),
-                || async { records_received(stage).await > 0.0 },
+                || async { metric_sum(&stage.url(), "ucx_records_received_total{").await > 0.0 },
             )
             .await;
             resumed_after.push((stage.name().to_string(), restarted.elapsed()));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use ucx_e2e::{example_beat, installation_key, metrics_text, start_gateway, Services};
+use ucx_e2e::{example_beat, installation_key, metric_sum, start_gateway, Services};
 use ucx_schemas::Category;
 
 const SLOW_CONNECTIONS: usize = 2_000;
@@ -16,17 +16,6 @@ async fn connect_from(source: [u8; 4], gateway: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::from((source, 0))).unwrap();
     socket.connect(gateway).await.unwrap()
-}
-
-/// The value of an unlabelled counter of the gateway.
-async fn counter(url: &str, name: &str) -> u64 {
-    let metrics = metrics_text(url).await;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} in\n{metrics}"))
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +119,7 @@ async fn requests_without_a_valid_key_cost_no_body_and_floods_get_429() {
     let gateway = start_gateway(config).await;
     let url = &gateway.url;
     let key = installation_key(url, "inst-hostile-auth").await;
-    let read_before = counter(url, "ingest_body_bytes_total").await;
+    let read_before = metric_sum(url, "ingest_body_bytes_total ").await;
 
     // 8 MB of spaces, zstd: a few hundred bytes on the wire.
     let bomb = zstd::encode_all(&vec![b' '; 8 << 20][..], 19).unwrap();
@@ -164,7 +153,7 @@ async fn requests_without_a_valid_key_cost_no_body_and_floods_get_429() {
     assert_eq!(statuses.iter().filter(|&&status| status == 401).count(), 20);
     assert_eq!(statuses.iter().filter(|&&status| status == 429).count(), 10);
     assert_eq!(
-        counter(url, "ingest_body_bytes_total").await,
+        metric_sum(url, "ingest_body_bytes_total ").await,
         read_before,
         "no unauthenticated body was read or decompressed"
     );

@@ -152,12 +152,7 @@ async fn publish(setup: &Setup, alert: &Alert) {
 }
 
 async fn metric(stage: &Stage, line_start: &str) -> f64 {
-    metrics_text(&stage.url)
-        .await
-        .lines()
-        .filter(|line| line.starts_with(line_start))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    ucx_e2e::metric_sum(&stage.url, line_start).await
 }
 
 async fn wait_mails(smtp: &OwnSmtp, count: usize, timeout: Duration) {
