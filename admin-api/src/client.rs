@@ -210,6 +210,35 @@ impl AdminClient {
         .await
     }
 
+    /// Every fleet incident and fleet-wide silence, newest first.
+    pub async fn fleet_incidents(&self) -> Result<Vec<FleetIncidentView>, AdminError> {
+        self.value(Method::GET, paths::FLEET_INCIDENTS.into(), NO_BODY)
+            .await
+    }
+
+    /// Releases a held fleet incident (or ends a fleet-wide silence): the held mail goes out.
+    pub async fn release_fleet_incident(
+        &self,
+        incident_id: &str,
+        input: &FleetReleaseInput,
+    ) -> Result<FleetIncidentView, AdminError> {
+        self.value(
+            Method::POST,
+            with_id(paths::FLEET_INCIDENT_RELEASE, incident_id),
+            Some(input),
+        )
+        .await
+    }
+
+    /// Silences a rule (on one version, or every version) fleet-wide for a while.
+    pub async fn fleet_silence(
+        &self,
+        input: &FleetSilenceInput,
+    ) -> Result<Stored<FleetIncidentView>, AdminError> {
+        self.call(Method::POST, paths::FLEET_SILENCES.into(), Some(input))
+            .await
+    }
+
     async fn value<T: DeserializeOwned>(
         &self,
         method: Method,

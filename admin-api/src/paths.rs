@@ -11,6 +11,9 @@ pub const INSTALLATION_LICENCE: &str = "/v1/admin/installations/{installation_id
 pub const SILENCES: &str = "/v1/admin/silences";
 pub const SILENCE: &str = "/v1/admin/silences/{silence_id}";
 pub const ALERT_ACKNOWLEDGE: &str = "/v1/admin/alerts/{alert_id}/acknowledge";
+pub const FLEET_INCIDENTS: &str = "/v1/admin/fleet-incidents";
+pub const FLEET_INCIDENT_RELEASE: &str = "/v1/admin/fleet-incidents/{incident_id}/release";
+pub const FLEET_SILENCES: &str = "/v1/admin/fleet-silences";
 
 /// Every route with its methods: what the gateway serves and the OpenAPI document describes.
 pub const ROUTES: &[(&str, &[&str])] = &[
@@ -24,6 +27,9 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     (SILENCES, &["get"]),
     (SILENCE, &["put", "delete"]),
     (ALERT_ACKNOWLEDGE, &["post"]),
+    (FLEET_INCIDENTS, &["get"]),
+    (FLEET_INCIDENT_RELEASE, &["post"]),
+    (FLEET_SILENCES, &["post"]),
 ];
 
 /// `template` with its one `{…}` parameter replaced by `id`.

@@ -1,7 +1,9 @@
 //! What the admin API's requests carry and its answers hold.
 
 use serde::{Deserialize, Serialize};
-use ucx_schemas::{AlertContact, ContractTier, Customer, InstallationStatus, Region, Silence};
+use ucx_schemas::{
+    AlertContact, ContractTier, Customer, FleetIncident, InstallationStatus, Region, Silence,
+};
 
 /// `PUT /v1/admin/customers/{customer_id}`: creates (201) or updates (200) a customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,55 @@ pub struct AcknowledgementInput {
     pub by: String,
     #[serde(default)]
     pub comment: String,
+}
+
+/// `POST /v1/admin/fleet-incidents/{incident_id}/release`: support confirmed the incident (or
+/// ends a fleet-wide silence early); the held customer mail goes out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetReleaseInput {
+    pub by: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// `POST /v1/admin/fleet-silences`: no customer mail of `rule_id` (on `ucx_version`, or every
+/// version) anywhere in the fleet until it ends; alerts are still recorded for support. Also the
+/// answer to a held fleet incident of that rule and version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSilenceInput {
+    pub rule_id: String,
+    /// Every version when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ucx_version: Option<String>,
+    /// RFC 3339; or give `duration_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<u32>,
+    /// Why, for the next engineer.
+    pub comment: String,
+    /// Who.
+    pub created_by: String,
+}
+
+/// A fleet incident as the API shows it: the record and whether it holds or withholds customer
+/// mail now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetIncidentView {
+    #[serde(flatten)]
+    pub incident: FleetIncident,
+    pub in_force: bool,
+}
+
+impl FleetIncidentView {
+    pub fn at(incident: FleetIncident, now_ms: i64) -> Self {
+        FleetIncidentView {
+            in_force: incident.in_force(now_ms),
+            incident,
+        }
+    }
 }
 
 /// What the admin API shows of an installation: never the key's hash.

@@ -13,8 +13,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use ucx_schemas::{
-    decode_registry, Acknowledgement, Customer, Installation, InstallationStatus, PurgeRequest,
-    RegistryRecord, Silence,
+    decode_registry, Acknowledgement, Customer, FleetIncident, Installation, InstallationStatus,
+    PurgeRequest, RegistryRecord, Silence,
 };
 
 use crate::config::KafkaSettings;
@@ -34,6 +34,8 @@ struct State {
     silences: HashMap<String, Silence>,
     /// alert id → who took it on
     acknowledgements: HashMap<String, Acknowledgement>,
+    /// incident id → the newest record (raised by the fleet guard, decided by support)
+    fleet_incidents: HashMap<String, FleetIncident>,
 }
 
 /// How far the view has read the registry topic.
@@ -169,6 +171,24 @@ impl RegistryView {
         customers
     }
 
+    /// The installations that are watched: active, of a customer with telemetry on (or of no
+    /// known customer).
+    pub fn watched_installations(&self) -> Vec<String> {
+        let state = self.read();
+        state
+            .installations
+            .values()
+            .filter(|installation| is_active(installation))
+            .filter(|installation| {
+                state
+                    .customers
+                    .get(&installation.customer_id)
+                    .is_none_or(|customer| customer.telemetry_enabled)
+            })
+            .map(|installation| installation.installation_id.clone())
+            .collect()
+    }
+
     pub fn installation(&self, installation_id: &str) -> Option<Installation> {
         self.read().installations.get(installation_id).cloned()
     }
@@ -224,6 +244,18 @@ impl RegistryView {
             .filter(|silence| silence.customer_id == customer_id)
             .cloned()
             .collect()
+    }
+
+    /// Every fleet incident and fleet-wide silence, newest first.
+    pub fn fleet_incidents(&self) -> Vec<FleetIncident> {
+        let mut incidents: Vec<FleetIncident> =
+            self.read().fleet_incidents.values().cloned().collect();
+        incidents.sort_by_key(|incident| std::cmp::Reverse(incident.opened_at));
+        incidents
+    }
+
+    pub fn fleet_incident(&self, incident_id: &str) -> Option<FleetIncident> {
+        self.read().fleet_incidents.get(incident_id).cloned()
     }
 
     pub fn acknowledgement(&self, alert_id: &str) -> Option<Acknowledgement> {
@@ -330,6 +362,11 @@ impl RegistryView {
             Some(RegistryRecord::Acknowledgement(ack)) => {
                 state.acknowledgements.insert(ack.alert_id.clone(), ack);
             }
+            Some(RegistryRecord::FleetIncident(incident)) => {
+                state
+                    .fleet_incidents
+                    .insert(incident.incident_id.clone(), incident);
+            }
             None => match key.split_once(':') {
                 Some(("customer", id)) => {
                     state.customers.remove(id);
@@ -347,6 +384,9 @@ impl RegistryView {
                 }
                 Some(("ack", id)) => {
                     state.acknowledgements.remove(id);
+                }
+                Some(("fleet", id)) => {
+                    state.fleet_incidents.remove(id);
                 }
                 _ => tracing::warn!(key, "registry tombstone with an unknown key ignored"),
             },

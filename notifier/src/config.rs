@@ -70,6 +70,20 @@ pub struct NotifierSettings {
     /// How often summaries and digests that are due are looked for.
     #[serde(with = "millis")]
     pub deferred_interval_ms: Duration,
+    /// Fleet guard (see `fleet.rs`): a rule opening within `fleet_window_s` on at least
+    /// `fleet_min_installations` installations that are at least `fleet_share` of the watched
+    /// fleet (or of the installations on one UCX Suite version) is one fleet incident; its
+    /// customer mail is held for `fleet_hold_s` unless support releases or silences it first.
+    pub fleet_share: f64,
+    pub fleet_min_installations: u32,
+    #[serde(with = "seconds")]
+    pub fleet_window_s: Duration,
+    #[serde(with = "seconds")]
+    pub fleet_hold_s: Duration,
+    /// A new alert's first mail waits this long, so the first servers of a storm are held too
+    /// (0: mail at once).
+    #[serde(with = "seconds")]
+    pub fleet_settle_s: Duration,
     /// Offsets of handled alerts are committed this often (every handled alert is in the ledger
     /// first, so a crash in between re-reads alerts but mails none twice).
     #[serde(with = "millis")]
@@ -103,6 +117,14 @@ impl NotifierSettings {
                 .is_ok(),
             "notifier.from_address {:?} is not an e-mail address",
             self.from_address
+        );
+        anyhow::ensure!(
+            self.fleet_share > 0.0 && self.fleet_share <= 1.0,
+            "notifier.fleet_share must be above 0 and at most 1 (a share of the fleet, e.g. 0.1)"
+        );
+        anyhow::ensure!(
+            self.fleet_min_installations >= 1,
+            "notifier.fleet_min_installations must be at least 1"
         );
         anyhow::ensure!(
             self.digest_hour_utc < 24,

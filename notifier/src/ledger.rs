@@ -23,6 +23,11 @@ pub enum Status {
     Summarised,
     Digest,
     Digested,
+    /// Waiting for the fleet guard: the settle time of a new alert, or a fleet incident of its
+    /// rule that support has not decided on yet.
+    Held,
+    /// A fleet-wide silence of its rule withheld it.
+    Silenced,
 }
 
 impl Status {
@@ -36,6 +41,8 @@ impl Status {
             Status::Summarised => "SUMMARISED",
             Status::Digest => "DIGEST",
             Status::Digested => "DIGESTED",
+            Status::Held => "HELD",
+            Status::Silenced => "SILENCED",
         }
     }
 }
@@ -205,6 +212,10 @@ pub enum Delivery {
     Sent,
     Failed,
     Retrying,
+    /// Not tried yet: held by the fleet guard until `next_attempt_at`.
+    Held,
+    /// Never sent: a fleet-wide silence withheld it.
+    Silenced,
 }
 
 impl Delivery {
@@ -213,6 +224,8 @@ impl Delivery {
             Delivery::Sent => "SENT",
             Delivery::Failed => "FAILED",
             Delivery::Retrying => "RETRYING",
+            Delivery::Held => "HELD",
+            Delivery::Silenced => "SILENCED",
         }
     }
 }
@@ -245,6 +258,8 @@ impl DeliveryRow {
         match self.status.as_str() {
             "SENT" => Delivery::Sent,
             "RETRYING" => Delivery::Retrying,
+            "HELD" => Delivery::Held,
+            "SILENCED" => Delivery::Silenced,
             _ => Delivery::Failed,
         }
     }
@@ -264,7 +279,11 @@ pub fn status_of(deliveries: &[DeliveryRow]) -> Status {
             .filter(|row| row.delivery() == wanted)
             .count()
     };
-    if count(Delivery::Retrying) > 0 {
+    if count(Delivery::Held) > 0 {
+        Status::Held
+    } else if count(Delivery::Silenced) == deliveries.len() && !deliveries.is_empty() {
+        Status::Silenced
+    } else if count(Delivery::Retrying) > 0 {
         Status::Retrying
     } else if count(Delivery::Failed) == 0 {
         Status::Sent
@@ -291,7 +310,7 @@ impl Ledger {
             .await
     }
 
-    /// Deliveries waiting for a retry whose time has come at `now_ms`.
+    /// Deliveries waiting for a retry, or held, whose time has come at `now_ms`.
     pub async fn due_deliveries(
         &self,
         now_ms: i64,
@@ -299,7 +318,7 @@ impl Ledger {
         self.client
             .query(
                 "SELECT ?fields FROM notification_deliveries FINAL \
-                 WHERE status = 'RETRYING' AND next_attempt_at <= ? ORDER BY next_attempt_at",
+                 WHERE status IN ('RETRYING', 'HELD') AND next_attempt_at <= ? ORDER BY next_attempt_at",
             )
             .bind(u32::try_from(now_ms.div_euclid(1000)).unwrap_or_default())
             .fetch_all::<DeliveryRow>()

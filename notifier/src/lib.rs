@@ -8,12 +8,15 @@
 //! mail server that is away or answers 4xx is retried with backoff (consumption waits); a 5xx
 //! answer is final and recorded as FAILED with the reason.
 //! Storm control holds back what exceeds a customer's limit for a summary mail; customers who
-//! chose a daily digest get one mail a day.
+//! chose a daily digest get one mail a day. The fleet guard holds the mail of a rule that opens
+//! across the fleet at once until support decides (one fleet incident instead of hundreds of
+//! mails).
 //!
 //! - `config`: `[notifier]`; `templates`: the mails; `mailer`: SMTP; `ledger`: what was sent;
-//!   `throttle`: storm control.
+//!   `throttle`: storm control; `fleet`: the fleet guard.
 
 pub mod config;
+pub mod fleet;
 mod ledger;
 mod mailer;
 mod metrics;
@@ -35,6 +38,7 @@ use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, Stag
 use ucx_schemas::{decode_alert, Alert, AlertState, Severity};
 
 pub use config::{NotifierConfig, NotifierSettings};
+use fleet::{FleetGuard, Thresholds, Verdict};
 use ledger::{Delivery, DeliveryRow, Ledger, NotificationRow, Status};
 use mailer::{MailError, Mailer};
 use metrics::NotifierMetrics;
@@ -42,6 +46,11 @@ use templates::{ListKind, Templates};
 use throttle::Throttle;
 
 const DAY_MS: i64 = 86_400_000;
+
+/// UTC ms as the ledger's whole seconds.
+fn seconds(ms: i64) -> u32 {
+    u32::try_from(ms.div_euclid(1000)).unwrap_or_default()
+}
 
 /// The notifier binary's whole `main`.
 pub async fn main() -> anyhow::Result<()> {
@@ -99,14 +108,23 @@ struct Notifier {
     uncommitted_since: Option<Instant>,
     /// A mail linking to loopback was warned about (once per run).
     warned_loopback_link: bool,
+    fleet: FleetGuard,
 }
 
 impl Notifier {
     async fn start(context: Arc<Context>, config: NotifierConfig) -> anyhow::Result<Self> {
         let settings = config.notifier;
         let window_ms = settings.storm_window_s.as_millis() as i64;
+        let client = ucx_common::clickhouse::client(&config.clickhouse);
         let mut notifier = Notifier {
-            ledger: Ledger::new(ucx_common::clickhouse::client(&config.clickhouse)),
+            fleet: FleetGuard::new(
+                client.clone(),
+                context.registry.clone(),
+                context.producer.clone(),
+                config.kafka.registry_topic.clone(),
+                Thresholds::of(&settings),
+            ),
+            ledger: Ledger::new(client),
             mailer: Mailer::new(&settings)?,
             templates: Templates::new(&settings.language),
             throttle: Throttle::new(settings.storm_max_mails, window_ms),
@@ -177,13 +195,24 @@ impl Notifier {
             return Ok(None);
         }
         let now = ucx_common::now_ms();
+        let verdict = self.fleet.verdict(alert, now);
+        if let Verdict::Silenced { reason } = &verdict {
+            let row = NotificationRow::new(alert, Status::Silenced, &recipients, "", reason);
+            self.record(vec![row]).await?;
+            self.metrics.skipped("fleet_silence");
+            return Ok(None);
+        }
         if self.digest_customers.contains(&alert.customer_id) {
             let row = NotificationRow::new(alert, Status::Digest, &recipients, "", "");
             self.record(vec![row]).await?;
             self.metrics.deferred("digest");
             return Ok(None);
         }
-        if !self.throttle.allows(&alert.customer_id, now) {
+        let held = match verdict {
+            Verdict::Hold { until_ms, reason } => Some((until_ms, reason)),
+            _ => None,
+        };
+        if held.is_none() && !self.throttle.allows(&alert.customer_id, now) {
             let row = NotificationRow::new(alert, Status::Throttled, &recipients, "", "");
             self.record(vec![row]).await?;
             self.metrics.deferred("throttled");
@@ -200,6 +229,23 @@ impl Notifier {
                 return Ok(Some(reason));
             }
         };
+        if let Some((until_ms, reason)) = held {
+            let deliveries = self
+                .deliver(
+                    "alert",
+                    &notification_id,
+                    &alert.customer_id,
+                    &recipients,
+                    &mail,
+                    Some(until_ms),
+                )
+                .await?;
+            let status = ledger::status_of(&deliveries);
+            let row = NotificationRow::new(alert, status, &recipients, &mail.subject, &reason);
+            self.record(vec![row]).await?;
+            self.metrics.deferred("fleet_hold");
+            return Ok(None);
+        }
         let deliveries = self
             .deliver(
                 "alert",
@@ -207,6 +253,7 @@ impl Notifier {
                 &alert.customer_id,
                 &recipients,
                 &mail,
+                None,
             )
             .await?;
         let status = ledger::status_of(&deliveries);
@@ -223,7 +270,8 @@ impl Notifier {
     /// refused for good → FAILED, 4xx or no answer → RETRYING (tried again later by
     /// [`Notifier::retry_deliveries`], while everything else goes on). Recipients served before
     /// (a record read again after a crash) are not mailed again. Returns every recipient's
-    /// delivery, recorded in the ledger.
+    /// delivery, recorded in the ledger. `held_until`: not tried now but parked as HELD until
+    /// then (the fleet guard's hold).
     async fn deliver(
         &self,
         kind: &str,
@@ -231,6 +279,7 @@ impl Notifier {
         customer_id: &str,
         recipients: &[String],
         mail: &templates::Rendered,
+        held_until: Option<i64>,
     ) -> Result<Vec<DeliveryRow>, Stopped> {
         let earlier = self
             .retry("looking up deliveries", || {
@@ -260,7 +309,13 @@ impl Notifier {
                 recorded_at: 0,
                 version: 0,
             };
-            self.attempt(&mut row).await;
+            match held_until {
+                Some(until_ms) => {
+                    row.status = ledger::Delivery::Held.as_str().into();
+                    row.next_attempt_at = seconds(until_ms);
+                }
+                None => self.attempt(&mut row).await,
+            }
             fresh.push(row);
         }
         self.retry("recording deliveries", || {
@@ -323,6 +378,23 @@ impl Notifier {
         }
     }
 
+    /// What the fleet guard says of a held delivery now (the settle time is over by now).
+    async fn held_verdict(&self, row: &DeliveryRow, now: i64) -> Result<Verdict, Stopped> {
+        let notification = self
+            .retry("looking up the notification", || {
+                self.ledger.notification(&row.notification_id)
+            })
+            .await?;
+        Ok(match notification {
+            Some(notification) => self.fleet.incident_verdict(
+                &notification.rule_id,
+                &notification.installation_id,
+                now,
+            ),
+            None => Verdict::Send,
+        })
+    }
+
     /// How long a delivery waits after its `attempts`-th try: 5 s, doubling, at most
     /// `retry_backoff_max_ms`.
     fn retry_wait(&self, attempts: u32) -> Duration {
@@ -341,7 +413,19 @@ impl Notifier {
             })
             .await?;
         for mut row in due {
-            self.attempt(&mut row).await;
+            if row.delivery() == Delivery::Held {
+                match self.held_verdict(&row, now).await? {
+                    Verdict::Send => self.attempt(&mut row).await,
+                    Verdict::Hold { until_ms, .. } => row.next_attempt_at = seconds(until_ms),
+                    Verdict::Silenced { reason } => {
+                        row.status = Delivery::Silenced.as_str().into();
+                        row.reason = reason;
+                        self.metrics.skipped("fleet_silence");
+                    }
+                }
+            } else {
+                self.attempt(&mut row).await;
+            }
             let done = std::slice::from_ref(&row);
             self.retry("recording a delivery", || {
                 self.ledger.record_deliveries(done)
@@ -387,6 +471,13 @@ impl Notifier {
     /// Summaries of throttled notifications whose customer has room again, and the daily digests
     /// once their hour has come.
     async fn send_deferred(&mut self) -> Result<(), Stopped> {
+        // incidents first: a held mail due now is judged against the newest of them
+        if let Err(error) = self.fleet.check(ucx_common::now_ms()).await {
+            tracing::warn!(error = %format!("{error:#}"), "fleet guard check failed; trying again next round");
+        }
+        for (state, count) in self.fleet.in_force(ucx_common::now_ms()) {
+            self.metrics.fleet_incidents(state.as_str(), count);
+        }
         self.retry_deliveries().await?;
         let now = ucx_common::now_ms();
         let throttled = self
@@ -460,7 +551,7 @@ impl Notifier {
             };
             let list_id = ledger::list_id(&wanted);
             let recipient = std::slice::from_ref(&contact.email);
-            self.deliver(kind_name, &list_id, customer_id, recipient, &mail)
+            self.deliver(kind_name, &list_id, customer_id, recipient, &mail, None)
                 .await?;
             subject = mail.subject;
         }

@@ -1,6 +1,6 @@
 //! The notifier's Prometheus metrics: what it received, mailed, held back, failed and skipped.
 
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use ucx_common::ops::register;
 
 pub struct NotifierMetrics {
@@ -9,6 +9,7 @@ pub struct NotifierMetrics {
     failed: IntCounterVec,
     deferred: IntCounterVec,
     skipped: IntCounterVec,
+    fleet_incidents: IntGaugeVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
@@ -53,6 +54,17 @@ impl NotifierMetrics {
                 "Alert records that mail nobody, by reason",
                 "reason",
             ),
+            fleet_incidents: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "ucx_fleet_incidents",
+                        "Fleet incidents in force, by state (held: customer mail of the rule waits for support; silenced: fleet-wide silence)",
+                    ),
+                    &["state"],
+                )
+                .unwrap(),
+            ),
         }
     }
 
@@ -66,6 +78,12 @@ impl NotifierMetrics {
 
     pub fn deferred(&self, reason: &str) {
         self.deferred.with_label_values(&[reason]).inc();
+    }
+
+    pub fn fleet_incidents(&self, state: &str, count: i64) {
+        self.fleet_incidents
+            .with_label_values(&[&state.to_ascii_lowercase()])
+            .set(count);
     }
 
     pub fn skipped(&self, reason: &str) {

@@ -14,8 +14,8 @@ use crate::beats::{Beat, Category, SCHEMA_HISTORY};
 use crate::change::{Change, CHANGE_SCHEMA_SOURCE};
 use crate::registry::{
     RegistryRecord, ACKNOWLEDGEMENT_SCHEMA_SOURCE, CUSTOMER_SCHEMA_SOURCE,
-    INSTALLATION_SCHEMA_HISTORY, INSTALLATION_SCHEMA_SOURCE, PURGE_SCHEMA_SOURCE,
-    SILENCE_SCHEMA_SOURCE,
+    FLEET_INCIDENT_SCHEMA_SOURCE, INSTALLATION_SCHEMA_HISTORY, INSTALLATION_SCHEMA_SOURCE,
+    PURGE_SCHEMA_SOURCE, SILENCE_SCHEMA_SOURCE,
 };
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -54,6 +54,7 @@ enum Kind {
     Purge,
     Silence,
     Acknowledgement,
+    FleetIncident,
     Change,
 }
 
@@ -67,6 +68,7 @@ impl Kind {
             Kind::Purge => "purge request".into(),
             Kind::Silence => "silence".into(),
             Kind::Acknowledgement => "acknowledgement".into(),
+            Kind::FleetIncident => "fleet incident".into(),
             Kind::Change => "change".into(),
         }
     }
@@ -135,6 +137,11 @@ fn catalog() -> &'static Catalog {
             Kind::Acknowledgement,
             "acknowledgement",
             ACKNOWLEDGEMENT_SCHEMA_SOURCE,
+        );
+        add_current(
+            Kind::FleetIncident,
+            "fleet_incident",
+            FLEET_INCIDENT_SCHEMA_SOURCE,
         );
         add_current(Kind::Change, "change", CHANGE_SCHEMA_SOURCE);
         for (category, name, source) in SCHEMA_HISTORY {
@@ -246,6 +253,7 @@ pub fn encode_registry(record: &RegistryRecord) -> Result<Vec<u8>, CodecError> {
         RegistryRecord::Purge(purge) => encode_serde(Kind::Purge, purge),
         RegistryRecord::Silence(silence) => encode_serde(Kind::Silence, silence),
         RegistryRecord::Acknowledgement(ack) => encode_serde(Kind::Acknowledgement, ack),
+        RegistryRecord::FleetIncident(incident) => encode_serde(Kind::FleetIncident, incident),
     }
 }
 
@@ -258,6 +266,7 @@ pub fn decode_registry(bytes: &[u8]) -> Result<RegistryRecord, CodecError> {
         Kind::Purge => Ok(RegistryRecord::Purge(decode_serde(known, datum)?)),
         Kind::Silence => Ok(RegistryRecord::Silence(decode_serde(known, datum)?)),
         Kind::Acknowledgement => Ok(RegistryRecord::Acknowledgement(decode_serde(known, datum)?)),
+        Kind::FleetIncident => Ok(RegistryRecord::FleetIncident(decode_serde(known, datum)?)),
         other => Err(CodecError::WrongKind {
             expected: "registry record",
             found: other.describe(),

@@ -24,8 +24,8 @@ pub use codec::{
 };
 pub use pii::{PiiFinding, PiiKind, PiiPolicy};
 pub use registry::{
-    Acknowledgement, AlertContact, ContractTier, Customer, Installation, InstallationStatus,
-    PurgeRequest, RegistryRecord, Silence, SilenceKind,
+    Acknowledgement, AlertContact, ContractTier, Customer, FleetIncident, FleetIncidentState,
+    Installation, InstallationStatus, PurgeRequest, RegistryRecord, Silence, SilenceKind,
 };
 pub use validation::{Violation, Violations};
 pub use wire::{parse_beat, parse_beat_json, ParsedBeat, WireError};

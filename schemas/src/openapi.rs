@@ -216,6 +216,25 @@ pub fn openapi_document() -> Value {
             "created_by": {"type": "string"}
         }
     }));
+    let fleet_avro: Value = serde_json::from_str(crate::registry::FLEET_INCIDENT_SCHEMA_SOURCE)
+        .expect("embedded schema");
+    schemas.insert("FleetIncidentRecord".into(), wire_schema(&fleet_avro));
+    schemas.insert("FleetIncident".into(), json!({
+        "allOf": [{"$ref": "#/components/schemas/FleetIncidentRecord"}, {"type": "object", "required": ["in_force"], "properties": {
+            "in_force": {"type": "boolean", "description": "holds (HELD) or withholds (SILENCED) customer mail of the rule now"}}}]
+    }));
+    schemas.insert("FleetSilenceInput".into(), json!({
+        "type": "object", "required": ["rule_id", "comment", "created_by"], "additionalProperties": false,
+        "description": "give ends_at or duration_minutes; at most 90 days",
+        "properties": {
+            "rule_id": {"type": "string", "description": "e.g. service_stopped"},
+            "ucx_version": {"type": "string", "nullable": true, "description": "only installations running this UCX Suite version; every version when absent"},
+            "ends_at": {"type": "string", "format": "date-time"},
+            "duration_minutes": {"type": "integer", "minimum": 1},
+            "comment": {"type": "string", "description": "why, for the next engineer"},
+            "created_by": {"type": "string"}
+        }
+    }));
     let ack_avro: Value = serde_json::from_str(crate::registry::ACKNOWLEDGEMENT_SCHEMA_SOURCE)
         .expect("embedded schema");
     schemas.insert("Acknowledgement".into(), wire_schema(&ack_avro));
@@ -340,6 +359,24 @@ pub fn openapi_document() -> Value {
                     "by": {"type": "string"}, "comment": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "recorded", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Acknowledgement"}}}},
                               "422": error_response("not an alert id")}}},
+            "/v1/admin/fleet-incidents": {"get": {"summary": "List fleet incidents (one rule opening on a large share of the fleet, or of one UCX Suite version, at once: its customer mail is held until released, silenced or notifier.fleet_hold_s runs out) and fleet-wide silences, newest first", "security": [{"adminToken": []}],
+                "responses": {"200": {"description": "every fleet incident", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/FleetIncident"}}}}},
+                              "401": error_response("no or a wrong admin token")}}},
+            "/v1/admin/fleet-incidents/{incident_id}/release": {"post": {
+                "summary": "Release a held fleet incident (the alerts are real): the held customer mail goes out at the notifier's next round; also ends a fleet-wide silence early",
+                "security": [{"adminToken": []}],
+                "parameters": [{"name": "incident_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "<rule_id>@<ucx_version> or <rule_id>@all-versions, as listed"}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["by"], "additionalProperties": false, "properties": {
+                    "by": {"type": "string"}, "comment": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "released", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FleetIncident"}}}},
+                              "404": error_response("no such fleet incident"), "422": error_response("by is empty")}}},
+            "/v1/admin/fleet-silences": {"post": {
+                "summary": "Silence a rule fleet-wide (every version, or one UCX Suite version): no customer mail of it anywhere until it ends; alerts are still recorded for support. Answers a held fleet incident of that rule and version too",
+                "security": [{"adminToken": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FleetSilenceInput"}}}},
+                "responses": {"200": {"description": "replaced the incident or silence of that rule and version", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FleetIncident"}}}},
+                              "201": {"description": "declared", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FleetIncident"}}}},
+                              "422": error_response("an invalid field: times, a missing comment, a malformed rule id or version")}}},
             "/ready": {"get": {"summary": "Readiness: the customer registry is loaded and readable, and the broker answers", "responses": {"200": {"description": "ready"}, "503": {"description": "text `not ready: ` and the failing checks, e.g. `not ready: registry` (loading, or a record it cannot read) or `not ready: broker`; the details are in the gateway's log"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "the OpenAPI document"}}}},
             "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},

@@ -157,6 +157,69 @@ pub struct Acknowledgement {
     pub acknowledged_at: i64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FleetIncidentState {
+    /// Customer mail of the rule waits until `hold_until` or a decision.
+    Held,
+    /// Support confirmed it: the mail goes out.
+    Released,
+    /// No customer mail of the rule until `hold_until`; alerts are still recorded for support.
+    Silenced,
+}
+
+impl FleetIncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetIncidentState::Held => "HELD",
+            FleetIncidentState::Released => "RELEASED",
+            FleetIncidentState::Silenced => "SILENCED",
+        }
+    }
+}
+
+/// Mirrors `avro/registry/fleet_incident.avsc`: a rule opening on a large share of the fleet at
+/// once (raised by the fleet guard), or a fleet-wide silence of a rule (declared by support).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetIncident {
+    pub incident_id: String,
+    pub rule_id: String,
+    /// Every version when `None`.
+    pub ucx_version: Option<String>,
+    pub state: FleetIncidentState,
+    pub installations: Vec<String>,
+    pub fleet_size: i32,
+    pub opened_at: i64,
+    pub hold_until: i64,
+    pub decided_by: String,
+    pub comment: String,
+    pub updated_at: i64,
+}
+
+impl FleetIncident {
+    /// The id of the incident of `rule_id` on `ucx_version` (every version: `None`).
+    pub fn id_of(rule_id: &str, ucx_version: Option<&str>) -> String {
+        format!("{rule_id}@{}", ucx_version.unwrap_or(ALL_VERSIONS))
+    }
+
+    /// Whether it covers an alert of `rule_id` on an installation running `ucx_version`.
+    pub fn covers(&self, rule_id: &str, ucx_version: Option<&str>) -> bool {
+        self.rule_id == rule_id
+            && match &self.ucx_version {
+                None => true,
+                Some(version) => ucx_version == Some(version.as_str()),
+            }
+    }
+
+    /// Held or silenced at `now_ms`: customer mail of its rule waits or is withheld.
+    pub fn in_force(&self, now_ms: i64) -> bool {
+        self.state != FleetIncidentState::Released && now_ms < self.hold_until
+    }
+}
+
+/// How an incident id names "every version".
+pub const ALL_VERSIONS: &str = "all-versions";
+
 /// One record of the registry topic.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegistryRecord {
@@ -165,6 +228,7 @@ pub enum RegistryRecord {
     Purge(PurgeRequest),
     Silence(Silence),
     Acknowledgement(Acknowledgement),
+    FleetIncident(FleetIncident),
 }
 
 impl RegistryRecord {
@@ -178,6 +242,7 @@ impl RegistryRecord {
             RegistryRecord::Purge(purge) => format!("purge:{}", purge.customer_id),
             RegistryRecord::Silence(silence) => format!("silence:{}", silence.silence_id),
             RegistryRecord::Acknowledgement(ack) => format!("ack:{}", ack.alert_id),
+            RegistryRecord::FleetIncident(incident) => format!("fleet:{}", incident.incident_id),
         }
     }
 }
@@ -192,5 +257,7 @@ pub(crate) const INSTALLATION_SCHEMA_HISTORY: &[(&str, &str)] = &[(
 )];
 pub(crate) const PURGE_SCHEMA_SOURCE: &str = include_str!("../avro/registry/purge_request.avsc");
 pub(crate) const SILENCE_SCHEMA_SOURCE: &str = include_str!("../avro/registry/silence.avsc");
+pub(crate) const FLEET_INCIDENT_SCHEMA_SOURCE: &str =
+    include_str!("../avro/registry/fleet_incident.avsc");
 pub(crate) const ACKNOWLEDGEMENT_SCHEMA_SOURCE: &str =
     include_str!("../avro/registry/acknowledgement.avsc");

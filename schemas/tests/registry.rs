@@ -2,8 +2,8 @@
 
 use ucx_schemas::{
     decode_registry, encode_alert, encode_registry, Acknowledgement, AlertContact, ContractTier,
-    Customer, Installation, InstallationStatus, PurgeRequest, Region, RegistryRecord, Severity,
-    Silence, SilenceKind,
+    Customer, FleetIncident, FleetIncidentState, Installation, InstallationStatus, PurgeRequest,
+    Region, RegistryRecord, Severity, Silence, SilenceKind,
 };
 
 fn records() -> Vec<RegistryRecord> {
@@ -55,6 +55,19 @@ fn records() -> Vec<RegistryRecord> {
             comment: "on it".into(),
             acknowledged_at: 1_764_000_000_004,
         }),
+        RegistryRecord::FleetIncident(FleetIncident {
+            incident_id: FleetIncident::id_of("service_stopped", Some("8.2.1")),
+            rule_id: "service_stopped".into(),
+            ucx_version: Some("8.2.1".into()),
+            state: FleetIncidentState::Held,
+            installations: vec!["inst-1".into(), "inst-2".into()],
+            fleet_size: 7,
+            opened_at: 1_764_000_000_005,
+            hold_until: 1_764_014_400_005,
+            decided_by: String::new(),
+            comment: String::new(),
+            updated_at: 1_764_000_000_005,
+        }),
     ]
 }
 
@@ -67,7 +80,7 @@ fn every_registry_record_round_trips() {
 }
 
 #[test]
-fn keys_are_one_per_customer_installation_purge_silence_and_alert() {
+fn keys_are_one_per_customer_installation_purge_silence_alert_and_fleet_incident() {
     let keys: Vec<String> = records().iter().map(RegistryRecord::key).collect();
     assert_eq!(
         keys,
@@ -76,7 +89,8 @@ fn keys_are_one_per_customer_installation_purge_silence_and_alert() {
             "installation:inst-1",
             "purge:cust-1",
             "silence:s-1",
-            "ack:a-1"
+            "ack:a-1",
+            "fleet:service_stopped@8.2.1"
         ]
     );
 }

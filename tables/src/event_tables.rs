@@ -2,7 +2,7 @@
 //! `installation_changes` (one row per change an inventory beat showed).
 
 use serde::{Deserialize, Serialize};
-use ucx_schemas::{Alert, Change};
+use ucx_schemas::{Alert, Change, FleetIncident};
 
 use crate::columns::{seconds, unsigned, RowError, RowSink, Seconds};
 
@@ -51,6 +51,50 @@ pub struct ChangeRow {
     pub detected_at: Seconds,
 }
 
+/// `fleet_incidents`: the newest state of each fleet incident episode (see
+/// `migrations/0010_fleet_incidents.sql`), written by the notifier from the registry.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct FleetIncidentRow {
+    pub incident_id: String,
+    pub rule_id: String,
+    /// '' for every version.
+    pub ucx_version: String,
+    pub state: String,
+    pub installations: Vec<String>,
+    pub installation_count: u32,
+    pub fleet_size: u32,
+    pub opened_at: Seconds,
+    pub hold_until: Seconds,
+    pub decided_by: String,
+    pub comment: String,
+    pub updated_at: Seconds,
+    pub version: u64,
+}
+
+impl FleetIncidentRow {
+    pub fn of(incident: &FleetIncident) -> Result<Self, RowError> {
+        Ok(FleetIncidentRow {
+            incident_id: incident.incident_id.clone(),
+            rule_id: incident.rule_id.clone(),
+            ucx_version: incident.ucx_version.clone().unwrap_or_default(),
+            state: incident.state.as_str().to_string(),
+            installations: incident.installations.clone(),
+            installation_count: unsigned(
+                "installation_count",
+                incident.installations.len() as i64,
+            )?,
+            fleet_size: unsigned("fleet_size", i64::from(incident.fleet_size))?,
+            opened_at: seconds("opened_at", incident.opened_at)?,
+            hold_until: seconds("hold_until", incident.hold_until)?,
+            decided_by: incident.decided_by.clone(),
+            comment: incident.comment.clone(),
+            updated_at: seconds("updated_at", incident.updated_at)?,
+            version: unsigned("updated_at", incident.updated_at)?,
+        })
+    }
+}
+
+pub const FLEET_INCIDENTS: &str = "fleet_incidents";
 pub const ALERTS: &str = "alerts";
 pub const INSTALLATION_CHANGES: &str = "installation_changes";
 

@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007", "notifications"),
     migration!(8, "0008", "alert_resolution"),
     migration!(9, "0009", "notification_deliveries"),
+    migration!(10, "0010", "fleet_incidents"),
 ];
 
 /// How many versioned migrations there are.

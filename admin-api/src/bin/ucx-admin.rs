@@ -4,15 +4,15 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use ucx_admin_api::{
-    AcknowledgementInput, AdminClient, AdminError, CustomerInput, InstallationInput, LicenceInput,
-    SilenceInput, SilenceKindInput,
+    AcknowledgementInput, AdminClient, AdminError, CustomerInput, FleetReleaseInput,
+    FleetSilenceInput, InstallationInput, LicenceInput, SilenceInput, SilenceKindInput,
 };
 use ucx_schemas::{AlertContact, ContractTier, Region};
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Manage customers, installations, telemetry opt-out, silences and acknowledgements"
+    about = "Manage customers, installations, telemetry opt-out, silences, acknowledgements and fleet incidents"
 )]
 struct Cli {
     /// The gateway's base URL.
@@ -87,6 +87,36 @@ enum Command {
         by: String,
         #[arg(long, default_value = "")]
         comment: String,
+    },
+    /// List fleet incidents (a rule opening across the fleet at once, its customer mail held)
+    /// and fleet-wide silences.
+    FleetIncidents,
+    /// Release a held fleet incident (the alerts are real): the held customer mail goes out.
+    /// Also ends a fleet-wide silence early.
+    ReleaseFleetIncident {
+        /// As listed, e.g. service_stopped@8.3.0 or service_stopped@all-versions.
+        incident_id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Silence a rule fleet-wide (one UCX Suite version, or every version) for a while: no
+    /// customer mail of it anywhere; alerts are still recorded for support.
+    FleetSilence {
+        #[arg(long)]
+        rule: String,
+        /// Only installations running this UCX Suite version.
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        minutes: u32,
+        /// Why, for the next engineer.
+        #[arg(long)]
+        comment: String,
+        /// Who.
+        #[arg(long)]
+        by: String,
     },
 }
 
@@ -270,6 +300,33 @@ async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
                 .acknowledge(&alert_id, &AcknowledgementInput { by, comment })
                 .await?,
         ),
+        Command::FleetIncidents => show(&client.fleet_incidents().await?),
+        Command::ReleaseFleetIncident {
+            incident_id,
+            by,
+            comment,
+        } => show(
+            &client
+                .release_fleet_incident(&incident_id, &FleetReleaseInput { by, comment })
+                .await?,
+        ),
+        Command::FleetSilence {
+            rule,
+            version,
+            minutes,
+            comment,
+            by,
+        } => {
+            let input = FleetSilenceInput {
+                rule_id: rule,
+                ucx_version: version,
+                ends_at: None,
+                duration_minutes: Some(minutes),
+                comment,
+                created_by: by,
+            };
+            show(&client.fleet_silence(&input).await?.value);
+        }
     }
     Ok(())
 }

@@ -5,10 +5,12 @@
 //! soon as it is handed out. The requests and answers are `ucx-admin-api`'s types, shared with
 //! the typed client.
 //!
-//! - `customers`, `installations`, `silences` (with acknowledgements): the handlers by resource;
+//! - `customers`, `installations`, `silences` (with acknowledgements), `fleet` (fleet incidents
+//!   and fleet-wide silences): the handlers by resource;
 //! - here: the routes, the admin token, refusals and publishing to the registry.
 
 mod customers;
+mod fleet;
 mod installations;
 mod silences;
 
@@ -45,6 +47,9 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route(paths::SILENCES, get(silences::list))
         .route(paths::SILENCE, put(silences::put).delete(silences::end))
         .route(paths::ALERT_ACKNOWLEDGE, post(silences::acknowledge))
+        .route(paths::FLEET_INCIDENTS, get(fleet::list))
+        .route(paths::FLEET_INCIDENT_RELEASE, post(fleet::release))
+        .route(paths::FLEET_SILENCES, post(fleet::silence))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin,

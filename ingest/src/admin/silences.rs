@@ -18,7 +18,7 @@ use super::{check_id, publish, AdminError};
 use crate::AppState;
 
 /// A forgotten silence must not mute a customer for ever.
-const LONGEST_SILENCE_DAYS: i64 = 90;
+pub(super) const LONGEST_SILENCE_DAYS: i64 = 90;
 const DAY_MS: i64 = 86_400_000;
 
 /// A silence as the API shows it, judged now.
@@ -26,7 +26,7 @@ fn view(silence: Silence) -> SilenceView {
     SilenceView::at(silence, ucx_common::now_ms())
 }
 
-fn instant(field: &str, text: &str) -> Result<i64, AdminError> {
+pub(super) fn instant(field: &str, text: &str) -> Result<i64, AdminError> {
     let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
         AdminError::invalid(format!(
             "{field} {text:?} is not an RFC 3339 time such as 2026-11-24T22:00:00Z"

@@ -108,6 +108,12 @@ async fn every_dashboard_panel_returns_rows() {
     };
     notifier_config.notifier.group_id = unique("notifier");
     notifier_config.notifier.smtp_port = smtp.port;
+    // mail at once: these tests are not about the fleet guard's settle time
+    notifier_config.notifier.fleet_settle_s = Duration::ZERO;
+    // both installations trip the same rules: fleet incidents for the Fleet incidents panel
+    notifier_config.notifier.fleet_min_installations = 2;
+    notifier_config.notifier.fleet_share = 0.5;
+    notifier_config.notifier.deferred_interval_ms = Duration::from_millis(500);
     let _notifier = start_notifier(notifier_config).await;
     for installation in [INSTALLATION, "inst-dash-02"] {
         post_every_example(&pipeline.gateway.url, installation).await;
@@ -127,7 +133,7 @@ async fn every_dashboard_panel_returns_rows() {
         assert_eq!(response.status(), 202);
     }
     wait_until(
-        "rows of every table, alerts, changes and notifications included",
+        "rows of every table, alerts, changes, notifications and fleet incidents included",
         Duration::from_secs(90),
         || async {
             query(
@@ -136,7 +142,8 @@ async fn every_dashboard_panel_returns_rows() {
                  AND (SELECT uniqExact(installation_id) FROM alerts) = 2 \
                  AND (SELECT count() FROM alerts WHERE state = 'RESOLVED') > 0 \
                  AND (SELECT count() FROM installation_changes) > 0 \
-                 AND (SELECT count() FROM notifications) > 0",
+                 AND (SELECT count() FROM notifications) > 0 \
+                 AND (SELECT count() FROM fleet_incidents) > 0",
             )
             .await
             .is_ok_and(|answer| answer.trim() == "1")

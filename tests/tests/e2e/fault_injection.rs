@@ -187,6 +187,8 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
         ..Default::default()
     };
     notifier_config.notifier.smtp_port = smtp.port;
+    // mail at once: these tests are not about the fleet guard's settle time
+    notifier_config.notifier.fleet_settle_s = Duration::ZERO;
     let mut gateway = StageProcess::new(
         "gateway",
         env!("CARGO_BIN_EXE_ucx-e2e-ingest"),
