@@ -82,8 +82,7 @@ pub struct NotifierSettings {
     pub fleet_hold_s: Duration,
     /// A new alert's first mail waits this long, so the first servers of a storm are held too
     /// (0: mail at once).
-    #[serde(with = "seconds")]
-    pub fleet_settle_s: Duration,
+    pub fleet_settle_s: u64,
     /// Offsets of handled alerts are committed this often (every handled alert is in the ledger
     /// first, so a crash in between re-reads alerts but mails none twice).
     #[serde(with = "millis")]

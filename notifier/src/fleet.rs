@@ -60,7 +60,7 @@ impl Thresholds {
             min_installations: settings.fleet_min_installations as usize,
             window_ms: settings.fleet_window_s.as_millis() as i64,
             hold_ms: settings.fleet_hold_s.as_millis() as i64,
-            settle_ms: settings.fleet_settle_s.as_millis() as i64,
+            settle_ms: settings.fleet_settle_s.saturating_mul(1000) as i64,
         }
     }
 }

@@ -23,7 +23,7 @@ mod metrics;
 pub mod templates;
 mod throttle;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -378,23 +378,6 @@ impl Notifier {
         }
     }
 
-    /// What the fleet guard says of a held delivery now (the settle time is over by now).
-    async fn held_verdict(&self, row: &DeliveryRow, now: i64) -> Result<Verdict, Stopped> {
-        let notification = self
-            .retry("looking up the notification", || {
-                self.ledger.notification(&row.notification_id)
-            })
-            .await?;
-        Ok(match notification {
-            Some(notification) => self.fleet.incident_verdict(
-                &notification.rule_id,
-                &notification.installation_id,
-                now,
-            ),
-            None => Verdict::Send,
-        })
-    }
-
     /// How long a delivery waits after its `attempts`-th try: 5 s, doubling, at most
     /// `retry_backoff_max_ms`.
     fn retry_wait(&self, attempts: u32) -> Duration {
@@ -412,11 +395,33 @@ impl Notifier {
                 self.ledger.due_deliveries(now)
             })
             .await?;
+        // what the held deliveries are about: one read of the held notifications per round
+        let held: HashMap<String, NotificationRow> =
+            if due.iter().any(|row| row.delivery() == Delivery::Held) {
+                self.retry("reading held notifications", || {
+                    self.ledger.waiting(Status::Held)
+                })
+                .await?
+                .into_iter()
+                .map(|row| (row.notification_id.clone(), row))
+                .collect()
+            } else {
+                HashMap::new()
+            };
         for mut row in due {
             if row.delivery() == Delivery::Held {
-                match self.held_verdict(&row, now).await? {
+                let verdict = match held.get(&row.notification_id) {
+                    Some(notification) => self.fleet.incident_verdict(
+                        &notification.rule_id,
+                        &notification.installation_id,
+                        now,
+                    ),
+                    None => Verdict::Send,
+                };
+                match verdict {
                     Verdict::Send => self.attempt(&mut row).await,
-                    Verdict::Hold { until_ms, .. } => row.next_attempt_at = seconds(until_ms),
+                    // stays due: looked at again next round, so a release sends it at once
+                    Verdict::Hold { .. } => continue,
                     Verdict::Silenced { reason } => {
                         row.status = Delivery::Silenced.as_str().into();
                         row.reason = reason;

@@ -15,7 +15,7 @@ pub enum StageConfig {
     Gateway(ucx_ingest::IngestConfig),
     Processors(ucx_processors::ProcessorConfig),
     Sinks(ucx_sinks::SinkConfig),
-    Notifier(ucx_notifier::NotifierConfig),
+    Notifier(Box<ucx_notifier::NotifierConfig>),
 }
 
 impl StageConfig {
@@ -258,7 +258,7 @@ mod tests {
         let loaded: ucx_sinks::SinkConfig = round_trip(&dir, &StageConfig::Sinks(sinks.clone()));
         assert_eq!(loaded, sinks);
         let loaded: ucx_notifier::NotifierConfig =
-            round_trip(&dir, &StageConfig::Notifier(notifier.clone()));
+            round_trip(&dir, &StageConfig::Notifier(Box::new(notifier.clone())));
         assert_eq!(loaded, notifier);
         let _ = std::fs::remove_dir_all(&dir);
     }

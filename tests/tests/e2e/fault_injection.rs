@@ -188,7 +188,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     };
     notifier_config.notifier.smtp_port = smtp.port;
     // mail at once: these tests are not about the fleet guard's settle time
-    notifier_config.notifier.fleet_settle_s = Duration::ZERO;
+    notifier_config.notifier.fleet_settle_s = 0;
     let mut gateway = StageProcess::new(
         "gateway",
         env!("CARGO_BIN_EXE_ucx-e2e-ingest"),
@@ -210,7 +210,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     let mut notifier = StageProcess::new(
         "notifier",
         env!("CARGO_BIN_EXE_ucx-e2e-notifier"),
-        StageConfig::Notifier(notifier_config),
+        StageConfig::Notifier(Box::new(notifier_config)),
         &dir,
     );
     // The sinks create the database, tables and topics.

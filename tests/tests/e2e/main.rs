@@ -14,6 +14,7 @@ mod detection_quality;
 mod end_to_end;
 mod every_category;
 mod fault_injection;
+mod fleet_storm;
 mod gateway_auth;
 mod gateway_fuzz;
 mod gateway_hostile;

@@ -102,7 +102,7 @@ fn config(setup: &Setup, smtp: &OwnSmtp) -> NotifierConfig {
     config.notifier.group_id = unique("notifier");
     config.notifier.smtp_port = smtp.port;
     // mail at once: these tests are not about the fleet guard's settle time
-    config.notifier.fleet_settle_s = Duration::ZERO;
+    config.notifier.fleet_settle_s = 0;
     config.notifier.commit_interval_ms = Duration::from_millis(200);
     config.notifier.retry_backoff_max_ms = Duration::from_millis(500);
     config.notifier.smtp_timeout_ms = Duration::from_secs(2);
