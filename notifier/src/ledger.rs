@@ -51,6 +51,8 @@ impl Status {
 pub struct NotificationRow {
     pub notification_id: String,
     pub alert_id: String,
+    /// The alert's incident (related findings share it; alert schema v5).
+    pub incident_id: String,
     pub customer_id: String,
     pub installation_id: String,
     pub rule_id: String,
@@ -90,6 +92,7 @@ impl NotificationRow {
         NotificationRow {
             notification_id: notification_id(alert),
             alert_id: alert.alert_id.clone(),
+            incident_id: alert.incident_id.clone(),
             customer_id: alert.customer_id.clone(),
             installation_id: alert.installation_id.clone(),
             rule_id: alert.rule_id.clone(),

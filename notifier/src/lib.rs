@@ -408,9 +408,12 @@ impl Notifier {
             } else {
                 HashMap::new()
             };
+        // held mails of one incident released in one round: one mail per recipient
+        let mut incidents: BTreeMap<(String, String), Vec<DeliveryRow>> = BTreeMap::new();
         for mut row in due {
             if row.delivery() == Delivery::Held {
-                let verdict = match held.get(&row.notification_id) {
+                let notification = held.get(&row.notification_id);
+                let verdict = match notification {
                     Some(notification) => self.fleet.incident_verdict(
                         &notification.rule_id,
                         &notification.installation_id,
@@ -419,7 +422,15 @@ impl Notifier {
                     None => Verdict::Send,
                 };
                 match verdict {
-                    Verdict::Send => self.attempt(&mut row).await,
+                    Verdict::Send => match notification.filter(|n| !n.incident_id.is_empty()) {
+                        Some(notification) => {
+                            let incident =
+                                (row.recipient.clone(), notification.incident_id.clone());
+                            incidents.entry(incident).or_default().push(row);
+                            continue;
+                        }
+                        None => self.attempt(&mut row).await,
+                    },
                     // stays due: looked at again next round, so a release sends it at once
                     Verdict::Hold { .. } => continue,
                     Verdict::Silenced { reason } => {
@@ -431,30 +442,117 @@ impl Notifier {
             } else {
                 self.attempt(&mut row).await;
             }
-            let done = std::slice::from_ref(&row);
-            self.retry("recording a delivery", || {
-                self.ledger.record_deliveries(done)
+            self.record_delivery(row).await?;
+        }
+        for ((recipient, incident_id), mut rows) in incidents {
+            // findings of the incident still settling go out with the first
+            for (notification_id, notification) in &held {
+                let settling = notification.incident_id == incident_id
+                    && !rows
+                        .iter()
+                        .any(|row| &row.notification_id == notification_id)
+                    && self.fleet.incident_verdict(
+                        &notification.rule_id,
+                        &notification.installation_id,
+                        now,
+                    ) == Verdict::Send;
+                if !settling {
+                    continue;
+                }
+                let more = self
+                    .retry("looking up deliveries", || {
+                        self.ledger.deliveries_of(notification_id)
+                    })
+                    .await?;
+                rows.extend(
+                    more.into_iter().filter(|row| {
+                        row.recipient == recipient && row.delivery() == Delivery::Held
+                    }),
+                );
+            }
+            if rows.len() > 1 {
+                self.send_incident(&recipient, &mut rows, &held).await;
+            }
+            for mut row in rows {
+                if row.delivery() == Delivery::Held {
+                    self.attempt(&mut row).await;
+                }
+                self.record_delivery(row).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Several held findings of one incident for one recipient, as one mail listing them; each
+    /// delivery takes its outcome. Should the mail server ask to try later, they are tried one
+    /// by one instead (each left `HELD` here).
+    async fn send_incident(
+        &self,
+        recipient: &str,
+        rows: &mut [DeliveryRow],
+        held: &HashMap<String, NotificationRow>,
+    ) {
+        let listed: Vec<&NotificationRow> = rows
+            .iter()
+            .filter_map(|row| held.get(&row.notification_id))
+            .collect();
+        let mail = match self.templates.list(ListKind::Incident, &listed) {
+            Ok(mail) => mail,
+            Err(error) => {
+                tracing::error!(%error, "incident mail could not be rendered; mailing its findings one by one");
+                return;
+            }
+        };
+        let outcome = self
+            .mailer
+            .send(&[recipient.to_string()], &mail, &rows[0].delivery_id)
+            .await;
+        let (status, reason) = match outcome {
+            Ok(()) => {
+                self.metrics.sent("incident");
+                (Delivery::Sent, String::new())
+            }
+            Err(MailError::Permanent(reason)) => {
+                self.metrics.failed("refused");
+                (Delivery::Failed, reason)
+            }
+            Err(error @ MailError::Transient(_)) => {
+                tracing::info!(recipient, %error, "incident mail not accepted for now; its findings go one by one");
+                return;
+            }
+        };
+        for row in rows.iter_mut() {
+            row.attempts += 1;
+            row.status = status.as_str().into();
+            row.reason = reason.clone();
+            row.subject = mail.subject.clone();
+        }
+    }
+
+    /// Records what became of a delivery, and brings its notification's status up to date.
+    async fn record_delivery(&self, row: DeliveryRow) -> Result<(), Stopped> {
+        let done = std::slice::from_ref(&row);
+        self.retry("recording a delivery", || {
+            self.ledger.record_deliveries(done)
+        })
+        .await?;
+        if row.kind != "alert" {
+            return Ok(());
+        }
+        let deliveries = self
+            .retry("looking up deliveries", || {
+                self.ledger.deliveries_of(&row.notification_id)
             })
             .await?;
-            if row.kind != "alert" {
-                continue;
-            }
-            let deliveries = self
-                .retry("looking up deliveries", || {
-                    self.ledger.deliveries_of(&row.notification_id)
-                })
-                .await?;
-            let previous = self
-                .retry("looking up the notification", || {
-                    self.ledger.notification(&row.notification_id)
-                })
-                .await?;
-            if let Some(previous) = previous {
-                let mut updated =
-                    previous.with_status(ledger::status_of(&deliveries), &row.subject);
-                updated.reason = refusals(&deliveries);
-                self.record(vec![updated]).await?;
-            }
+        let previous = self
+            .retry("looking up the notification", || {
+                self.ledger.notification(&row.notification_id)
+            })
+            .await?;
+        if let Some(previous) = previous {
+            let mut updated = previous.with_status(ledger::status_of(&deliveries), &row.subject);
+            updated.reason = refusals(&deliveries);
+            self.record(vec![updated]).await?;
         }
         Ok(())
     }
@@ -527,6 +625,7 @@ impl Notifier {
         let kind_name = match kind {
             ListKind::Summary => "summary",
             ListKind::Digest => "digest",
+            ListKind::Incident => "incident",
         };
         let contacts = self
             .registry

@@ -1,6 +1,7 @@
 //! The e-mails, as minijinja templates (a text and an HTML part each): one alert state change
 //! (opened, reminder, resolved) with its evidence and what to do, and a list of several grouped
-//! by server (the storm-control summary and the daily digest). Subjects exist in English and German.
+//! by server (the storm-control summary, the daily digest, and the related findings of one
+//! incident). Subjects exist in English and German.
 
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -73,6 +74,8 @@ pub enum ListKind {
     Summary,
     /// The customer chose one mail a day.
     Digest,
+    /// Related findings on one server (one incident) that settled together.
+    Incident,
 }
 
 pub struct Templates {
@@ -148,6 +151,10 @@ impl Templates {
             ("de", ListKind::Digest) => format!("[UCX] Tagesübersicht: {count} Meldungen"),
             (_, ListKind::Summary) => format!("[UCX] {count} more alerts in the last hour"),
             (_, ListKind::Digest) => format!("[UCX] Daily digest: {count} alerts"),
+            ("de", ListKind::Incident) => {
+                format!("[UCX] {count} zusammenhängende Befunde auf einem Server")
+            }
+            (_, ListKind::Incident) => format!("[UCX] {count} related findings on one server"),
         };
         let context = context! { alerts => alerts, headline => subject.clone() };
         Ok(Rendered {
@@ -212,6 +219,7 @@ pub(crate) mod tests {
             suppressed_by: String::new(),
             acknowledged_by: String::new(),
             resolution: String::new(),
+            incident_id: String::new(),
         }
     }
 

@@ -69,6 +69,8 @@ struct Tracked {
     signal: String,
     /// The customer's tier's reminder interval when it was last announced (0: none).
     reminder_interval_ms: i64,
+    /// Its rule's correlation group ('' for none).
+    group: String,
 }
 
 /// The alerts of one installation: open ones and streaks towards opening or resolving.
@@ -104,6 +106,9 @@ impl AlertBook {
             let tracked = self.tracked.entry(key.clone()).or_default();
             if finding.gone_when_absent && tracked.signal != finding.signal {
                 tracked.signal = finding.signal.to_string();
+            }
+            if tracked.group != finding.text.group {
+                tracked.group = finding.text.group.clone();
             }
             let change = match finding.severity {
                 Some(severity) => {
@@ -148,7 +153,19 @@ impl AlertBook {
                 }
                 continue;
             };
+            let opening = tracked.open.is_none();
+            let group = tracked.group.clone();
             let mut alert = to_alert(beat, finding, alert_id, severity, state, audience);
+            alert.incident_id = match &tracked.open {
+                Some(open) => open.incident_id.clone(),
+                None => alert.alert_id.clone(),
+            };
+            if opening && !group.is_empty() {
+                if let Some(incident_id) = self.incident_of(&group, &key) {
+                    alert.incident_id = incident_id;
+                }
+            }
+            let tracked = self.tracked.get_mut(&key).expect("tracked above");
             alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
             if state == AlertState::Resolved {
                 alert.resolution = Resolution::Cleared.as_str().into();
@@ -173,6 +190,21 @@ impl AlertBook {
             changes.push(alert);
         }
         changes
+    }
+
+    /// The incident of an open alert of `group` other than `key`'s: related findings share it.
+    fn incident_of(&self, group: &str, key: &AlertKey) -> Option<String> {
+        self.tracked
+            .iter()
+            .filter(|(other, tracked)| *other != key && tracked.group == group)
+            .find_map(|(_, tracked)| {
+                let open = tracked.open.as_ref()?;
+                Some(if open.incident_id.is_empty() {
+                    open.alert_id.clone()
+                } else {
+                    open.incident_id.clone()
+                })
+            })
     }
 
     /// Whether an alert of `key` is open.
@@ -206,8 +238,10 @@ impl AlertBook {
         if covering.is_some_and(|window| window.kind == SilenceKind::Maintenance) {
             return None;
         }
+        let id = alert_id(&key, &silence.last_beat_id);
         let alert = Alert {
-            alert_id: alert_id(&key, &silence.last_beat_id),
+            incident_id: id.clone(),
+            alert_id: id,
             installation_id: installation_id.to_string(),
             node_id: silence.node_id.clone(),
             region: silence.region,
@@ -240,6 +274,7 @@ impl AlertBook {
                 good_streak: 0,
                 signal: String::new(),
                 reminder_interval_ms: audience.reminder_interval_ms,
+                group: String::new(),
             },
         );
         Some(alert)
@@ -457,6 +492,7 @@ fn to_alert(
         suppressed_by: String::new(),
         acknowledged_by: String::new(),
         resolution: String::new(),
+        incident_id: String::new(),
     }
 }
 
@@ -524,6 +560,51 @@ mod tests {
             .iter()
             .map(|a| (a.state, a.severity))
             .collect()
+    }
+
+    /// A disks beat of two disks with `free` percent each.
+    fn two_disks(beat_id: &str, free: [i64; 2]) -> Beat {
+        let mut beat = beat(beat_id, free[0]);
+        if let BeatPayload::HardwareInfoDisks(data) = &mut beat.payload {
+            data.disks.push(Disk {
+                name: "D:".into(),
+                model: "m".into(),
+                size_bytes: 100,
+                free_bytes: free[1],
+            });
+        }
+        beat
+    }
+
+    #[test]
+    fn related_findings_share_an_incident_until_they_all_resolve() {
+        let library = library(1, 1);
+        let mut book = AlertBook::default();
+        let first = run(&library, &mut book, &two_disks("1", [10, 50]));
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            first[0].incident_id, first[0].alert_id,
+            "the first opens an incident"
+        );
+        let second = run(&library, &mut book, &two_disks("2", [10, 9]));
+        assert_eq!(second.len(), 1);
+        assert_ne!(second[0].alert_id, first[0].alert_id);
+        assert_eq!(
+            second[0].incident_id, first[0].alert_id,
+            "D: joins C:'s incident"
+        );
+        // escalation and resolution keep it
+        let changes = run(&library, &mut book, &two_disks("3", [3, 60]));
+        assert!(changes
+            .iter()
+            .all(|alert| alert.incident_id == first[0].alert_id));
+        let resolved = run(&library, &mut book, &two_disks("4", [60, 60]));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].incident_id, first[0].alert_id);
+        // all resolved: the next opening is a new incident
+        let again = run(&library, &mut book, &two_disks("5", [60, 10]));
+        assert_eq!(again[0].incident_id, again[0].alert_id);
+        assert_ne!(again[0].incident_id, first[0].alert_id);
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub struct Alert {
     /// Why a `RESOLVED` alert resolved (see [`Resolution`]); '' for the other states (v4).
     #[serde(default)]
     pub resolution: String,
+    /// Related findings on one installation share it: the first open alert's id of the rule's
+    /// correlation group (`group` in the rule library); the alert's own id otherwise (v5).
+    #[serde(default)]
+    pub incident_id: String,
 }
 
 /// Why an alert resolved.
@@ -132,4 +136,5 @@ pub(crate) const ALERT_SCHEMA_HISTORY: &[(&str, &str)] = &[
     ("alert.v1", include_str!("../avro/history/alert.v1.avsc")),
     ("alert.v2", include_str!("../avro/history/alert.v2.avsc")),
     ("alert.v3", include_str!("../avro/history/alert.v3.avsc")),
+    ("alert.v4", include_str!("../avro/history/alert.v4.avsc")),
 ];

@@ -223,3 +223,29 @@ fn the_current_alert_schema_reads_v3_records() {
     assert_eq!(alert.acknowledged_by, "anna");
     assert_eq!(alert.resolution, "");
 }
+
+/// v5 groups related findings: v4 records still decode, in no incident.
+#[test]
+fn the_current_alert_schema_reads_v4_records() {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
+    let v4 =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v4.avsc")).unwrap())
+            .unwrap();
+    let current =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
+            .unwrap();
+    SchemaCompatibility::can_read(&v4, &current).unwrap();
+    let record = serde_json::json!({
+        "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
+        "rule_id": "disk_free_low", "rule_version": 2, "subject": "disk C:", "severity": "WARNING",
+        "state": "RESOLVED", "summary": "s", "observed_value": 9.5, "threshold": 15.0,
+        "beat_id": "b", "event_at": 1_795_428_000_000_i64, "raised_at": 1_795_428_000_100_i64,
+        "customer_id": "cust", "contract_tier": "GOLD", "notify_customer": true,
+        "explanation": "e", "dashboard_url": "d", "suppressed_by": "", "acknowledged_by": "",
+        "resolution": "cleared"
+    });
+    let bytes = single_object(&v4, record);
+    let alert = ucx_schemas::decode_alert(&bytes).unwrap();
+    assert_eq!(alert.resolution, "cleared");
+    assert_eq!(alert.incident_id, "");
+}

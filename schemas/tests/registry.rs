@@ -121,6 +121,7 @@ fn an_alert_is_not_a_registry_record() {
         suppressed_by: String::new(),
         acknowledged_by: String::new(),
         resolution: String::new(),
+        incident_id: String::new(),
     };
     let error = decode_registry(&encode_alert(&alert).unwrap()).unwrap_err();
     assert!(

@@ -22,6 +22,7 @@ mod context;
 mod metrics;
 mod offsets;
 mod progress;
+mod stuck_lag;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -178,12 +179,12 @@ where
     let instance_id = format!("{host}:{}", ops_listener_port);
     // The group join (seconds on some brokers) runs beside the registry load; no record is
     // handed to the stage before the registry is loaded and the stage built.
-    let consumer = kafka::consumer_with_lag(
+    let consumer = Arc::new(kafka::consumer_with_lag(
         kafka_settings,
         &spec.group_id,
         &instance_id,
         metrics.consumer_lag.clone(),
-    )?;
+    )?);
     let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
     kafka::subscribe(&consumer, &topics)?;
     let registry = crate::registry::follow(kafka_settings, shutdown.clone()).await?;
@@ -213,6 +214,12 @@ where
     });
     let busy = Busy::default();
     watch_busy(&context, busy.clone());
+    stuck_lag::watch(
+        consumer.clone(),
+        busy.clone(),
+        metrics.consumer_lag.clone(),
+        shutdown.clone(),
+    );
     let stage = build(context.clone()).await?;
     let outcome = Runner {
         stage,

@@ -129,6 +129,10 @@ pub struct Rule {
     pub limit: Option<f64>,
     /// Forecast rules: how well a straight line must explain the points (R², 0…1).
     pub min_fit: Option<f64>,
+    /// Correlation group: open alerts of rules of one group on one installation are one
+    /// incident (e.g. `storage`: disk low, disk forecast, database near its limit).
+    #[serde(default)]
+    pub group: Option<String>,
     pub summary: String,
     pub explanation: String,
     /// `summary`, `explanation` and `limit`, shared with the rule's findings (set by `parse`).
@@ -142,6 +146,8 @@ pub struct RuleText {
     pub summary: String,
     pub explanation: String,
     pub limit: Option<f64>,
+    /// The rule's correlation group ('' for none).
+    pub group: String,
 }
 
 impl RuleLibrary {
@@ -152,6 +158,7 @@ impl RuleLibrary {
                 summary: rule.summary.clone(),
                 explanation: rule.explanation.clone(),
                 limit: rule.limit,
+                group: rule.group.clone().unwrap_or_default(),
             });
         }
         let mut ids = HashSet::new();

@@ -1,12 +1,13 @@
 //! A ClickHouse crash mid-stream loses nothing: while the server is down the sink keeps retrying
-//! its batch and commits nothing (the backlog waits in Kafka); once the server is back every beat
-//! posted before, during and after the outage is stored, exactly once in `FINAL`.
+//! its batch and commits nothing (the backlog waits in Kafka, and the sink's lag counts it); once
+//! the server is back every beat posted before, during and after the outage is stored, exactly
+//! once in `FINAL`.
 
 use std::time::Duration;
 
 use ucx_e2e::{
-    example_beat, metrics_text, post_beat, query, start_gateway, start_sinks, unique, wait_until,
-    OwnClickHouse, Services,
+    example_beat, metric_sum, metrics_text, post_beat, query, start_gateway, start_sinks, unique,
+    wait_until, OwnClickHouse, Services,
 };
 use ucx_schemas::Category;
 
@@ -71,18 +72,30 @@ async fn a_clickhouse_restart_mid_stream_loses_nothing() {
     )
     .await;
 
+    // While the sink is stuck retrying, its lag still says how far behind it is: measured
+    // against the broker's high watermark although the stuck consumer polls nothing.
+    post_beats(&gateway.url, BEATS_PER_PHASE).await;
+    wait_until(
+        "the stuck sink's lag to count every beat posted during the outage",
+        Duration::from_secs(30),
+        || async {
+            metric_sum(&sinks.url, "ucx_consumer_lag{").await >= (2 * BEATS_PER_PHASE) as f64
+        },
+    )
+    .await;
+
     server.restart().await;
     post_beats(&gateway.url, BEATS_PER_PHASE).await;
     wait_until(
         "every beat stored after the restart",
         Duration::from_secs(90),
-        || async { stored().await.is_ok_and(|n| n == 3 * BEATS_PER_PHASE) },
+        || async { stored().await.is_ok_and(|n| n == 4 * BEATS_PER_PHASE) },
     )
     .await;
     let visible = query(&clickhouse, "SELECT count() FROM ucx_acd FINAL")
         .await
         .unwrap();
-    assert_eq!(visible.trim(), (3 * BEATS_PER_PHASE).to_string());
+    assert_eq!(visible.trim(), (4 * BEATS_PER_PHASE).to_string());
     let metrics = metrics_text(&sinks.url).await;
     println!(
         "insert attempts that failed during the outage: {}",

@@ -215,9 +215,19 @@ async fn a_rule_tripping_across_the_fleet_is_one_incident_and_no_mail_until_rele
         std::future::ready((0..3).all(|index| mails_to(&smtp, index) == 1))
     })
     .await;
-    for index in 0..3 {
-        assert_eq!(ledger_status(&pipeline, index).await, "['SENT']");
-    }
+    wait_until(
+        "the released notifications SENT",
+        Duration::from_secs(10),
+        || async {
+            for index in 0..3 {
+                if ledger_status(&pipeline, index).await != "['SENT']" {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
 
     // a fleet-wide silence of the rule: the next server's alert mails nobody
     let silenced = admin

@@ -20,6 +20,7 @@ mod gateway_fuzz;
 mod gateway_hostile;
 mod gateway_transport;
 mod idempotency;
+mod incidents;
 mod liveness;
 mod migrations;
 mod notifier;
