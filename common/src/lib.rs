@@ -13,6 +13,36 @@ pub mod service;
 pub mod shutdown;
 pub mod stage;
 
+/// Whether `url` points at this machine (localhost, 127.x, [::1]): a link a customer cannot open.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_loopback_link_is_told_from_a_public_one() {
+        for (url, loopback) in [
+            (
+                "http://127.0.0.1:3000/d/ucx-server/server?var-installation=i",
+                true,
+            ),
+            ("http://localhost/d/x", true),
+            ("http://[::1]:3000/d/x", true),
+            ("https://grafana.example.com/d/ucx-server/server", false),
+            ("https://[2001:db8::1]/d/x", false),
+        ] {
+            assert_eq!(super::is_loopback_url(url), loopback, "{url}");
+        }
+    }
+}
+
 /// Current wall-clock time in UTC milliseconds.
 pub fn now_ms() -> i64 {
     let since_epoch = std::time::SystemTime::now()

@@ -712,12 +712,7 @@ impl Stage for Notifier {
 
 /// Whether the alert's dashboard link points at loopback (the default of a local run).
 fn links_to_loopback(alert: &Alert) -> bool {
-    let rest = alert
-        .dashboard_url
-        .split_once("://")
-        .map_or(alert.dashboard_url.as_str(), |(_, rest)| rest);
-    let host = rest.split(['/', ':', '?']).next().unwrap_or_default();
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+    ucx_common::is_loopback_url(&alert.dashboard_url)
 }
 
 /// The refusals among `deliveries`, for the ledger: `recipient: reason; …`.

@@ -38,6 +38,9 @@ pub struct Processors {
 impl Processors {
     pub async fn start(context: Arc<Context>, config: ProcessorConfig) -> anyhow::Result<Self> {
         let settings = &config.processors;
+        if ucx_common::is_loopback_url(&settings.dashboard_url) {
+            tracing::warn!(dashboard_url = %settings.dashboard_url, "alerts link to a loopback address: Gold and Platinum customers' mails carry a link they cannot open; set processors.dashboard_url (UCX_PROCESSORS__DASHBOARD_URL) to the dashboards' public address");
+        }
         let metrics = ProcessorMetrics::new(&context.metrics_registry);
         let store = StateStore::open(
             &context.kafka,
