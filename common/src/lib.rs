@@ -24,25 +24,6 @@ pub fn is_loopback_url(url: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1"
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_loopback_link_is_told_from_a_public_one() {
-        for (url, loopback) in [
-            (
-                "http://127.0.0.1:3000/d/ucx-server/server?var-installation=i",
-                true,
-            ),
-            ("http://localhost/d/x", true),
-            ("http://[::1]:3000/d/x", true),
-            ("https://grafana.example.com/d/ucx-server/server", false),
-            ("https://[2001:db8::1]/d/x", false),
-        ] {
-            assert_eq!(super::is_loopback_url(url), loopback, "{url}");
-        }
-    }
-}
-
 /// Current wall-clock time in UTC milliseconds.
 pub fn now_ms() -> i64 {
     let since_epoch = std::time::SystemTime::now()
@@ -62,4 +43,23 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_loopback_link_is_told_from_a_public_one() {
+        for (url, loopback) in [
+            (
+                "http://127.0.0.1:3000/d/ucx-server/server?var-installation=i",
+                true,
+            ),
+            ("http://localhost/d/x", true),
+            ("http://[::1]:3000/d/x", true),
+            ("https://grafana.example.com/d/ucx-server/server", false),
+            ("https://[2001:db8::1]/d/x", false),
+        ] {
+            assert_eq!(super::is_loopback_url(url), loopback, "{url}");
+        }
+    }
 }
