@@ -212,7 +212,11 @@ impl Notifier {
             Verdict::Hold { until_ms, reason } => Some((until_ms, reason)),
             _ => None,
         };
-        if held.is_none() && !self.throttle.allows(&alert.customer_id, now) {
+        // CRITICAL always goes out at once: the budget is for what can wait for a summary
+        if held.is_none()
+            && alert.severity != Severity::Critical
+            && !self.throttle.allows(&alert.customer_id, now)
+        {
             let row = NotificationRow::new(alert, Status::Throttled, &recipients, "", "");
             self.record(vec![row]).await?;
             self.metrics.deferred("throttled");

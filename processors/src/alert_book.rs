@@ -33,6 +33,9 @@ pub struct Audience {
     pub silences: Vec<Silence>,
     /// An alert still open this long after it was announced is announced again; 0: never.
     pub reminder_interval_ms: i64,
+    /// An alert going bad again within this long of resolving continues its episode (same id);
+    /// 0: always a new episode.
+    pub reopen_window_ms: i64,
 }
 
 impl Audience {
@@ -81,6 +84,14 @@ pub struct AlertBook {
         deserialize_with = "deserialize_keyed"
     )]
     tracked: HashMap<AlertKey, Tracked>,
+    /// Alerts resolved within the reopen window (id, event time): going bad again within it
+    /// continues the episode under the same id instead of opening a new one.
+    #[serde(
+        default,
+        serialize_with = "serialize_keyed",
+        deserialize_with = "deserialize_keyed"
+    )]
+    resolved: HashMap<AlertKey, (String, i64)>,
 }
 
 impl AlertBook {
@@ -127,18 +138,26 @@ impl AlertBook {
                         }
                         Some(open) => Some((open.alert_id.clone(), severity, AlertState::Open)),
                         None if tracked.bad_streak >= finding.for_beats && !in_maintenance => {
-                            Some((
-                                alert_id(&key, &envelope.beat_id),
-                                severity,
-                                AlertState::Open,
-                            ))
+                            // back within the reopen window: the same episode goes on
+                            let id = self
+                                .resolved
+                                .get(&key)
+                                .filter(|(_, at)| now - at <= audience.reopen_window_ms)
+                                .map(|(id, _)| id.clone())
+                                .unwrap_or_else(|| alert_id(&key, &envelope.beat_id));
+                            Some((id, severity, AlertState::Open))
                         }
                         None => None,
                     }
                 }
                 None => {
-                    tracked.good_streak += 1;
                     tracked.bad_streak = 0;
+                    // within the rule's clear margin: neither bad nor clear (no flapping)
+                    if finding.verdict.clear {
+                        tracked.good_streak += 1;
+                    } else {
+                        tracked.good_streak = 0;
+                    }
                     match &tracked.open {
                         Some(open) if tracked.good_streak >= finding.clear_beats => {
                             Some((open.alert_id.clone(), open.severity, AlertState::Resolved))
@@ -180,6 +199,7 @@ impl AlertBook {
             match state {
                 AlertState::Resolved => {
                     self.tracked.remove(&key);
+                    self.remember_resolved(key, &alert.alert_id, now, audience.reopen_window_ms);
                 }
                 _ => {
                     tracked.open = Some(alert.clone());
@@ -190,6 +210,15 @@ impl AlertBook {
             changes.push(alert);
         }
         changes
+    }
+
+    /// Keeps a resolved alert's id for the reopen window; forgets those older than it.
+    fn remember_resolved(&mut self, key: AlertKey, alert_id: &str, at_ms: i64, window_ms: i64) {
+        if window_ms <= 0 {
+            return;
+        }
+        self.resolved.retain(|_, (_, at)| at_ms - *at <= window_ms);
+        self.resolved.insert(key, (alert_id.to_string(), at_ms));
     }
 
     /// The incident of an open alert of `group` other than `key`'s: related findings share it.
@@ -382,6 +411,7 @@ impl AlertBook {
     /// Every alert of an installation that may no longer be watched (revoked, or its customer
     /// switched telemetry off): open ones resolve (`installation_inactive`) at `at_ms`.
     pub fn close_all(&mut self, at_ms: i64) -> Vec<Alert> {
+        self.resolved.clear();
         self.tracked
             .drain()
             .filter_map(|(_, tracked)| tracked.open)
@@ -467,7 +497,12 @@ fn to_alert(
     audience: &Audience,
 ) -> Alert {
     let envelope = &beat.envelope;
-    let (summary, explanation) = (finding.summary(), finding.explanation());
+    let summary = if state == AlertState::Resolved {
+        finding.cleared_summary()
+    } else {
+        finding.summary()
+    };
+    let explanation = finding.explanation();
     Alert {
         alert_id,
         installation_id: envelope.installation_id.clone(),
@@ -574,6 +609,57 @@ mod tests {
             });
         }
         beat
+    }
+
+    #[test]
+    fn a_value_within_the_clear_margin_neither_resolves_nor_flaps() {
+        // disk_free_low warns below 15 % and, with clear_margin 2, clears from 17 %
+        let mut book = AlertBook::default();
+        assert_eq!(
+            states(&mut book, "1", 14),
+            [(AlertState::Open, Severity::Warning)]
+        );
+        for (beat_id, free) in [("2", 16), ("3", 14), ("4", 16), ("5", 15)] {
+            assert_eq!(
+                states(&mut book, beat_id, free),
+                [],
+                "{free} % flaps nothing"
+            );
+        }
+        assert_eq!(
+            states(&mut book, "6", 17),
+            [(AlertState::Resolved, Severity::Warning)]
+        );
+        // and a value in the band opens nothing either
+        assert_eq!(states(&mut book, "7", 16), []);
+    }
+
+    #[test]
+    fn going_bad_again_within_the_reopen_window_continues_the_episode() {
+        let library = library(1, 1);
+        let audience = Audience {
+            reopen_window_ms: 3_600_000,
+            ..Audience::default()
+        };
+        let mut book = AlertBook::default();
+        let at = |book: &mut AlertBook, id: &str, free: i64, at_ms: i64| {
+            let beat = beat_at(id, free, at_ms);
+            let findings =
+                library.evaluate(&beat, &Facts::default(), None, &mut Default::default());
+            book.apply(&beat, findings, &audience)
+        };
+        let opened = at(&mut book, "1", 10, 1_000);
+        let resolved = at(&mut book, "2", 60, 60_000);
+        assert_eq!(resolved[0].state, AlertState::Resolved);
+        let again = at(&mut book, "3", 10, 1_800_000);
+        assert_eq!(again[0].state, AlertState::Open);
+        assert_eq!(again[0].alert_id, opened[0].alert_id, "the same episode");
+        at(&mut book, "4", 60, 1_900_000);
+        let later = at(&mut book, "5", 10, 1_900_000 + 3_600_001);
+        assert_ne!(
+            later[0].alert_id, opened[0].alert_id,
+            "past the window: a new one"
+        );
     }
 
     #[test]

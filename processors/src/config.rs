@@ -42,6 +42,9 @@ pub struct ProcessorSettings {
     /// An alert still open this long after it was announced is announced again (a reminder),
     /// per contract tier; installations of no known customer count as Basic. 0: no reminders.
     pub reminder_interval_s: PerTier,
+    /// An alert whose subject goes bad again within this many seconds (event time) of resolving
+    /// continues its episode under the same alert id instead of opening a new one; 0: never.
+    pub reopen_window_s: u64,
 }
 
 /// A value per contract tier (`[processors.<name>]` with `basic`, `gold`, `platinum`).

@@ -20,6 +20,7 @@ pub struct Router {
     care_grace: Duration,
     dashboard_url: String,
     reminder_interval_s: PerTier,
+    reopen_window_ms: i64,
 }
 
 /// How one installation's alerts are judged and who hears of them.
@@ -38,6 +39,7 @@ impl Router {
             care_grace: Duration::days(settings.care_grace_days.into()),
             dashboard_url: settings.dashboard_url.clone(),
             reminder_interval_s: settings.reminder_interval_s,
+            reopen_window_ms: settings.reopen_window_s.saturating_mul(1000) as i64,
         }
     }
 
@@ -89,6 +91,7 @@ impl Router {
                     contract_tier: customer.contract_tier.as_str().to_string(),
                     dashboard_url,
                     reminder_interval_ms,
+                    reopen_window_ms: self.reopen_window_ms,
                 },
                 licence,
             },
@@ -98,6 +101,7 @@ impl Router {
                 audience: Audience {
                     dashboard_url,
                     reminder_interval_ms,
+                    reopen_window_ms: self.reopen_window_ms,
                     ..Audience::default()
                 },
             },

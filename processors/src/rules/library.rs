@@ -117,6 +117,11 @@ pub struct Rule {
     /// Consecutive good beats before it resolves.
     #[serde(default = "one")]
     pub clear_beats: u32,
+    /// Hysteresis: a healthy value counts towards resolving only this far on the healthy side of
+    /// the warning threshold (in the rule's units: percent, days, deviations); in between it
+    /// neither opens nor resolves, so a value sitting at the threshold does not flap.
+    #[serde(default)]
+    pub clear_margin: f64,
     /// Only these subjects are judged; all when empty.
     #[serde(default)]
     pub subjects: Vec<String>,
@@ -148,6 +153,8 @@ pub struct RuleText {
     pub limit: Option<f64>,
     /// The rule's correlation group ('' for none).
     pub group: String,
+    /// A forecast rule: its threshold is days, its value a trend.
+    pub forecast: bool,
 }
 
 impl RuleLibrary {
@@ -159,6 +166,7 @@ impl RuleLibrary {
                 explanation: rule.explanation.clone(),
                 limit: rule.limit,
                 group: rule.group.clone().unwrap_or_default(),
+                forecast: rule.when == When::Forecast,
             });
         }
         let mut ids = HashSet::new();
@@ -169,6 +177,9 @@ impl RuleLibrary {
             };
             if !ids.insert(rule.id.as_str()) {
                 return Err(invalid("the id is used twice"));
+            }
+            if !(rule.clear_margin >= 0.0 && rule.clear_margin.is_finite()) {
+                return Err(invalid("clear_margin must be 0 or more"));
             }
             if rule.for_beats == 0 || rule.clear_beats == 0 {
                 return Err(invalid("for_beats and clear_beats must be at least 1"));
@@ -327,6 +338,8 @@ pub struct Verdict {
     /// The baseline's mean, the trend's change per day.
     pub baseline: Option<f64>,
     pub rate_per_day: Option<f64>,
+    /// Healthy and beyond the rule's `clear_margin`: counts towards resolving an open alert.
+    pub clear: bool,
 }
 
 impl Rule {
@@ -356,7 +369,9 @@ impl Rule {
             current: value,
             baseline: None,
             rate_per_day: None,
+            clear: true,
         };
+        let margin = self.clear_margin;
         // The severity of the first threshold `crossed` and the threshold it crossed.
         let grade = |crossed: &dyn Fn(f64) -> bool| -> Option<(Severity, f64)> {
             critical
@@ -380,6 +395,12 @@ impl Rule {
                 {
                     verdict.severity = Some(severity);
                     verdict.threshold = threshold;
+                } else if let Some(t) = warning.or(critical) {
+                    verdict.clear = if below {
+                        value >= t + margin
+                    } else {
+                        value <= t - margin
+                    };
                 }
             }
             When::AboveBaseline => {
@@ -394,6 +415,8 @@ impl Rule {
                 if let Some((severity, k)) = grade(&|k| deviations > k) {
                     verdict.severity = Some(severity);
                     verdict.threshold = limit_of(k);
+                } else if let Some(k) = warning.or(critical) {
+                    verdict.clear = deviations <= k - margin;
                 }
             }
             When::Forecast => {
@@ -417,6 +440,8 @@ impl Rule {
                 if let Some((severity, threshold)) = grade(&|t| days < t) {
                     verdict.severity = Some(severity);
                     verdict.threshold = threshold;
+                } else if let Some(t) = warning.or(critical) {
+                    verdict.clear = days >= t + margin;
                 }
             }
         }
@@ -439,8 +464,28 @@ impl RuleText {
             .replace("{threshold}", &number(verdict.threshold))
             .replace("{current}", &number(verdict.current))
             .replace("{baseline}", &optional(verdict.baseline))
-            .replace("{rate}", &optional(verdict.rate_per_day))
+            // the words say which way ("loses", "grows"): the rate is a magnitude
+            .replace("{rate}", &optional(verdict.rate_per_day.map(f64::abs)))
             .replace("{limit}", &optional(self.limit))
+    }
+
+    /// The summary of a resolved alert: what the value is now, not the trouble's template
+    /// (whose rate or days no longer exist once the trend is gone).
+    pub fn render_cleared(&self, subject: &str, verdict: &Verdict) -> String {
+        if self.forecast {
+            format!(
+                "{subject} is no longer heading for {} within {} days ({} now)",
+                self.limit.map_or_else(|| "its limit".to_string(), number),
+                number(verdict.threshold),
+                number(verdict.current)
+            )
+        } else {
+            format!(
+                "{subject} is back to normal ({} now, threshold {})",
+                number(verdict.current),
+                number(verdict.threshold)
+            )
+        }
     }
 }
 
@@ -504,6 +549,41 @@ mod tests {
         assert_eq!(
             disk.summary_of("disk C:", &verdict),
             "disk C: has 4.2% free (threshold 5%)"
+        );
+    }
+
+    #[test]
+    fn summaries_read_right_for_falling_values_and_resolved_alerts() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let rule = |id: &str| library.rules.iter().find(|r| r.id == id).unwrap();
+        let falling = Verdict {
+            severity: Some(Severity::Warning),
+            value: 12.5,
+            threshold: 30.0,
+            current: 40.0,
+            baseline: None,
+            rate_per_day: Some(-3.2),
+            clear: false,
+        };
+        let forecast = rule("disk_full_forecast");
+        let summary = forecast.summary_of("disk D:", &falling);
+        assert!(summary.starts_with("disk D: loses 3.2 points"), "{summary}");
+        let gone = Verdict {
+            severity: None,
+            value: f64::INFINITY,
+            rate_per_day: None,
+            clear: true,
+            ..falling
+        };
+        assert_eq!(
+            forecast.text.render_cleared("disk D:", &gone),
+            "disk D: is no longer heading for 0 within 30 days (40 now)"
+        );
+        let disk = rule("disk_free_low");
+        let healthy = disk.judge_with(60.0, None, &Context::default());
+        assert_eq!(
+            disk.text.render_cleared("disk C:", &healthy),
+            "disk C: is back to normal (60 now, threshold 15)"
         );
     }
 }

@@ -16,6 +16,11 @@ impl Finding {
         self.text.render(&self.subject, &self.verdict)
     }
 
+    /// The summary once the finding resolved its alert.
+    pub fn cleared_summary(&self) -> String {
+        self.text.render_cleared(&self.subject, &self.verdict)
+    }
+
     pub fn explanation(&self) -> String {
         self.text.explanation.clone()
     }

@@ -2,7 +2,7 @@
 //! installation told, see [`Facts`]). Each gives one observation per subject, e.g. per disk.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use ucx_schemas::{Beat, BeatPayload};
@@ -27,7 +27,8 @@ pub enum Signal {
     /// Per process name: working set, percent of the server's memory (the largest instance;
     /// once a memory beat told the total).
     ProcessMemoryPercent,
-    /// Per service: 1 when its state is not `Running`.
+    /// Per service: 1 when it is stopped: listed in a state other than `Running` or a `…Pending`
+    /// one, or an automatic service of the inventory missing from the running list.
     ServiceNotRunning,
     /// Per firewall profile: 1 when it is disabled.
     FirewallProfileDisabled,
@@ -94,6 +95,17 @@ pub struct Facts {
     /// What the installation's licences cover, from the registry.
     licensed_users: Option<i64>,
     licensed_devices: Option<i64>,
+    /// Per node: the installed services that start automatically (the inventory's newest list):
+    /// one of them missing from the running list is stopped.
+    automatic_services: HashMap<String, BTreeSet<String>>,
+}
+
+/// Automatic services remembered per node, at most (a node lists a few hundred).
+const MAX_AUTOMATIC_SERVICES: usize = 1_000;
+
+/// A state Windows reports while a service starts, stops, pauses or continues: not stopped.
+fn transitional(status: &str) -> bool {
+    status.to_ascii_lowercase().ends_with("pending")
 }
 
 impl Facts {
@@ -123,6 +135,23 @@ impl Facts {
             }
             BeatPayload::UcxSuiteDatabaseServer(server) => {
                 facts.sql_server_edition = Some(server.sql_server_edition.clone());
+            }
+            BeatPayload::SoftwareInfoWindowsServices(inventory) => {
+                let automatic: BTreeSet<String> = inventory
+                    .services
+                    .iter()
+                    .filter(|service| {
+                        service
+                            .startup_mode
+                            .to_ascii_lowercase()
+                            .starts_with("auto")
+                    })
+                    .map(|service| service.name.clone())
+                    .take(MAX_AUTOMATIC_SERVICES)
+                    .collect();
+                facts
+                    .automatic_services
+                    .insert(beat.envelope.node_id.clone(), automatic);
             }
             BeatPayload::UcxSuiteCluster(cluster) => {
                 for node in &cluster.nodes {
@@ -210,16 +239,27 @@ impl Signal {
                     None => Vec::new(),
                 }
             }
-            (Signal::ServiceNotRunning, BeatPayload::ProcessesWindowsServices(data)) => data
-                .services
-                .iter()
-                .map(|service| {
-                    observe(
-                        format!("service {}", service.name),
-                        flag(!service.status.eq_ignore_ascii_case("running")),
-                    )
-                })
-                .collect(),
+            (Signal::ServiceNotRunning, BeatPayload::ProcessesWindowsServices(data)) => {
+                // listed: stopped unless running or on its way (StartPending during a reboot)
+                let mut observations: Vec<Observation> = data
+                    .services
+                    .iter()
+                    .map(|service| {
+                        let stopped = !service.status.eq_ignore_ascii_case("running")
+                            && !transitional(&service.status);
+                        observe(format!("service {}", service.name), flag(stopped))
+                    })
+                    .collect();
+                // the list is of running services: an automatic one missing from it is stopped
+                if let Some(automatic) = facts.automatic_services.get(&beat.envelope.node_id) {
+                    for name in automatic {
+                        if !data.services.iter().any(|service| &service.name == name) {
+                            observations.push(observe(format!("service {name}"), 1.0));
+                        }
+                    }
+                }
+                observations
+            }
             (Signal::FirewallProfileDisabled, BeatPayload::SoftwareInfoWindowsFirewall(data)) => {
                 vec![
                     observe("domain", flag(!data.domain_enabled)),
@@ -344,4 +384,99 @@ fn per_name<'a>(values: impl Iterator<Item = (&'a String, f64)>) -> Vec<Observat
         }
     }
     by_name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ucx_schemas::beats::{
+        InstalledService, ProcessesWindowsServices, RunningService, SoftwareInfoWindowsServices,
+    };
+    use ucx_schemas::{Envelope, Region};
+
+    fn beat(payload: BeatPayload) -> Beat {
+        Beat {
+            envelope: Envelope {
+                beat_id: "b".into(),
+                installation_id: "inst".into(),
+                node_id: "node-1".into(),
+                region: Region::EU,
+                sent_at: 1,
+                received_at: 1,
+                source_ip: None,
+            },
+            payload,
+        }
+    }
+
+    fn running(services: &[(&str, &str)]) -> Beat {
+        beat(BeatPayload::ProcessesWindowsServices(
+            ProcessesWindowsServices {
+                services: services
+                    .iter()
+                    .map(|(name, status)| RunningService {
+                        pid: 1,
+                        name: name.to_string(),
+                        status: status.to_string(),
+                    })
+                    .collect(),
+            },
+        ))
+    }
+
+    fn stopped(beat: &Beat, facts: &Facts) -> Vec<String> {
+        Signal::ServiceNotRunning
+            .observe(beat, facts)
+            .into_iter()
+            .filter(|observation| observation.value == 1.0)
+            .map(|observation| observation.subject)
+            .collect()
+    }
+
+    #[test]
+    fn an_automatic_service_missing_from_the_running_list_is_stopped_a_pending_one_is_not() {
+        let mut facts = Facts::default();
+        let inventory = |name: &str, mode: &str| InstalledService {
+            name: name.into(),
+            startup_mode: mode.into(),
+            startup_identity: "LocalSystem".into(),
+            exe_path: "C:\\x.exe".into(),
+        };
+        facts.learn(&beat(BeatPayload::SoftwareInfoWindowsServices(
+            SoftwareInfoWindowsServices {
+                services: vec![
+                    inventory("ApolloService", "Auto"),
+                    inventory("MSSQL$SQLEXPRESS", "Automatic (Delayed Start)"),
+                    inventory("MSSQLSERVER", "Manual"),
+                ],
+            },
+        )));
+        // the database service vanished: stopped; the manual one is not expected
+        assert_eq!(
+            stopped(&running(&[("ApolloService", "Running")]), &facts),
+            ["service MSSQL$SQLEXPRESS"]
+        );
+        // a reboot: starting and stopping are not stopped
+        assert!(stopped(
+            &running(&[
+                ("ApolloService", "StartPending"),
+                ("MSSQL$SQLEXPRESS", "StopPending")
+            ]),
+            &facts
+        )
+        .is_empty());
+        // listed as stopped still counts
+        assert_eq!(
+            stopped(
+                &running(&[
+                    ("ApolloService", "Stopped"),
+                    ("MSSQL$SQLEXPRESS", "Running")
+                ]),
+                &facts
+            ),
+            ["service ApolloService"]
+        );
+        // without an inventory only the listed states count
+        assert!(stopped(&running(&[]), &Facts::default()).is_empty());
+    }
 }
