@@ -233,23 +233,6 @@ impl Notifier {
                 return Ok(Some(reason));
             }
         };
-        if let Some((until_ms, reason)) = held {
-            let deliveries = self
-                .deliver(
-                    "alert",
-                    &notification_id,
-                    &alert.customer_id,
-                    &recipients,
-                    &mail,
-                    Some(until_ms),
-                )
-                .await?;
-            let status = ledger::status_of(&deliveries);
-            let row = NotificationRow::new(alert, status, &recipients, &mail.subject, &reason);
-            self.record(vec![row]).await?;
-            self.metrics.deferred("fleet_hold");
-            return Ok(None);
-        }
         let deliveries = self
             .deliver(
                 "alert",
@@ -257,10 +240,16 @@ impl Notifier {
                 &alert.customer_id,
                 &recipients,
                 &mail,
-                None,
+                held.as_ref().map(|(until_ms, _)| *until_ms),
             )
             .await?;
         let status = ledger::status_of(&deliveries);
+        if let Some((_, reason)) = held {
+            let row = NotificationRow::new(alert, status, &recipients, &mail.subject, &reason);
+            self.record(vec![row]).await?;
+            self.metrics.deferred("fleet_hold");
+            return Ok(None);
+        }
         if status != Status::Failed {
             self.throttle.record(&alert.customer_id, now);
         }

@@ -401,6 +401,23 @@ pub async fn start_pipeline_adjusted(
     }
 }
 
+impl Pipeline {
+    /// A notifier configuration for this pipeline mailing to `smtp`: its own group, deferred
+    /// mail looked at every 500 ms, offsets committed every 200 ms.
+    pub fn notifier_config(&self, smtp: &OwnSmtp) -> ucx_notifier::NotifierConfig {
+        let mut config = ucx_notifier::NotifierConfig {
+            kafka: self.kafka.clone(),
+            clickhouse: self.clickhouse.clone(),
+            ..Default::default()
+        };
+        config.notifier.group_id = unique("notifier");
+        config.notifier.smtp_port = smtp.port;
+        config.notifier.deferred_interval_ms = Duration::from_millis(500);
+        config.notifier.commit_interval_ms = Duration::from_millis(200);
+        config
+    }
+}
+
 /// Polls `condition` every 50 ms until it holds; panics after `timeout` naming `what`.
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
 where

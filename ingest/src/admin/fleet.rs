@@ -13,11 +13,9 @@ use axum::Json;
 use ucx_admin_api::{FleetIncidentView, FleetReleaseInput, FleetSilenceInput};
 use ucx_schemas::{FleetIncident, FleetIncidentState, RegistryRecord};
 
-use super::silences::{instant, LONGEST_SILENCE_DAYS};
+use super::silences::{check_why_and_who, silence_end};
 use super::{check_id, update, AdminError, Rewritten};
 use crate::AppState;
-
-const DAY_MS: i64 = 86_400_000;
 
 fn view(incident: FleetIncident) -> FleetIncidentView {
     FleetIncidentView::at(incident, ucx_common::now_ms())
@@ -94,29 +92,9 @@ pub async fn silence(
     if let Some(version) = &input.ucx_version {
         check_id("ucx_version", version)?;
     }
-    if input.comment.trim().is_empty() || input.created_by.trim().is_empty() {
-        return Err(AdminError::invalid(
-            "comment and created_by must say why and who: the next engineer reads them",
-        ));
-    }
+    check_why_and_who(&input.comment, &input.created_by)?;
     let now = ucx_common::now_ms();
-    let ends_at = match (&input.ends_at, input.duration_minutes) {
-        (Some(text), None) => instant("ends_at", text)?,
-        (None, Some(minutes)) => now + i64::from(minutes) * 60_000,
-        _ => {
-            return Err(AdminError::invalid(
-                "give either ends_at (RFC 3339) or duration_minutes",
-            ))
-        }
-    };
-    if ends_at <= now {
-        return Err(AdminError::invalid("ends_at must be in the future"));
-    }
-    if ends_at - now > LONGEST_SILENCE_DAYS * DAY_MS {
-        return Err(AdminError::invalid(format!(
-            "a fleet silence lasts at most {LONGEST_SILENCE_DAYS} days; declare a new one when it ends"
-        )));
-    }
+    let ends_at = silence_end(now, input.ends_at.as_deref(), input.duration_minutes)?;
     let incident_id = FleetIncident::id_of(&input.rule_id, input.ucx_version.as_deref());
     let _writer = state.admin_writes.lock().await;
     let (before, silenced) = update(&state, &incident_id, |existing: Option<FleetIncident>| {

@@ -18,7 +18,7 @@ use super::{check_id, publish, AdminError};
 use crate::AppState;
 
 /// A forgotten silence must not mute a customer for ever.
-pub(super) const LONGEST_SILENCE_DAYS: i64 = 90;
+const LONGEST_SILENCE_DAYS: i64 = 90;
 const DAY_MS: i64 = 86_400_000;
 
 /// A silence as the API shows it, judged now.
@@ -26,13 +26,52 @@ fn view(silence: Silence) -> SilenceView {
     SilenceView::at(silence, ucx_common::now_ms())
 }
 
-pub(super) fn instant(field: &str, text: &str) -> Result<i64, AdminError> {
+fn instant(field: &str, text: &str) -> Result<i64, AdminError> {
     let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
         AdminError::invalid(format!(
             "{field} {text:?} is not an RFC 3339 time such as 2026-11-24T22:00:00Z"
         ))
     })?;
     Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// A silence must say why and who: the next engineer reads them.
+pub(super) fn check_why_and_who(comment: &str, created_by: &str) -> Result<(), AdminError> {
+    if comment.trim().is_empty() || created_by.trim().is_empty() {
+        return Err(AdminError::invalid(
+            "comment and created_by must say why and who: the next engineer reads them",
+        ));
+    }
+    Ok(())
+}
+
+/// When a silence starting at `starts_at` ends: `ends_at` (RFC 3339) or `duration_minutes`
+/// later, after its start and at most [`LONGEST_SILENCE_DAYS`] on.
+pub(super) fn silence_end(
+    starts_at: i64,
+    ends_at: Option<&str>,
+    duration_minutes: Option<u32>,
+) -> Result<i64, AdminError> {
+    let ends_at = match (ends_at, duration_minutes) {
+        (Some(text), None) => instant("ends_at", text)?,
+        (None, Some(minutes)) => starts_at + i64::from(minutes) * 60_000,
+        _ => {
+            return Err(AdminError::invalid(
+                "give either ends_at (RFC 3339) or duration_minutes",
+            ))
+        }
+    };
+    if ends_at <= starts_at {
+        return Err(AdminError::invalid(
+            "ends_at must be after the start (starts_at, or now)",
+        ));
+    }
+    if ends_at - starts_at > LONGEST_SILENCE_DAYS * DAY_MS {
+        return Err(AdminError::invalid(format!(
+            "a silence lasts at most {LONGEST_SILENCE_DAYS} days; declare a new one when it ends"
+        )));
+    }
+    Ok(ends_at)
 }
 
 /// The silence `input` declares, checked against the registry.
@@ -59,33 +98,13 @@ fn into_silence(
     if let Some(rule_id) = &input.rule_id {
         check_id("rule_id", rule_id)?;
     }
-    if input.comment.trim().is_empty() || input.created_by.trim().is_empty() {
-        return Err(AdminError::invalid(
-            "comment and created_by must say why and who: the next engineer reads them",
-        ));
-    }
+    check_why_and_who(&input.comment, &input.created_by)?;
     let now = ucx_common::now_ms();
     let starts_at = match &input.starts_at {
         Some(text) => instant("starts_at", text)?,
         None => now,
     };
-    let ends_at = match (&input.ends_at, input.duration_minutes) {
-        (Some(text), None) => instant("ends_at", text)?,
-        (None, Some(minutes)) => starts_at + i64::from(minutes) * 60_000,
-        _ => {
-            return Err(AdminError::invalid(
-                "give either ends_at (RFC 3339) or duration_minutes",
-            ))
-        }
-    };
-    if ends_at <= starts_at {
-        return Err(AdminError::invalid("ends_at must be after starts_at"));
-    }
-    if ends_at - starts_at > LONGEST_SILENCE_DAYS * DAY_MS {
-        return Err(AdminError::invalid(format!(
-            "a silence lasts at most {LONGEST_SILENCE_DAYS} days; declare a new one when it ends"
-        )));
-    }
+    let ends_at = silence_end(starts_at, input.ends_at.as_deref(), input.duration_minutes)?;
     Ok(Silence {
         silence_id,
         kind: match input.kind.unwrap_or(SilenceKindInput::Silence) {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use ucx_admin_api::{FleetReleaseInput, FleetSilenceInput};
 use ucx_e2e::{
-    admin_client, example_beat, post_with_key, query, start_notifier, start_pipeline, unique,
-    wait_until, OwnSmtp, Pipeline, Services,
+    admin_client, example_beat, post_with_key, query, start_notifier, start_pipeline, wait_until,
+    OwnSmtp, Pipeline, Services,
 };
 use ucx_schemas::{Category, FleetIncidentState};
 
@@ -102,15 +102,7 @@ async fn a_rule_tripping_across_the_fleet_is_one_incident_and_no_mail_until_rele
     let keys = register_fleet(&pipeline).await;
     let mut smtp = OwnSmtp::new();
     smtp.start().await;
-    let mut config = ucx_notifier::NotifierConfig {
-        kafka: pipeline.kafka.clone(),
-        clickhouse: pipeline.clickhouse.clone(),
-        ..Default::default()
-    };
-    config.notifier.group_id = unique("notifier");
-    config.notifier.smtp_port = smtp.port;
-    config.notifier.deferred_interval_ms = Duration::from_millis(500);
-    config.notifier.commit_interval_ms = Duration::from_millis(200);
+    let mut config = pipeline.notifier_config(&smtp);
     config.notifier.fleet_settle_s = SETTLE.as_secs();
     config.notifier.fleet_share = 0.3;
     config.notifier.fleet_min_installations = 3;
@@ -257,4 +249,56 @@ async fn a_rule_tripping_across_the_fleet_is_one_incident_and_no_mail_until_rele
     assert_eq!(mails_to(&smtp, 5), 0);
     // every mail went out once: the lone server's and the three released
     assert_eq!(smtp.received().len(), 4);
+
+    // refusals say what to do
+    let url = &pipeline.gateway.url;
+    let (status, answer) = ucx_e2e::admin(
+        url,
+        reqwest::Method::POST,
+        &ucx_admin_api::paths::with_id(
+            ucx_admin_api::paths::FLEET_INCIDENT_RELEASE,
+            "nothing@all-versions",
+        ),
+        Some(json!({"by": "anna"})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (404, Some("unknown_fleet_incident"))
+    );
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("GET /v1/admin/fleet-incidents"));
+    for (body, complaint) in [
+        (
+            json!({"rule_id": "r", "duration_minutes": 5, "comment": "", "created_by": "a"}),
+            "why and who",
+        ),
+        (
+            json!({"rule_id": "r", "comment": "c", "created_by": "a"}),
+            "ends_at (RFC 3339) or duration_minutes",
+        ),
+        (
+            json!({"rule_id": "r", "duration_minutes": 200000, "comment": "c", "created_by": "a"}),
+            "at most 90 days",
+        ),
+        (
+            json!({"rule_id": "bad rule", "duration_minutes": 5, "comment": "c", "created_by": "a"}),
+            "rule_id",
+        ),
+    ] {
+        let (status, answer) = ucx_e2e::admin(
+            url,
+            reqwest::Method::POST,
+            ucx_admin_api::paths::FLEET_SILENCES,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 422, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(complaint),
+            "{answer}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use ucx_e2e::{
     add_installation, admin_client, example_beat, post_with_key, query, start_notifier,
-    start_pipeline, unique, wait_until, OwnSmtp, Services,
+    start_pipeline, wait_until, OwnSmtp, Services,
 };
 use ucx_schemas::Category;
 
@@ -39,15 +39,7 @@ async fn related_findings_on_one_server_are_one_incident_and_one_mail() {
     let key = add_installation(&pipeline.gateway.url, "cust-incident", INSTALLATION).await;
     let mut smtp = OwnSmtp::new();
     smtp.start().await;
-    let mut config = ucx_notifier::NotifierConfig {
-        kafka: pipeline.kafka.clone(),
-        clickhouse: pipeline.clickhouse.clone(),
-        ..Default::default()
-    };
-    config.notifier.group_id = unique("notifier");
-    config.notifier.smtp_port = smtp.port;
-    config.notifier.deferred_interval_ms = Duration::from_millis(500);
-    config.notifier.commit_interval_ms = Duration::from_millis(200);
+    let mut config = pipeline.notifier_config(&smtp);
     // findings raised within the settle time of the first go out together
     config.notifier.fleet_settle_s = 8;
     let _notifier = start_notifier(config).await;
