@@ -257,7 +257,7 @@ pub fn openapi_document() -> Value {
         "info": {
             "title": "UCX telemetry ingest gateway",
             "version": "1",
-            "description": "Where UCX Suite servers post their telemetry beats (section 10 of the Cloud Services Terms of Use). Fields a beat carries beyond these are accepted and ignored. Personal data (e-mail addresses, user-profile paths, account names) is redacted or, if so configured, refused."
+            "description": "Where UCX Suite servers post their telemetry beats (section 10 of the Cloud Services Terms of Use). Fields a beat carries beyond these are accepted and ignored. Personal data (e-mail addresses, user-profile and home-share paths, account names, international phone numbers) is redacted or, if so configured, refused."
         },
         "paths": {
             "/v1/beats": {"post": {
