@@ -92,8 +92,14 @@ pub async fn put(
     } else {
         StatusCode::CREATED
     };
+    // off now: a purge unless telemetry was off already and its purge is on record
     let was_enabled = previous.is_some_and(|customer| customer.telemetry_enabled);
-    purge_if_switched_off(&state, &customer, was_enabled).await?;
+    let purge_on_record = state
+        .registry
+        .purges()
+        .iter()
+        .any(|purge| purge.customer_id == customer.customer_id);
+    purge_if_switched_off(&state, &customer, was_enabled || !purge_on_record).await?;
     Ok((status, Json(customer_view(&state, customer))))
 }
 
@@ -105,7 +111,7 @@ pub async fn set_telemetry(
 ) -> Result<Json<CustomerView>, AdminError> {
     let Json(input) = input?;
     let _writer = state.admin_writes.lock().await;
-    let (previous, customer) = update(&state, &customer_id, |previous: Option<Customer>| {
+    let (_, customer) = update(&state, &customer_id, |previous: Option<Customer>| {
         let previous = previous.ok_or_else(|| AdminError::no_customer(&customer_id))?;
         Ok(Customer {
             telemetry_enabled: input.enabled,
@@ -114,18 +120,20 @@ pub async fn set_telemetry(
         })
     })
     .await?;
-    let was_enabled = previous.is_some_and(|customer| customer.telemetry_enabled);
-    purge_if_switched_off(&state, &customer, was_enabled).await?;
+    // Every switch-off requests the purge, not only the first: a retried request whose first
+    // try stored the switch but not the purge (an error, a crash between the two) gets it now.
+    // A purge deletes what was received up to its request, so asking twice is harmless.
+    purge_if_switched_off(&state, &customer, true).await?;
     Ok(Json(customer_view(&state, customer)))
 }
 
-/// When a change switched telemetry off, a purge request follows it.
+/// When telemetry is off after a change that `switched` it off, a purge request follows.
 async fn purge_if_switched_off(
     state: &AppState,
     customer: &Customer,
-    was_enabled: bool,
+    switched: bool,
 ) -> Result<(), AdminError> {
-    if was_enabled && !customer.telemetry_enabled {
+    if switched && !customer.telemetry_enabled {
         let installation_ids = state
             .registry
             .installations_of(&customer.customer_id)

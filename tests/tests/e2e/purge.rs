@@ -121,6 +121,23 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     .unwrap();
     assert_eq!(report.trim(), "['inst-gone']\t1");
 
+    // A retried switch-off (its first answer lost, say, with the purge not yet stored) asks for
+    // the purge again: every switch-off does, and a purge is harmless twice.
+    set_telemetry(url, "cust-gone", false).await;
+    wait_until(
+        "the re-issued purge done",
+        Duration::from_secs(60),
+        || async {
+            query(
+                clickhouse,
+                "SELECT count() FROM purges WHERE customer_id = 'cust-gone'",
+            )
+            .await
+            .is_ok_and(|count| count.trim() == "2")
+        },
+    )
+    .await;
+
     // A record of the purged period arriving late (a redelivery) is dropped, not stored.
     let records = ucx_e2e::read_topic(
         &pipeline.kafka.brokers,
@@ -178,7 +195,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     .await;
     let metrics = metrics_text(&pipeline.sinks.url).await;
     assert!(
-        metrics.contains("sink_purges_completed_total 1"),
+        metrics.contains("sink_purges_completed_total 2"),
         "{metrics}"
     );
     // The sink publishes its lag per partition (librdkafka statistics, every 5 s).
