@@ -1,8 +1,9 @@
 //! Purges: when a customer switches telemetry off, the registry carries a purge request naming
-//! its installations and an instant. The sink deletes their rows received up to that instant
-//! from every table that has an `installation_id` column (`ALTER TABLE … DELETE`, which 18.16
-//! and current ClickHouse both run as a mutation), waits for the mutations to finish, and
-//! records the completion in `purges`. Records still on their way are dropped when they arrive
+//! its installations and an instant. The sink deletes their rows up to that instant from every
+//! table that has an `installation_id` column, and the customer's rows from tables keyed by
+//! customer only (the notifier's deliveries), by each table's one time column (`ALTER TABLE …
+//! DELETE`, which 18.16 and current ClickHouse both run as a mutation), waits for its own
+//! mutations to finish, and records the completion in `purges`. Records still on their way are dropped when they arrive
 //! (see `sink.rs`), so nothing of the purged period comes back. Purges run in a task of their
 //! own ([`work`]), beside consumption.
 
@@ -66,31 +67,34 @@ impl Purger {
 
     /// Deletes the rows of one purge request and records its completion.
     pub async fn carry_out(&self, purge: &PurgeRequest) -> Result<(), PurgeError> {
-        let tables = self.tables_with_installations().await?;
-        if !purge.installation_ids.is_empty() {
-            let installations = purge
-                .installation_ids
-                .iter()
-                .map(|id| quoted(id))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let until_seconds = purge.requested_at.div_euclid(1000);
-            for (table, time_column) in &tables {
-                let mut sql = format!(
-                    "ALTER TABLE `{table}` DELETE WHERE installation_id IN ({installations})"
-                );
-                if let Some(column) = time_column {
-                    sql.push_str(&format!(" AND {column} <= toDateTime({until_seconds})"));
-                }
-                self.client.query(&sql).execute().await?;
+        let tables = self.purged_tables().await?;
+        let installations = purge
+            .installation_ids
+            .iter()
+            .map(|id| quoted(id))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let until_seconds = purge.requested_at.div_euclid(1000);
+        let mut issued = Vec::new();
+        for table in &tables {
+            let whose = match table.key {
+                Key::Installation if installations.is_empty() => continue,
+                Key::Installation => format!("installation_id IN ({installations})"),
+                Key::Customer => format!("customer_id = {}", quoted(&purge.customer_id)),
+            };
+            let mut sql = format!("ALTER TABLE `{}` DELETE WHERE {whose}", table.name);
+            if let Some(column) = table.time_column {
+                sql.push_str(&format!(" AND {column} <= toDateTime({until_seconds})"));
             }
-            self.wait_for_mutations().await?;
+            self.client.query(&sql).execute().await?;
+            issued.push(table.name.clone());
         }
+        self.wait_for_mutations(&issued, purge).await?;
         let row = PurgeRow {
             customer_id: purge.customer_id.clone(),
             requested_at: purge.requested_at.max(0) as u64,
             installation_ids: purge.installation_ids.clone(),
-            tables: tables.into_iter().map(|(table, _)| table).collect(),
+            tables: issued,
             completed_at: (ucx_common::now_ms() / 1000) as u32,
         };
         let mut insert = self.client.insert::<PurgeRow>("purges").await?;
@@ -100,47 +104,75 @@ impl Purger {
         Ok(())
     }
 
-    /// Every table with an `installation_id` column, and the column that says when a row
-    /// arrived (`received_at` for beats, `raised_at` for alerts), if it has one.
-    async fn tables_with_installations(
-        &self,
-    ) -> Result<Vec<(String, Option<&'static str>)>, clickhouse::error::Error> {
+    /// Every table holding rows of an installation (`installation_id`) or, without one, of a
+    /// customer (`customer_id`: the notifier's deliveries, which hold contacts' addresses), and
+    /// its one time column, the one late records are dropped by: `received_at` for beats,
+    /// `event_at` for alerts, changes and notifications, `created_at` for deliveries.
+    async fn purged_tables(&self) -> Result<Vec<PurgedTable>, clickhouse::error::Error> {
         let columns = self
             .client
             .query(
                 "SELECT table, name FROM system.columns WHERE database = currentDatabase() \
-                 AND name IN ('installation_id', 'received_at', 'raised_at') ORDER BY table",
+                 AND name IN ('installation_id', 'customer_id', 'received_at', 'event_at', \
+                 'created_at') ORDER BY table",
             )
             .fetch_all::<TableColumn>()
             .await?;
-        let mut tables: Vec<(String, Option<&'static str>)> = Vec::new();
         let has = |table: &str, name: &str| {
             columns
                 .iter()
                 .any(|column| column.table == table && column.name == name)
         };
-        for column in columns.iter().filter(|c| c.name == "installation_id") {
-            let time_column = if has(&column.table, "received_at") {
-                Some("received_at")
-            } else if has(&column.table, "raised_at") {
-                Some("raised_at")
+        let mut names: Vec<&str> = columns.iter().map(|column| column.table.as_str()).collect();
+        names.dedup();
+        let mut tables = Vec::new();
+        for name in names {
+            let key = if has(name, "installation_id") {
+                Key::Installation
+            } else if has(name, "customer_id") && !NOT_PURGED.contains(&name) {
+                Key::Customer
             } else {
-                None
+                continue;
             };
-            tables.push((column.table.clone(), time_column));
+            let time_column = ["received_at", "event_at", "created_at"]
+                .into_iter()
+                .find(|column| has(name, column));
+            tables.push(PurgedTable {
+                name: name.to_string(),
+                key,
+                time_column,
+            });
         }
         Ok(tables)
     }
 
-    async fn wait_for_mutations(&self) -> Result<(), PurgeError> {
+    /// Waits until the deletions this purge issued are done: only its own, found by table and
+    /// by the ids their commands name, so another purge or a retention drop does not hold it up.
+    async fn wait_for_mutations(
+        &self,
+        tables: &[String],
+        purge: &PurgeRequest,
+    ) -> Result<(), PurgeError> {
+        if tables.is_empty() {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
+        let named = purge
+            .installation_ids
+            .first()
+            .unwrap_or(&purge.customer_id)
+            .clone();
         loop {
             let running: u64 = self
                 .client
                 .query(
                     "SELECT count() FROM system.mutations \
-                     WHERE database = currentDatabase() AND is_done = 0",
+                     WHERE database = currentDatabase() AND is_done = 0 AND has(?, table) \
+                     AND (position(command, ?) > 0 OR position(command, ?) > 0)",
                 )
+                .bind(tables)
+                .bind(named.as_str())
+                .bind(purge.customer_id.as_str())
                 .fetch_one()
                 .await?;
             if running == 0 {
@@ -152,6 +184,22 @@ impl Purger {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Tables with a `customer_id` that are not the customer's data: the purge report itself.
+const NOT_PURGED: &[&str] = &["purges"];
+
+/// Whose rows a table holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Key {
+    Installation,
+    Customer,
+}
+
+struct PurgedTable {
+    name: String,
+    key: Key,
+    time_column: Option<&'static str>,
 }
 
 /// Carries out the purge requests the sink hands over, each until it is done (tried again with

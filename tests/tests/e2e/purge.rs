@@ -1,5 +1,6 @@
 //! Switching a customer's telemetry off purges its stored data: every table loses that
-//! customer's rows (beats and alerts), other customers keep theirs, the sink records the
+//! customer's rows (beats, alerts, the notifier's deliveries with the contacts' addresses),
+//! other customers keep theirs, the sink records the
 //! completion, and records still on their way are dropped on arrival.
 
 use std::time::Duration;
@@ -89,6 +90,24 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         );
     }
 
+    // the notifier's deliveries hold the contacts' addresses, keyed by customer only
+    let deliveries = |customer: &str| {
+        format!("SELECT count() FROM notification_deliveries WHERE customer_id = '{customer}'")
+    };
+    for customer in ["cust-gone", "cust-kept"] {
+        query(
+            clickhouse,
+            &format!(
+                "INSERT INTO notification_deliveries (delivery_id, notification_id, customer_id, \
+                 recipient, kind, status, created_at, recorded_at, version) VALUES \
+                 ('d-{customer}', 'n', '{customer}', 'it@{customer}.example', 'alert', 'SENT', \
+                 now() - 60, now() - 60, 1)"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
     set_telemetry(url, "cust-gone", false).await;
     wait_until(
         "the sink to report the purge done",
@@ -120,6 +139,20 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     .await
     .unwrap();
     assert_eq!(report.trim(), "['inst-gone']\t1");
+    assert_eq!(
+        query(clickhouse, &deliveries("cust-gone"))
+            .await
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        query(clickhouse, &deliveries("cust-kept"))
+            .await
+            .unwrap()
+            .trim(),
+        "1"
+    );
 
     // A retried switch-off (its first answer lost, say, with the purge not yet stored) asks for
     // the purge again: every switch-off does, and a purge is harmless twice.
