@@ -83,6 +83,9 @@ pub struct NotifierSettings {
     /// A new alert's first mail waits this long, so the first servers of a storm are held too
     /// (0: mail at once).
     pub fleet_settle_s: u64,
+    /// Proactive Support customers whose care ends within one of these many days get one
+    /// warning per lead time (to every contact); empty: none.
+    pub renewal_lead_days: Vec<u32>,
     /// Offsets of handled alerts are committed this often (every handled alert is in the ledger
     /// first, so a crash in between re-reads alerts but mails none twice).
     #[serde(with = "millis")]

@@ -110,6 +110,36 @@ impl NotificationRow {
         }
     }
 
+    /// The ledger's record of a renewal warning to a customer (see `renewal.rs`).
+    pub fn renewal(
+        notification_id: &str,
+        customer_id: &str,
+        summary: &str,
+        recipients: &[String],
+        subject: &str,
+        now_ms: i64,
+    ) -> Self {
+        NotificationRow {
+            notification_id: notification_id.to_string(),
+            alert_id: String::new(),
+            incident_id: String::new(),
+            customer_id: customer_id.to_string(),
+            installation_id: String::new(),
+            rule_id: crate::renewal::RULE_ID.to_string(),
+            state: "RENEWAL".into(),
+            severity: "INFO".into(),
+            summary: summary.to_string(),
+            dashboard_url: String::new(),
+            status: Status::Sent.as_str().to_string(),
+            recipients: recipients.to_vec(),
+            subject: subject.to_string(),
+            reason: String::new(),
+            event_at: u32::try_from(now_ms.div_euclid(1000)).unwrap_or_default(),
+            recorded_at: 0,
+            version: 0,
+        }
+    }
+
     /// The same notification, moved on to `status`.
     pub fn with_status(&self, status: Status, subject: &str) -> Self {
         NotificationRow {

@@ -13,13 +13,14 @@
 //! mails).
 //!
 //! - `config`: `[notifier]`; `templates`: the mails; `mailer`: SMTP; `ledger`: what was sent;
-//!   `throttle`: storm control; `fleet`: the fleet guard.
+//!   `throttle`: storm control; `fleet`: the fleet guard; `renewal`: care ending soon.
 
 pub mod config;
 pub mod fleet;
 mod ledger;
 mod mailer;
 mod metrics;
+mod renewal;
 pub mod templates;
 mod throttle;
 
@@ -529,7 +530,7 @@ impl Notifier {
             self.ledger.record_deliveries(done)
         })
         .await?;
-        if row.kind != "alert" {
+        if row.kind != "alert" && row.kind != "renewal" {
             return Ok(());
         }
         let deliveries = self
@@ -564,6 +565,64 @@ impl Notifier {
         retry_transient(what, LEDGER_BACKOFF, &self.give_up, call).await
     }
 
+    /// The renewal warnings due today, each once (the ledger knows which went out).
+    async fn send_renewals(&mut self) -> Result<(), Stopped> {
+        if self.settings.renewal_lead_days.is_empty() {
+            return Ok(());
+        }
+        let now = ucx_common::now_ms();
+        let today = time::OffsetDateTime::now_utc().date();
+        for customer in self.registry.customers() {
+            let Some(due) = renewal::due(&customer, today, &self.settings.renewal_lead_days) else {
+                continue;
+            };
+            let notification_id = renewal::notification_id(&customer.customer_id, &due);
+            let previous = self
+                .retry("looking up the notification", || {
+                    self.ledger.status(&notification_id)
+                })
+                .await?;
+            if previous.is_some() {
+                continue;
+            }
+            let recipients: Vec<String> = customer
+                .alert_contacts
+                .iter()
+                .map(|contact| contact.email.clone())
+                .collect();
+            let mail = self
+                .templates
+                .renewal(&customer.name, &due.end_date, due.days_left);
+            let deliveries = self
+                .deliver(
+                    "renewal",
+                    &notification_id,
+                    &customer.customer_id,
+                    &recipients,
+                    &mail,
+                    None,
+                )
+                .await?;
+            let summary = format!(
+                "care ends on {} (in {} days; the {}-day warning)",
+                due.end_date, due.days_left, due.lead_days
+            );
+            let mut row = NotificationRow::renewal(
+                &notification_id,
+                &customer.customer_id,
+                &summary,
+                &recipients,
+                &mail.subject,
+                now,
+            );
+            row.status = ledger::status_of(&deliveries).as_str().to_string();
+            row.reason = refusals(&deliveries);
+            tracing::info!(customer_id = %customer.customer_id, end_date = %due.end_date, lead_days = due.lead_days, "renewal warning sent");
+            self.record(vec![row]).await?;
+        }
+        Ok(())
+    }
+
     /// Summaries of throttled notifications whose customer has room again, and the daily digests
     /// once their hour has come.
     async fn send_deferred(&mut self) -> Result<(), Stopped> {
@@ -575,6 +634,7 @@ impl Notifier {
             self.metrics.fleet_incidents(state.as_str(), count);
         }
         self.retry_deliveries().await?;
+        self.send_renewals().await?;
         let now = ucx_common::now_ms();
         let throttled = self
             .retry("reading throttled notifications", || {

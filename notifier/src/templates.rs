@@ -170,6 +170,39 @@ impl Templates {
         })
     }
 
+    /// The warning that a customer's care ends soon.
+    pub fn renewal(&self, customer_name: &str, end_date: &str, days_left: i64) -> Rendered {
+        let (subject, text) = match self.language.as_str() {
+            "de" => (
+                format!("[UCX] Ihr Support-Vertrag endet am {end_date}"),
+                format!(
+                    "Guten Tag,\n\nder UCX Proactive Support für {customer_name} endet am {end_date} \
+                     (in {days_left} Tagen). Danach werden Ihre Server nicht mehr proaktiv überwacht \
+                     und Sie erhalten keine Warnungen mehr. Bitte verlängern Sie den Vertrag \
+                     rechtzeitig bei Ihrem Ansprechpartner oder Reseller.\n\nUCX Proactive Support\n"
+                ),
+            ),
+            _ => (
+                format!("[UCX] Your support contract ends on {end_date}"),
+                format!(
+                    "Hello,\n\nUCX Proactive Support for {customer_name} ends on {end_date} \
+                     (in {days_left} days). After that your servers are no longer watched \
+                     proactively and you get no more warnings. Please renew the contract in time \
+                     with your account manager or reseller.\n\nUCX Proactive Support\n"
+                ),
+            ),
+        };
+        let html = format!(
+            "<!doctype html>\n<html><body style=\"font-family: sans-serif\">\n<p>{}</p>\n</body></html>\n",
+            minijinja::HtmlEscape(&text).to_string().replace("\n\n", "</p><p>")
+        );
+        Rendered {
+            subject,
+            text,
+            html,
+        }
+    }
+
     fn alert_subject(&self, alert: &Alert) -> String {
         let severity = alert.severity.as_str();
         let server = &alert.installation_id;

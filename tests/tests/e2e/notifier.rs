@@ -666,3 +666,63 @@ async fn mail_goes_over_implicit_tls_with_smtp_auth() {
     );
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_care_end_within_a_lead_time_is_warned_once_to_every_contact() {
+    let setup = setup("notify-renewal").await;
+    let mut smtp = OwnSmtp::new();
+    smtp.start().await;
+    let end = (time::OffsetDateTime::now_utc().date() + time::Duration::days(20)).to_string();
+    let input = ucx_admin_api::CustomerInput {
+        name: "Renewal GmbH".into(),
+        region: Region::EU,
+        contract_tier: ucx_schemas::ContractTier::Gold,
+        care_end_date: Some(end.clone()),
+        alert_contacts: serde_json::from_value(json!([
+            {"email": "ops@renewal.example", "min_severity": "WARNING"},
+            {"email": "cio@renewal.example", "min_severity": "CRITICAL"}
+        ]))
+        .unwrap(),
+        telemetry_enabled: None,
+    };
+    ucx_e2e::admin_client(&setup._gateway.url)
+        .put_customer("cust-renewal", &input)
+        .await
+        .unwrap();
+    let _notifier = start_notifier(config(&setup, &smtp)).await;
+    let renewal_mails = |smtp: &OwnSmtp| {
+        smtp.received()
+            .into_iter()
+            .filter(|mail| {
+                mail.header("Subject").as_deref()
+                    == Some(format!("[UCX] Your support contract ends on {end}").as_str())
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_until("the renewal warnings", Duration::from_secs(30), || {
+        std::future::ready(renewal_mails(&smtp).len() == 2)
+    })
+    .await;
+    // the 30-day warning, once: later rounds send nothing more
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = renewal_mails(&smtp);
+    assert_eq!(mails.len(), 2, "one per contact, once");
+    let mut to: Vec<&str> = mails
+        .iter()
+        .map(|mail| mail.recipients[0].as_str())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["cio@renewal.example", "ops@renewal.example"]);
+    assert!(mails[0].body.contains("in 20 days"), "{}", mails[0].body);
+    let ledger = query(
+        &setup.clickhouse,
+        "SELECT rule_id, state, status, summary FROM notifications FINAL \
+         WHERE customer_id = 'cust-renewal' FORMAT TSV",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ledger.trim(),
+        format!("care_renewal\tRENEWAL\tSENT\tcare ends on {end} (in 20 days; the 30-day warning)")
+    );
+}
