@@ -238,6 +238,19 @@ fn scenarios(installation: &str, now: i64) -> Vec<Scenario> {
             |d| d["size_bytes"] = json!(3 * GIB),
         ),
         trend_scenario(
+            "cucm_users_licence_forecast",
+            // 1,000 licensed users (set below), 20 more every hour from 500: full in a day
+            history(
+                UcxSuiteVoipArchitecture,
+                installation,
+                "node-licence",
+                12,
+                |k, d| d["cucm_users"] = json!(500 + 20 * k),
+            ),
+            |k, d| d["cucm_users"] = json!(500 + 20 * k),
+            |d| d["cucm_users"] = json!(300),
+        ),
+        trend_scenario(
             "process_memory_leak",
             // ApolloService.exe gains 1/4 GiB of 16 an hour: at 80 % in about a day
             [{
