@@ -5,7 +5,7 @@
 //! change matters come from the rule library (e.g. `suite_downgraded`).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use ucx_schemas::{Beat, BeatPayload, Change, ChangeKind};
@@ -27,12 +27,37 @@ pub struct Inventory {
     hotfixes: HashMap<String, BTreeSet<String>>,
     /// node → application name → version
     applications: HashMap<String, BTreeMap<String, String>>,
+    /// The newest changes (event time, description), for the alerts that open after them.
+    recent: VecDeque<(i64, String)>,
 }
+
+/// Changes remembered for the alerts that follow them.
+const RECENT_CHANGES: usize = 20;
+/// How long before an alert's beat a change is named in it.
+pub const CHANGE_WINDOW_MS: i64 = 24 * 3_600_000;
 
 /// What changed, before the envelope is added.
 type Difference = (ChangeKind, String, String, String);
 
+/// A change in words: `hotfix installed KB5034441`, `UCX Suite upgraded 2024.Summer.2 → 2024.Winter.1`.
+fn describe(kind: ChangeKind, subject: &str, before: &str, after: &str) -> String {
+    let what = kind.as_str().to_ascii_lowercase().replace('_', " ");
+    match (before.is_empty(), after.is_empty()) {
+        (false, false) => format!("{what}: {subject} {before} → {after}"),
+        _ => format!("{what}: {subject}"),
+    }
+}
+
 impl Inventory {
+    /// What changed on the installation within [`CHANGE_WINDOW_MS`] up to `at_ms`, newest last.
+    pub fn changes_before(&self, at_ms: i64) -> Vec<&str> {
+        self.recent
+            .iter()
+            .filter(|(at, _)| *at <= at_ms && at_ms - at <= CHANGE_WINDOW_MS)
+            .map(|(_, description)| description.as_str())
+            .collect()
+    }
+
     /// The changes `beat` shows against what this installation's earlier beats showed.
     pub fn observe(&mut self, beat: &Beat, customer_id: &str) -> Vec<Change> {
         let node = beat.envelope.node_id.clone();
@@ -82,6 +107,15 @@ impl Inventory {
             }
             _ => Vec::new(),
         };
+        for (kind, subject, before, after) in &differences {
+            self.recent.push_back((
+                beat.envelope.sent_at,
+                describe(*kind, subject, before, after),
+            ));
+            if self.recent.len() > RECENT_CHANGES {
+                self.recent.pop_front();
+            }
+        }
         differences
             .into_iter()
             .map(|(kind, subject, before, after)| {

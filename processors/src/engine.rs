@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ucx_schemas::{Acknowledgement, Alert, Beat, Change};
+use ucx_schemas::{Acknowledgement, Alert, AlertState, Beat, Change};
 
 use crate::alert_book::Audience;
 use crate::heartbeat;
@@ -85,7 +85,22 @@ impl Engine {
             .history
             .forget_unreported(&beat.envelope.node_id, &reported);
         let mut alerts = state.alerts.close_gone(beat, &findings);
-        alerts.extend(state.alerts.apply(beat, findings, &routed.audience));
+        let mut opened = state.alerts.apply(beat, findings, &routed.audience);
+        // change-aware: an opening names what changed on the server shortly before
+        for alert in opened
+            .iter_mut()
+            .filter(|alert| alert.state == AlertState::Open)
+        {
+            let changes = state.inventory.changes_before(alert.event_at);
+            if !changes.is_empty() {
+                alert.summary = format!(
+                    "{} (changed on this server in the 24 h before: {})",
+                    alert.summary,
+                    changes.join("; ")
+                );
+            }
+        }
+        alerts.extend(opened);
         let class = beat.category().data_class();
         state.liveness.beat(&beat.envelope, class);
         let envelope = &beat.envelope;
@@ -345,6 +360,53 @@ mod tests {
             partition: 0,
             offset,
         }
+    }
+
+    #[test]
+    fn an_alert_names_what_changed_on_the_server_shortly_before() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let mut engine = Engine::default();
+        let hour = 3_600_000;
+        let updates = |beat_id: &str, at_ms: i64, hotfixes: &[&str]| {
+            let mut beat = disks("a", beat_id, at_ms, 50);
+            beat.payload = BeatPayload::SoftwareInfoWindowsUpdates(
+                ucx_schemas::beats::SoftwareInfoWindowsUpdates {
+                    hotfixes: hotfixes
+                        .iter()
+                        .map(|id| ucx_schemas::beats::Hotfix {
+                            hotfix_id: id.to_string(),
+                            installed_at: None,
+                        })
+                        .collect(),
+                },
+            );
+            beat
+        };
+        let mut apply = |beat: &Beat, offset| {
+            engine
+                .apply(beat, at(offset), &library, &routed())
+                .unwrap()
+                .alerts
+        };
+        apply(&updates("u1", hour, &["KB1"]), 0);
+        apply(&updates("u2", 2 * hour, &["KB1", "KB5034441"]), 1);
+        let opened = apply(&disks("a", "d1", 5 * hour, 3), 2);
+        assert_eq!(opened.len(), 1);
+        assert!(
+            opened[0].summary.ends_with(
+                "(changed on this server in the 24 h before: hotfix installed: KB5034441)"
+            ),
+            "{}",
+            opened[0].summary
+        );
+        // a day and more later, the hotfix is no longer news
+        apply(&disks("a", "d2", 6 * hour, 60), 3);
+        let later = apply(&disks("a", "d3", 27 * hour, 3), 4);
+        assert!(
+            !later[0].summary.contains("KB5034441"),
+            "{}",
+            later[0].summary
+        );
     }
 
     #[test]
