@@ -104,10 +104,23 @@ impl AdminClient {
         customer_id: &str,
         enabled: bool,
     ) -> Result<CustomerView, AdminError> {
+        let input = TelemetryInput {
+            enabled,
+            ..TelemetryInput::default()
+        };
+        self.switch_telemetry(customer_id, &input).await
+    }
+
+    /// Switches telemetry, saying who asks and why (kept with the purge a switch-off makes).
+    pub async fn switch_telemetry(
+        &self,
+        customer_id: &str,
+        input: &TelemetryInput,
+    ) -> Result<CustomerView, AdminError> {
         self.value(
             Method::PUT,
             with_id(paths::CUSTOMER_TELEMETRY, customer_id),
-            Some(&TelemetryInput { enabled }),
+            Some(input),
         )
         .await
     }

@@ -23,10 +23,17 @@ pub struct CustomerInput {
 }
 
 /// `PUT /v1/admin/customers/{customer_id}/telemetry`: off also requests a purge.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryInput {
     pub enabled: bool,
+    /// Who asks: the customer, a reseller on its behalf, a support engineer. Kept with the
+    /// purge request a switch-off makes (and in the `purges` table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Why, kept likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/admin/customers/{customer_id}/installations`: registers an installation.

@@ -310,7 +310,7 @@ pub fn openapi_document() -> Value {
                 "summary": "Switch telemetry on or off; off refuses the customer's beats from now on and requests a purge of its stored data",
                 "security": [{"adminToken": []}],
                 "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}}}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["enabled"], "additionalProperties": false, "properties": {"enabled": {"type": "boolean"}, "by": {"type": "string", "description": "who asks (the customer, a reseller on its behalf, a support engineer): kept with the purge request and in the purges table"}, "reason": {"type": "string", "description": "why, kept likewise"}}}}}},
                 "responses": {"200": {"description": "switched", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerWithInstallations"}}}},
                               "404": error_response("no such customer")}}},
             "/v1/admin/customers/{customer_id}/installations": {"post": {

@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009", "notification_deliveries"),
     migration!(10, "0010", "fleet_incidents"),
     migration!(11, "0011", "incidents"),
+    migration!(12, "0012", "purge_reason"),
 ];
 
 /// How many versioned migrations there are.
@@ -139,7 +140,7 @@ mod tests {
     #[test]
     fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 45);
+        assert_eq!(statements.len(), 46);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),

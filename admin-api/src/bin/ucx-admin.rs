@@ -6,6 +6,7 @@ use serde::Serialize;
 use ucx_admin_api::{
     AcknowledgementInput, AdminClient, AdminError, CustomerInput, FleetReleaseInput,
     FleetSilenceInput, InstallationInput, LicenceInput, SilenceInput, SilenceKindInput,
+    TelemetryInput,
 };
 use ucx_schemas::{AlertContact, ContractTier, Region};
 
@@ -53,6 +54,12 @@ enum Command {
         customer_id: String,
         #[arg(value_enum)]
         state: Switch,
+        /// Who asks (the customer, a reseller on its behalf): kept with the purge.
+        #[arg(long)]
+        by: Option<String>,
+        /// Why, kept likewise.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Register an installation of a customer and print its key (shown this once).
     AddInstallation {
@@ -252,11 +259,19 @@ async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
             };
             show(&client.put_customer(&customer_id, &input).await?.value);
         }
-        Command::Telemetry { customer_id, state } => show(
-            &client
-                .set_telemetry(&customer_id, matches!(state, Switch::On))
-                .await?,
-        ),
+        Command::Telemetry {
+            customer_id,
+            state,
+            by,
+            reason,
+        } => {
+            let input = TelemetryInput {
+                enabled: matches!(state, Switch::On),
+                by,
+                reason,
+            };
+            show(&client.switch_telemetry(&customer_id, &input).await?);
+        }
         Command::AddInstallation {
             customer_id,
             installation_id,

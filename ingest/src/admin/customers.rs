@@ -99,7 +99,8 @@ pub async fn put(
         .purges()
         .iter()
         .any(|purge| purge.customer_id == customer.customer_id);
-    purge_if_switched_off(&state, &customer, was_enabled || !purge_on_record).await?;
+    let reason = "telemetry switched off in the customer record (PUT)";
+    purge_if_switched_off(&state, &customer, was_enabled || !purge_on_record, reason).await?;
     Ok((status, Json(customer_view(&state, customer))))
 }
 
@@ -123,7 +124,16 @@ pub async fn set_telemetry(
     // Every switch-off requests the purge, not only the first: a retried request whose first
     // try stored the switch but not the purge (an error, a crash between the two) gets it now.
     // A purge deletes what was received up to its request, so asking twice is harmless.
-    purge_if_switched_off(&state, &customer, true).await?;
+    let reason = format!(
+        "telemetry switched off by {}{}",
+        input.by.as_deref().unwrap_or("an unnamed admin API caller"),
+        input
+            .reason
+            .as_deref()
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default()
+    );
+    purge_if_switched_off(&state, &customer, true, &reason).await?;
     Ok(Json(customer_view(&state, customer)))
 }
 
@@ -132,6 +142,7 @@ async fn purge_if_switched_off(
     state: &AppState,
     customer: &Customer,
     switched: bool,
+    reason: &str,
 ) -> Result<(), AdminError> {
     if switched && !customer.telemetry_enabled {
         let installation_ids = state
@@ -144,7 +155,7 @@ async fn purge_if_switched_off(
             customer_id: customer.customer_id.clone(),
             installation_ids,
             requested_at: ucx_common::now_ms(),
-            reason: "telemetry switched off".into(),
+            reason: reason.to_string(),
         };
         tracing::info!(customer_id = %customer.customer_id, "telemetry switched off; purge requested");
         publish(state, RegistryRecord::Purge(purge)).await?;

@@ -27,6 +27,8 @@ struct PurgeRow {
     installation_ids: Vec<String>,
     tables: Vec<String>,
     completed_at: u32,
+    /// Who asked and why (the purge request's reason).
+    reason: String,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -96,6 +98,7 @@ impl Purger {
             installation_ids: purge.installation_ids.clone(),
             tables: issued,
             completed_at: (ucx_common::now_ms() / 1000) as u32,
+            reason: purge.reason.clone(),
         };
         let mut insert = self.client.insert::<PurgeRow>("purges").await?;
         insert.write(&row).await?;
