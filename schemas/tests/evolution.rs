@@ -146,14 +146,7 @@ fn the_current_alert_schema_reads_v1_records() {
 /// v3 added reminders, acknowledgements and suppression: v2 records still decode.
 #[test]
 fn the_current_alert_schema_reads_v2_records() {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
-    let v2 =
-        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v2.avsc")).unwrap())
-            .unwrap();
-    let current =
-        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
-            .unwrap();
-    SchemaCompatibility::can_read(&v2, &current).unwrap();
+    let v2 = readable_alert_history("v2");
 
     let record = serde_json::json!({
         "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
@@ -202,14 +195,7 @@ fn the_current_installation_schema_reads_v1_records() {
 /// v4 says why an alert resolved: v3 records still decode, with no reason.
 #[test]
 fn the_current_alert_schema_reads_v3_records() {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
-    let v3 =
-        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v3.avsc")).unwrap())
-            .unwrap();
-    let current =
-        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
-            .unwrap();
-    SchemaCompatibility::can_read(&v3, &current).unwrap();
+    let v3 = readable_alert_history("v3");
     let record = serde_json::json!({
         "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
         "rule_id": "disk_free_low", "rule_version": 2, "subject": "disk C:", "severity": "WARNING",
@@ -227,14 +213,7 @@ fn the_current_alert_schema_reads_v3_records() {
 /// v5 groups related findings: v4 records still decode, in no incident.
 #[test]
 fn the_current_alert_schema_reads_v4_records() {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
-    let v4 =
-        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v4.avsc")).unwrap())
-            .unwrap();
-    let current =
-        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
-            .unwrap();
-    SchemaCompatibility::can_read(&v4, &current).unwrap();
+    let v4 = readable_alert_history("v4");
     let record = serde_json::json!({
         "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
         "rule_id": "disk_free_low", "rule_version": 2, "subject": "disk C:", "severity": "WARNING",
@@ -248,4 +227,14 @@ fn the_current_alert_schema_reads_v4_records() {
     let alert = ucx_schemas::decode_alert(&bytes).unwrap();
     assert_eq!(alert.resolution, "cleared");
     assert_eq!(alert.incident_id, "");
+}
+
+/// The alert schema `version` from `avro/history`, after checking the current one reads it.
+fn readable_alert_history(version: &str) -> Schema {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
+    let read = |path: &str| Schema::parse_str(&std::fs::read_to_string(folder.join(path)).unwrap());
+    let older = read(&format!("history/alert.{version}.avsc")).unwrap();
+    let current = read("alerts/alert.avsc").unwrap();
+    SchemaCompatibility::can_read(&older, &current).unwrap();
+    older
 }

@@ -36,6 +36,23 @@ async fn rows_of(
     counts
 }
 
+/// Waits until the sink reported `count` completed purges of `cust-gone`.
+async fn purges_reported(clickhouse: &ucx_common::config::ClickHouseSettings, count: usize) {
+    wait_until(
+        &format!("the sink to report purge {count} done"),
+        Duration::from_secs(60),
+        || async {
+            query(
+                clickhouse,
+                "SELECT count() FROM purges WHERE customer_id = 'cust-gone'",
+            )
+            .await
+            .is_ok_and(|reported| reported.trim() == count.to_string())
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     let services = Services::from_env();
@@ -109,19 +126,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     }
 
     set_telemetry(url, "cust-gone", false).await;
-    wait_until(
-        "the sink to report the purge done",
-        Duration::from_secs(60),
-        || async {
-            query(
-                clickhouse,
-                "SELECT count() FROM purges WHERE customer_id = 'cust-gone'",
-            )
-            .await
-            .is_ok_and(|count| count.trim() == "1")
-        },
-    )
-    .await;
+    purges_reported(clickhouse, 1).await;
     assert_eq!(
         rows_of(clickhouse, "inst-gone").await,
         vec![0; TABLES.len()],
@@ -166,19 +171,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         .switch_telemetry("cust-gone", &input)
         .await
         .unwrap();
-    wait_until(
-        "the re-issued purge done",
-        Duration::from_secs(60),
-        || async {
-            query(
-                clickhouse,
-                "SELECT count() FROM purges WHERE customer_id = 'cust-gone'",
-            )
-            .await
-            .is_ok_and(|count| count.trim() == "2")
-        },
-    )
-    .await;
+    purges_reported(clickhouse, 2).await;
     let reasons = query(
         clickhouse,
         "SELECT groupArray(reason) FROM (SELECT reason FROM purges \
