@@ -155,6 +155,8 @@ pub struct RuleText {
     pub group: String,
     /// A forecast rule: its threshold is days, its value a trend.
     pub forecast: bool,
+    /// A yes/no rule (`when = "true"`): its value is 0 or 1, no figure worth printing.
+    pub flag: bool,
 }
 
 impl RuleLibrary {
@@ -167,6 +169,7 @@ impl RuleLibrary {
                 limit: rule.limit,
                 group: rule.group.clone().unwrap_or_default(),
                 forecast: rule.when == When::Forecast,
+                flag: rule.when == When::True,
             });
         }
         let mut ids = HashSet::new();
@@ -472,7 +475,9 @@ impl RuleText {
     /// The summary of a resolved alert: what the value is now, not the trouble's template
     /// (whose rate or days no longer exist once the trend is gone).
     pub fn render_cleared(&self, subject: &str, verdict: &Verdict) -> String {
-        if self.forecast {
+        if self.flag {
+            format!("{subject} is back to normal")
+        } else if self.forecast {
             format!(
                 "{subject} is no longer heading for {} within {} days ({} now)",
                 self.limit.map_or_else(|| "its limit".to_string(), number),
@@ -578,6 +583,12 @@ mod tests {
         assert_eq!(
             forecast.text.render_cleared("disk D:", &gone),
             "disk D: is no longer heading for 0 within 30 days (40 now)"
+        );
+        let firewall = rule("firewall_disabled");
+        let on = firewall.judge_with(0.0, None, &Context::default());
+        assert_eq!(
+            firewall.text.render_cleared("private", &on),
+            "private is back to normal"
         );
         let disk = rule("disk_free_low");
         let healthy = disk.judge_with(60.0, None, &Context::default());
