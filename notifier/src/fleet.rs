@@ -22,6 +22,7 @@ use ucx_schemas::{encode_registry, Alert, AlertState, FleetIncident, FleetIncide
 use ucx_tables::event_tables::{FleetIncidentRow, FLEET_INCIDENTS};
 
 use crate::config::NotifierSettings;
+use crate::ledger::seconds;
 
 /// Beats older than this do not say which version an installation runs.
 const CENSUS_DAYS: i64 = 7;
@@ -388,10 +389,6 @@ impl FleetGuard {
             ),
         ]
     }
-}
-
-fn seconds(ms: i64) -> u32 {
-    u32::try_from(ms.div_euclid(1000)).unwrap_or_default()
 }
 
 #[cfg(test)]

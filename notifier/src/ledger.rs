@@ -9,6 +9,11 @@ use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 use ucx_schemas::Alert;
 
+/// UTC ms as the ledger's whole seconds (its `DateTime` columns).
+pub fn seconds(ms: i64) -> u32 {
+    u32::try_from(ms.div_euclid(1000)).unwrap_or_default()
+}
+
 /// What became of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -104,7 +109,7 @@ impl NotificationRow {
             recipients: recipients.to_vec(),
             subject: subject.to_string(),
             reason: reason.to_string(),
-            event_at: u32::try_from(alert.event_at.div_euclid(1000)).unwrap_or_default(),
+            event_at: seconds(alert.event_at),
             recorded_at: 0,
             version: 0,
         }
@@ -134,7 +139,7 @@ impl NotificationRow {
             recipients: recipients.to_vec(),
             subject: subject.to_string(),
             reason: String::new(),
-            event_at: u32::try_from(now_ms.div_euclid(1000)).unwrap_or_default(),
+            event_at: seconds(now_ms),
             recorded_at: 0,
             version: 0,
         }
@@ -199,10 +204,7 @@ impl Ledger {
         let mut insert = self.client.insert::<R>(table).await?;
         for row in rows {
             let mut row = row.clone();
-            row.stamp(
-                u32::try_from(now.div_euclid(1000)).unwrap_or_default(),
-                u64::try_from(now).unwrap_or_default(),
-            );
+            row.stamp(seconds(now), u64::try_from(now).unwrap_or_default());
             insert.write(&row).await?;
         }
         insert.end().await
@@ -233,7 +235,7 @@ impl Ledger {
                 "SELECT customer_id, recorded_at FROM notifications FINAL \
                  WHERE status IN ('SENT', 'PARTIAL', 'RETRYING') AND recorded_at >= ?",
             )
-            .bind(u32::try_from(since_ms.div_euclid(1000)).unwrap_or_default())
+            .bind(seconds(since_ms))
             .fetch_all::<(String, u32)>()
             .await
     }
@@ -353,7 +355,7 @@ impl Ledger {
                 "SELECT ?fields FROM notification_deliveries FINAL \
                  WHERE status IN ('RETRYING', 'HELD') AND next_attempt_at <= ? ORDER BY next_attempt_at",
             )
-            .bind(u32::try_from(now_ms.div_euclid(1000)).unwrap_or_default())
+            .bind(seconds(now_ms))
             .fetch_all::<DeliveryRow>()
             .await
     }

@@ -40,18 +40,13 @@ use ucx_schemas::{decode_alert, Alert, AlertState, Severity};
 
 pub use config::{NotifierConfig, NotifierSettings};
 use fleet::{FleetGuard, Thresholds, Verdict};
-use ledger::{Delivery, DeliveryRow, Ledger, NotificationRow, Status};
+use ledger::{seconds, Delivery, DeliveryRow, Ledger, NotificationRow, Status};
 use mailer::{MailError, Mailer};
 use metrics::NotifierMetrics;
 use templates::{ListKind, Templates};
 use throttle::Throttle;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// UTC ms as the ledger's whole seconds.
-fn seconds(ms: i64) -> u32 {
-    u32::try_from(ms.div_euclid(1000)).unwrap_or_default()
-}
 
 /// The notifier binary's whole `main`.
 pub async fn main() -> anyhow::Result<()> {
@@ -280,7 +275,7 @@ impl Notifier {
                 self.ledger.deliveries_of(notification_id)
             })
             .await?;
-        let now_s = u32::try_from(ucx_common::now_ms() / 1000).unwrap_or_default();
+        let now_s = seconds(ucx_common::now_ms());
         let mut fresh = Vec::new();
         for recipient in recipients {
             if earlier.iter().any(|row| &row.recipient == recipient) {
@@ -365,8 +360,7 @@ impl Notifier {
                 tracing::info!(delivery_id = %row.delivery_id, recipient = %row.recipient, %error, retry_in_s = wait.as_secs(), "mail not accepted for now; parked");
                 row.status = Delivery::Retrying.as_str().into();
                 row.reason = error.to_string();
-                row.next_attempt_at =
-                    u32::try_from((now_ms + wait.as_millis() as i64) / 1000).unwrap_or_default();
+                row.next_attempt_at = seconds(now_ms + wait.as_millis() as i64);
                 self.metrics.retries.inc();
             }
         }
@@ -497,29 +491,27 @@ impl Notifier {
                 return;
             }
         };
-        let outcome = self
-            .mailer
-            .send(&[recipient.to_string()], &mail, &rows[0].delivery_id)
-            .await;
-        let (status, reason) = match outcome {
-            Ok(()) => {
-                self.metrics.sent("incident");
-                (Delivery::Sent, String::new())
-            }
-            Err(MailError::Permanent(reason)) => {
-                self.metrics.failed("refused");
-                (Delivery::Failed, reason)
-            }
-            Err(error @ MailError::Transient(_)) => {
-                tracing::info!(recipient, %error, "incident mail not accepted for now; its findings go one by one");
-                return;
-            }
+        // one try, as of the first delivery with the listing mail; the rest take its outcome
+        let mut listing = DeliveryRow {
+            kind: "incident".into(),
+            subject: mail.subject,
+            text: mail.text,
+            html: mail.html,
+            ..rows[0].clone()
         };
+        self.attempt(&mut listing).await;
+        if listing.delivery() == Delivery::Retrying {
+            tracing::info!(
+                recipient,
+                "incident mail not accepted for now; its findings go one by one"
+            );
+            return;
+        }
         for row in rows.iter_mut() {
             row.attempts += 1;
-            row.status = status.as_str().into();
-            row.reason = reason.clone();
-            row.subject = mail.subject.clone();
+            row.status = listing.status.clone();
+            row.reason = listing.reason.clone();
+            row.subject = listing.subject.clone();
         }
     }
 
