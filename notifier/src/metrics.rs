@@ -33,7 +33,7 @@ impl NotifierMetrics {
             sent: counter_vec(
                 registry,
                 "notifier_mails_sent_total",
-                "Mails the mail server accepted, by kind (alert, summary, digest)",
+                "Mails the mail server accepted, by kind (alert, summary, digest, incident, renewal)",
                 "kind",
             ),
             failed: counter_vec(
