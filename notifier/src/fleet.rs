@@ -278,7 +278,8 @@ impl FleetGuard {
             .client
             .query(
                 "SELECT rule_id, installation_id FROM alerts \
-                 WHERE state = 'OPEN' AND raised_at >= ? GROUP BY rule_id, installation_id",
+                 WHERE state = 'OPEN' AND suppressed_by != 'shadow' AND raised_at >= ? \
+                 GROUP BY rule_id, installation_id",
             )
             .bind(seconds(now_ms - self.thresholds.window_ms))
             .fetch_all::<(String, String)>()

@@ -253,6 +253,7 @@ pub(crate) mod tests {
             acknowledged_by: String::new(),
             resolution: String::new(),
             incident_id: String::new(),
+            library_version: 0,
         }
     }
 

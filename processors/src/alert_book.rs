@@ -21,6 +21,9 @@ use crate::rules::Finding;
 
 pub type AlertKey = (String, String, String, String);
 
+/// `suppressed_by` of a shadow rule's alerts: recorded for support, never mailed.
+pub const SHADOW: &str = "shadow";
+
 /// Who the alert is for and the lifecycle policy of its customer: filled in from the registry.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
@@ -174,6 +177,7 @@ impl AlertBook {
             };
             let opening = tracked.open.is_none();
             let group = tracked.group.clone();
+            let shadow = finding.shadow;
             let mut alert = to_alert(beat, finding, alert_id, severity, state, audience);
             alert.incident_id = match &tracked.open {
                 Some(open) => open.incident_id.clone(),
@@ -185,7 +189,11 @@ impl AlertBook {
                 }
             }
             let tracked = self.tracked.get_mut(&key).expect("tracked above");
-            alert.suppressed_by = covering.map(Silence::reference).unwrap_or_default();
+            alert.suppressed_by = if shadow {
+                SHADOW.to_string()
+            } else {
+                covering.map(Silence::reference).unwrap_or_default()
+            };
             if state == AlertState::Resolved {
                 alert.resolution = Resolution::Cleared.as_str().into();
             }
@@ -293,6 +301,7 @@ impl AlertBook {
             suppressed_by: covering.map(Silence::reference).unwrap_or_default(),
             acknowledged_by: String::new(),
             resolution: String::new(),
+            library_version: 0,
         };
         self.tracked.insert(
             key,
@@ -528,6 +537,7 @@ fn to_alert(
         acknowledged_by: String::new(),
         resolution: String::new(),
         incident_id: String::new(),
+        library_version: 0,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Engine {
     counts: Counts,
     /// The newest `received_at` of any beat seen (event time).
     watermark: i64,
+    /// The `library_version` of the rules last applied: every alert carries it.
+    library_version: i32,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
             dirty: HashSet::new(),
             counts: Counts::default(),
             watermark,
+            library_version: 0,
         }
     }
 
@@ -69,6 +72,7 @@ impl Engine {
         if state.includes(at.partition, at.offset) {
             return None;
         }
+        self.library_version = library.library_version as i32;
         let changes = state.inventory.observe(beat, &routed.audience.customer_id);
         state.facts.learn(beat);
         state.facts.licence(routed.licence.0, routed.licence.1);
@@ -85,6 +89,15 @@ impl Engine {
             .history
             .forget_unreported(&beat.envelope.node_id, &reported);
         let mut alerts = state.alerts.close_gone(beat, &findings);
+        if library.is_staged() {
+            // a rollout that no longer includes this installation retires what it opened here
+            let known: HashSet<&str> = library
+                .ids_in_force(routed.tier, installation_id)
+                .into_iter()
+                .chain(heartbeat::BUILT_IN_RULES)
+                .collect();
+            alerts.extend(state.alerts.retire(&known, beat.envelope.received_at));
+        }
         let mut opened = state.alerts.apply(beat, findings, &routed.audience);
         // change-aware: an opening names what changed on the server shortly before
         for alert in opened
@@ -127,7 +140,10 @@ impl Engine {
         state.applied = Some(at);
         self.watermark = self.watermark.max(beat.envelope.received_at);
         self.dirty.insert(installation_id.clone());
-        Some(Outcome { alerts, changes })
+        Some(Outcome {
+            alerts: self.versioned(alerts),
+            changes,
+        })
     }
 
     /// Installations with a node or a kind of beat silent for longer than allowed at the
@@ -175,7 +191,7 @@ impl Engine {
         if !alerts.is_empty() {
             self.dirty.insert(installation_id.to_string());
         }
-        alerts
+        self.versioned(alerts)
     }
 
     /// Installations with an open alert due for a reminder at the watermark.
@@ -196,11 +212,20 @@ impl Engine {
         if !reminders.is_empty() {
             self.dirty.insert(installation_id.to_string());
         }
-        reminders
+        self.versioned(reminders)
+    }
+
+    /// Alerts marked with the library version they were judged under.
+    fn versioned(&self, mut alerts: Vec<Alert>) -> Vec<Alert> {
+        for alert in &mut alerts {
+            alert.library_version = self.library_version;
+        }
+        alerts
     }
 
     /// Resolves the alerts of rules that left `library` (after a reload), at the watermark.
     pub fn retire(&mut self, library: &RuleLibrary) -> Vec<Alert> {
+        self.library_version = library.library_version as i32;
         let known: HashSet<&str> = library
             .rules
             .iter()
@@ -215,7 +240,7 @@ impl Engine {
                 changes.extend(retired);
             }
         }
-        changes
+        self.versioned(changes)
     }
 
     /// Resolves every open alert (heartbeat loss included) of installations that may no longer
@@ -229,7 +254,7 @@ impl Engine {
             changes.extend(state.alerts.close_all(self.watermark));
             self.dirty.insert(installation_id.clone());
         }
-        changes
+        self.versioned(changes)
     }
 
     /// `ACKNOWLEDGED` changes for open alerts that support acknowledged since the last call.
@@ -242,7 +267,7 @@ impl Engine {
                 changes.extend(acknowledged);
             }
         }
-        changes
+        self.versioned(changes)
     }
 
     /// The documents of the states changed since the last call: (installation, partition,
@@ -485,5 +510,133 @@ mod tests {
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].alert_id, alert.alert_id);
         assert_eq!(back[0].state, AlertState::Resolved);
+    }
+
+    fn tiered(tier: ucx_schemas::registry::ContractTier) -> Routed {
+        Routed {
+            tier: Some(tier),
+            ..routed()
+        }
+    }
+
+    const DISK_NEXT: &str = "\n[[rule]]\nid = \"disk_free_low_next\"\nversion = 1\nmode = \"shadow\"\nshadow_of = \"disk_free_low\"\nsignal = \"disk_free_percent\"\nwhen = \"below\"\nwarning = 30\nsummary = \"{subject} has {value}% free\"\nexplanation = \"e\"\n";
+
+    #[test]
+    fn a_shadow_rule_is_recorded_for_support_and_never_meant_for_mail() {
+        let library = RuleLibrary::parse(&format!("{BUILT_IN}{DISK_NEXT}")).unwrap();
+        let mut engine = Engine::default();
+        let gold = tiered(ucx_schemas::registry::ContractTier::Gold);
+        let opened = engine
+            .apply(&disks("a", "1", 1_000, 25), at(0), &library, &gold)
+            .unwrap()
+            .alerts;
+        assert_eq!(
+            opened.len(),
+            1,
+            "only the shadow rule judges 25% bad: {opened:?}"
+        );
+        assert_eq!(opened[0].rule_id, "disk_free_low_next");
+        assert_eq!(opened[0].suppressed_by, crate::alert_book::SHADOW);
+        assert_eq!(opened[0].library_version, library.library_version as i32);
+        let resolved = engine
+            .apply(&disks("a", "2", 2_000, 60), at(1), &library, &gold)
+            .unwrap()
+            .alerts;
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].suppressed_by, crate::alert_book::SHADOW);
+        // both judge 3%: the live alert is not part of the shadow's incident, nor suppressed
+        let both = engine
+            .apply(&disks("a", "3", 3_000, 3), at(2), &library, &gold)
+            .unwrap()
+            .alerts;
+        let live = both.iter().find(|a| a.rule_id == "disk_free_low").unwrap();
+        assert_eq!(live.suppressed_by, "");
+        assert_eq!(live.incident_id, live.alert_id);
+    }
+
+    #[test]
+    fn a_staged_change_is_in_force_for_its_tier_only_and_retires_when_withdrawn() {
+        use ucx_schemas::registry::ContractTier::{Basic, Platinum};
+        let staged = BUILT_IN.replace(
+            "[[rule]]\nid = \"memory_low\"",
+            "[[rule]]\nid = \"disk_free_low\"\nversion = 3\nrollout = { tiers = [\"platinum\"] }\nsignal = \"disk_free_percent\"\nwhen = \"below\"\nwarning = 30\nsummary = \"{subject} has {value}% free\"\nexplanation = \"e\"\n\n[[rule]]\nid = \"memory_low\"",
+        );
+        let library = RuleLibrary::parse(&staged).unwrap();
+        let mut engine = Engine::default();
+        let platinum = engine
+            .apply(
+                &disks("p", "1", 1_000, 25),
+                at(0),
+                &library,
+                &tiered(Platinum),
+            )
+            .unwrap()
+            .alerts;
+        assert_eq!(platinum.len(), 1, "{platinum:?}");
+        assert_eq!(platinum[0].rule_version, 3);
+        let basic = engine
+            .apply(&disks("b", "2", 1_000, 25), at(1), &library, &tiered(Basic))
+            .unwrap()
+            .alerts;
+        assert!(
+            basic.is_empty(),
+            "version 2 (15%) for the others: {basic:?}"
+        );
+        // the rollout narrows to 0 % of Platinum: version 2 judges the same alert healthy
+        let narrow = |library: &str| {
+            RuleLibrary::parse(&library.replace(
+                "rollout = { tiers = [\"platinum\"] }",
+                "rollout = { tiers = [\"platinum\"], share = 0 }",
+            ))
+            .unwrap()
+        };
+        let cleared = engine
+            .apply(
+                &disks("p", "3", 2_000, 25),
+                at(2),
+                &narrow(&staged),
+                &tiered(Platinum),
+            )
+            .unwrap()
+            .alerts;
+        assert_eq!(cleared.len(), 1, "{cleared:?}");
+        assert_eq!(
+            (
+                cleared[0].state,
+                cleared[0].resolution.as_str(),
+                cleared[0].rule_version
+            ),
+            (AlertState::Resolved, "cleared", 2)
+        );
+        assert_eq!(cleared[0].alert_id, platinum[0].alert_id);
+        // a new rule with no entry for the rest: withdrawing it retires its alert, none stays stuck
+        let new_rule = staged.replacen(
+            "id = \"disk_free_low\"\nversion = 3",
+            "id = \"disk_early\"\nversion = 1",
+            1,
+        );
+        let library = RuleLibrary::parse(&new_rule).unwrap();
+        let opened = engine
+            .apply(
+                &disks("p", "4", 3_000, 25),
+                at(3),
+                &library,
+                &tiered(Platinum),
+            )
+            .unwrap()
+            .alerts;
+        assert_eq!(opened[0].rule_id, "disk_early");
+        let retired = engine
+            .apply(
+                &disks("p", "5", 4_000, 25),
+                at(4),
+                &narrow(&new_rule),
+                &tiered(Platinum),
+            )
+            .unwrap()
+            .alerts;
+        assert_eq!(retired.len(), 1, "{retired:?}");
+        assert_eq!(retired[0].resolution, "rule_retired");
+        assert_eq!(retired[0].alert_id, opened[0].alert_id);
     }
 }

@@ -4,16 +4,17 @@
 //! consume loop; `stage.rs` is what the processors do with a beat, at a checkpoint (state to
 //! the changelog, then the offsets are committed) and when partitions move (state restored).
 
-mod alert_book;
+pub mod alert_book;
+pub mod backtest;
 mod changes;
 pub mod config;
-mod engine;
+pub mod engine;
 mod heartbeat;
 mod metrics;
-mod routing;
+pub mod routing;
 pub mod rules;
 mod stage;
-mod state;
+pub mod state;
 
 use tokio_util::sync::CancellationToken;
 use ucx_common::stage::StageSpec;

@@ -96,6 +96,9 @@ pub struct Alert {
     /// correlation group (`group` in the rule library); the alert's own id otherwise (v5).
     #[serde(default)]
     pub incident_id: String,
+    /// The rule library's `library_version` the change was judged under; 0 before v6.
+    #[serde(default)]
+    pub library_version: i32,
 }
 
 /// Why an alert resolved.
@@ -137,4 +140,5 @@ pub(crate) const ALERT_SCHEMA_HISTORY: &[(&str, &str)] = &[
     ("alert.v2", include_str!("../avro/history/alert.v2.avsc")),
     ("alert.v3", include_str!("../avro/history/alert.v3.avsc")),
     ("alert.v4", include_str!("../avro/history/alert.v4.avsc")),
+    ("alert.v5", include_str!("../avro/history/alert.v5.avsc")),
 ];

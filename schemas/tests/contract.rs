@@ -166,6 +166,7 @@ fn alerts_round_trip_and_are_not_mistaken_for_beats() {
         acknowledged_by: "support@ucx.example".into(),
         resolution: "cleared".into(),
         incident_id: "f2b8c7a0-3c1d-4e5f-9a6b-7c8d9e0f1a2b".into(),
+        library_version: 3,
     };
     let bytes = encode_alert(&alert).unwrap();
     assert_eq!(decode_alert(&bytes).unwrap(), alert);

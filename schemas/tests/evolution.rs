@@ -238,3 +238,29 @@ fn readable_alert_history(version: &str) -> Schema {
     SchemaCompatibility::can_read(&older, &current).unwrap();
     older
 }
+
+/// v6 names the rule library's version: v5 records still decode, as version 0.
+#[test]
+fn the_current_alert_schema_reads_v5_records() {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro");
+    let v5 =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("history/alert.v5.avsc")).unwrap())
+            .unwrap();
+    let current =
+        Schema::parse_str(&std::fs::read_to_string(folder.join("alerts/alert.avsc")).unwrap())
+            .unwrap();
+    SchemaCompatibility::can_read(&v5, &current).unwrap();
+    let record = serde_json::json!({
+        "alert_id": "a", "installation_id": "inst-old", "node_id": "node-1", "region": "EU",
+        "rule_id": "disk_free_low", "rule_version": 2, "subject": "disk C:", "severity": "WARNING",
+        "state": "OPEN", "summary": "s", "observed_value": 9.5, "threshold": 15.0,
+        "beat_id": "b", "event_at": 1_795_428_000_000_i64, "raised_at": 1_795_428_000_100_i64,
+        "customer_id": "cust", "contract_tier": "GOLD", "notify_customer": true,
+        "explanation": "e", "dashboard_url": "d", "suppressed_by": "", "acknowledged_by": "",
+        "resolution": "", "incident_id": "a"
+    });
+    let bytes = single_object(&v5, record);
+    let alert = ucx_schemas::decode_alert(&bytes).unwrap();
+    assert_eq!(alert.incident_id, "a");
+    assert_eq!(alert.library_version, 0);
+}

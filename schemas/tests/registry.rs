@@ -122,6 +122,7 @@ fn an_alert_is_not_a_registry_record() {
         acknowledged_by: String::new(),
         resolution: String::new(),
         incident_id: String::new(),
+        library_version: 0,
     };
     let error = decode_registry(&encode_alert(&alert).unwrap()).unwrap_err();
     assert!(

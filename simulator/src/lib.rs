@@ -7,6 +7,7 @@ pub mod clock;
 pub mod faults;
 pub mod fleet;
 pub mod labels;
+pub mod offline;
 pub mod poster;
 pub mod provision;
 pub mod quality;
@@ -124,36 +125,14 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<p
         });
     }
 
-    let mut installations: Vec<Installation> = (0..args.installations)
-        .map(|index| Installation::new(index, clock.start_ms()))
-        .collect();
-    // Faults strike between 40 % and 70 % of the replayed history (rules that learn a baseline
-    // or a trend have warmed up by then), or in the first half hour of a live run.
-    let (from, to) = if args.history_h > 0.0 {
-        let span = (clock.caught_up_ms() - clock.start_ms()) as f64;
-        (
-            clock.start_ms() + (0.4 * span) as i64,
-            clock.start_ms() + (0.7 * span) as i64,
-        )
-    } else {
-        (clock.start_ms() + 120_000, clock.start_ms() + 1_800_000)
-    };
-    let targets: Vec<faults::Target> = installations
-        .iter()
-        .map(|i| faults::Target {
-            installation_id: &i.id,
-            customer_id: &i.customer_id,
-            nodes: i.nodes,
-        })
-        .collect();
-    let schedule = faults::schedule(&targets, args.fault_share, from, to, args.seed);
-    for fault in schedule {
-        let installation = installations
-            .iter_mut()
-            .find(|i| i.id == fault.installation_id)
-            .expect("faults are scheduled for the fleet's installations");
-        installation.faults.push(fault);
-    }
+    let installations = plan(
+        args.installations,
+        clock.start_ms(),
+        clock.caught_up_ms(),
+        args.history_h > 0.0,
+        args.fault_share,
+        args.seed,
+    );
     let run_info = RunInfo {
         installations: installations.iter().map(|i| i.id.clone()).collect(),
         sim_start_ms: clock.start_ms(),
@@ -257,6 +236,48 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<p
     }
     poster.counts.log();
     Ok(poster.counts.totals())
+}
+
+/// The fleet of a run with its faults scheduled: they strike between 40 % and 70 % of a replayed
+/// history that ends at `caught_up_ms` (rules that learn a baseline or a trend have warmed up
+/// by then), or in the first half hour of a live run.
+pub fn plan(
+    count: usize,
+    start_ms: i64,
+    caught_up_ms: i64,
+    history: bool,
+    fault_share: f64,
+    seed: u64,
+) -> Vec<Installation> {
+    let mut installations: Vec<Installation> = (0..count)
+        .map(|index| Installation::new(index, start_ms))
+        .collect();
+    let (from, to) = if history {
+        let span = (caught_up_ms - start_ms) as f64;
+        (
+            start_ms + (0.4 * span) as i64,
+            start_ms + (0.7 * span) as i64,
+        )
+    } else {
+        (start_ms + 120_000, start_ms + 1_800_000)
+    };
+    let targets: Vec<faults::Target> = installations
+        .iter()
+        .map(|i| faults::Target {
+            installation_id: &i.id,
+            customer_id: &i.customer_id,
+            nodes: i.nodes,
+        })
+        .collect();
+    let schedule = faults::schedule(&targets, fault_share, from, to, seed);
+    for fault in schedule {
+        let installation = installations
+            .iter_mut()
+            .find(|i| i.id == fault.installation_id)
+            .expect("faults are scheduled for the fleet's installations");
+        installation.faults.push(fault);
+    }
+    installations
 }
 
 /// Prints the detection-quality report of a run; returns it.

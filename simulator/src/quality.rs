@@ -38,7 +38,7 @@ pub async fn opened_alerts(
             "SELECT installation_id, rule_id, subject, \
                     toUInt32(min(event_at)) AS opened_at \
              FROM alerts \
-             WHERE state = 'OPEN' AND has(?, installation_id) AND event_at >= toDateTime(?) \
+             WHERE state = 'OPEN' AND suppressed_by != 'shadow' AND has(?, installation_id) AND event_at >= toDateTime(?) \
              GROUP BY alert_id, installation_id, rule_id, subject \
              ORDER BY opened_at",
         )

@@ -28,12 +28,41 @@ pub struct AlertRow {
     pub acknowledged_by: String,
     pub resolution: String,
     pub incident_id: String,
+    pub library_version: u32,
     pub observed_value: f64,
     pub threshold: f64,
     pub beat_id: String,
     pub event_at: Seconds,
     pub raised_at: Seconds,
 }
+
+/// `backtest_results`: one row per rule and tier of one `ucx-backtest` run: what the library in
+/// force and the candidate did within the window, and how their findings differ.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct BacktestRow {
+    pub run_id: String,
+    pub run_at: Seconds,
+    pub window_from: Seconds,
+    pub window_to: Seconds,
+    pub rules_file: String,
+    pub in_force_version: u32,
+    pub candidate_version: u32,
+    pub rule_id: String,
+    pub contract_tier: String,
+    pub opened_in_force: u32,
+    pub opened_candidate: u32,
+    pub resolved_in_force: u32,
+    pub resolved_candidate: u32,
+    pub mails_in_force: u32,
+    pub mails_candidate: u32,
+    pub new: u32,
+    pub gone: u32,
+    pub earlier: u32,
+    pub later: u32,
+    pub resolved_otherwise: u32,
+}
+
+pub const BACKTEST_RESULTS: &str = "backtest_results";
 
 /// `installation_changes`: one row per change an inventory beat showed.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -124,6 +153,7 @@ pub fn add_alert<S: RowSink>(
         acknowledged_by: alert.acknowledged_by.clone(),
         resolution: alert.resolution.clone(),
         incident_id: alert.incident_id.clone(),
+        library_version: unsigned("library_version", i64::from(alert.library_version))?,
         observed_value: alert.observed_value,
         threshold: alert.threshold,
         beat_id: alert.beat_id.clone(),

@@ -37,6 +37,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010", "fleet_incidents"),
     migration!(11, "0011", "incidents"),
     migration!(12, "0012", "purge_reason"),
+    migration!(13, "0013", "library_version"),
+    migration!(14, "0014", "backtest_results"),
 ];
 
 /// How many versioned migrations there are.
@@ -140,7 +142,7 @@ mod tests {
     #[test]
     fn every_statement_can_run_again() {
         let statements: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
-        assert_eq!(statements.len(), 46);
+        assert_eq!(statements.len(), 48);
         for statement in statements {
             assert!(
                 statement.starts_with("CREATE TABLE IF NOT EXISTS") || is_added_column(&statement),

@@ -36,6 +36,70 @@ pub struct RuleLibrary {
     pub trend_spacing_minutes: u32,
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
+    /// Some rule entries apply to part of the fleet only (`rollout`): which ones are in force
+    /// depends on the installation (set by `parse`).
+    #[serde(skip)]
+    staged: bool,
+}
+
+/// Whether a rule's alerts are real (`live`) or recorded for comparison only (`shadow`: support
+/// sees them with `suppressed_by = 'shadow'`, nobody is mailed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Live,
+    Shadow,
+}
+
+/// A tier as the rule library spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierName {
+    Basic,
+    Gold,
+    Platinum,
+}
+
+impl TierName {
+    fn tier(self) -> ContractTier {
+        match self {
+            TierName::Basic => ContractTier::Basic,
+            TierName::Gold => ContractTier::Gold,
+            TierName::Platinum => ContractTier::Platinum,
+        }
+    }
+}
+
+/// The installations a rule entry is in force for while a change rolls out: those of `tiers`
+/// (all when empty) and, of those, `share` percent (all when absent), picked by a stable hash
+/// of the installation id, so raising the share keeps the installations already in.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    #[serde(default)]
+    pub tiers: Vec<TierName>,
+    pub share: Option<f64>,
+}
+
+impl Rollout {
+    /// An installation of no known customer is judged as Basic.
+    pub fn includes(&self, tier: Option<ContractTier>, installation_id: &str) -> bool {
+        let tier = tier.unwrap_or(ContractTier::Basic);
+        (self.tiers.is_empty() || self.tiers.iter().any(|t| t.tier() == tier))
+            && self
+                .share
+                .is_none_or(|share| share_bucket(installation_id) < share)
+    }
+}
+
+/// Where an installation stands in a percentage rollout: 0 ≤ bucket < 100, the same for every
+/// rule and every run (a name-based UUID of its id).
+pub fn share_bucket(installation_id: &str) -> f64 {
+    let uuid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, installation_id.as_bytes());
+    let bytes = uuid.as_bytes();
+    let draw = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    f64::from(draw % 10_000) / 100.0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -138,6 +202,14 @@ pub struct Rule {
     /// incident (e.g. `storage`: disk low, disk forecast, database near its limit).
     #[serde(default)]
     pub group: Option<String>,
+    /// `shadow`: judged and recorded, never mailed (see [`Mode`]).
+    #[serde(default)]
+    pub mode: Mode,
+    /// A shadow rule: the rule in force it is a candidate to replace (for the comparison).
+    pub shadow_of: Option<String>,
+    /// A staged change: this entry is in force only for these installations; the entry of the
+    /// same id without `rollout` (if any) for the others.
+    pub rollout: Option<Rollout>,
     pub summary: String,
     pub explanation: String,
     /// `summary`, `explanation` and `limit`, shared with the rule's findings (set by `parse`).
@@ -167,19 +239,42 @@ impl RuleLibrary {
                 summary: rule.summary.clone(),
                 explanation: rule.explanation.clone(),
                 limit: rule.limit,
-                group: rule.group.clone().unwrap_or_default(),
+                // a shadow rule's alerts are no part of the incidents support and customers see
+                group: match rule.mode {
+                    Mode::Live => rule.group.clone().unwrap_or_default(),
+                    Mode::Shadow => String::new(),
+                },
                 forecast: rule.when == When::Forecast,
                 flag: rule.when == When::True,
             });
         }
-        let mut ids = HashSet::new();
+        library.staged = library.rules.iter().any(|rule| rule.rollout.is_some());
+        let mut for_everyone = HashSet::new();
+        let mut versions = HashSet::new();
         for rule in &library.rules {
             let invalid = |problem: &str| LibraryError::Invalid {
                 id: rule.id.clone(),
                 problem: problem.to_string(),
             };
-            if !ids.insert(rule.id.as_str()) {
-                return Err(invalid("the id is used twice"));
+            if rule.rollout.is_none() && !for_everyone.insert(rule.id.as_str()) {
+                return Err(invalid("the id is used twice (a staged change: give the new entry a rollout and its own version)"));
+            }
+            if !versions.insert((rule.id.as_str(), rule.version)) {
+                return Err(invalid("two entries of this id have the same version: bump the version of the changed one"));
+            }
+            if let Some(rollout) = &rule.rollout {
+                if rollout.tiers.is_empty() && rollout.share.is_none() {
+                    return Err(invalid("rollout needs tiers, a share, or both"));
+                }
+                if rollout
+                    .share
+                    .is_some_and(|share| !(0.0..=100.0).contains(&share))
+                {
+                    return Err(invalid("rollout share is a percentage, 0 to 100"));
+                }
+            }
+            if rule.shadow_of.is_some() && rule.mode != Mode::Shadow {
+                return Err(invalid("shadow_of belongs to mode = \"shadow\" rules"));
             }
             if !(rule.clear_margin >= 0.0 && rule.clear_margin.is_finite()) {
                 return Err(invalid("clear_margin must be 0 or more"));
@@ -236,7 +331,68 @@ impl RuleLibrary {
                 }
             }
         }
+        for rule in &library.rules {
+            let invalid = |problem: String| LibraryError::Invalid {
+                id: rule.id.clone(),
+                problem,
+            };
+            let siblings = library.rules.iter().filter(|other| other.id == rule.id);
+            if siblings.clone().any(|other| other.mode != rule.mode) {
+                return Err(invalid("a shadow rule needs an id of its own; name the rule it would replace in shadow_of".into()));
+            }
+            if let Some(live) = &rule.shadow_of {
+                if !library
+                    .rules
+                    .iter()
+                    .any(|other| &other.id == live && other.mode == Mode::Live)
+                {
+                    return Err(invalid(format!(
+                        "shadow_of names {live}, which is no live rule of the library"
+                    )));
+                }
+            }
+        }
         Ok(library)
+    }
+
+    /// Which entries are in force for an installation; `None`: all of them (no staged change).
+    /// A rollout entry that includes it wins (the first, in file order), the entry of the same
+    /// id without a rollout serves the rest.
+    pub fn in_force(&self, tier: Option<ContractTier>, installation_id: &str) -> Option<Vec<bool>> {
+        if !self.staged {
+            return None;
+        }
+        let mut chosen: HashSet<&str> = HashSet::new();
+        let mut picks = vec![false; self.rules.len()];
+        for (index, rule) in self.rules.iter().enumerate() {
+            if let Some(rollout) = &rule.rollout {
+                if rollout.includes(tier, installation_id) && chosen.insert(&rule.id) {
+                    picks[index] = true;
+                }
+            }
+        }
+        for (index, rule) in self.rules.iter().enumerate() {
+            if rule.rollout.is_none() && !chosen.contains(rule.id.as_str()) {
+                picks[index] = true;
+            }
+        }
+        Some(picks)
+    }
+
+    /// The ids of the rules in force for an installation (all ids without a staged change).
+    pub fn ids_in_force(&self, tier: Option<ContractTier>, installation_id: &str) -> HashSet<&str> {
+        let picks = self.in_force(tier, installation_id);
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| picks.as_ref().is_none_or(|picks| picks[*index]))
+            .map(|(_, rule)| rule.id.as_str())
+            .collect()
+    }
+
+    /// Whether some rule is in force for part of the fleet only.
+    pub fn is_staged(&self) -> bool {
+        self.staged
     }
 
     /// Every rule's verdict on every subject of `beat` it reads. `history` is the server's
@@ -256,6 +412,8 @@ impl RuleLibrary {
             }
         }
         let node = &beat.envelope.node_id;
+        let picks = self.in_force(tier, &beat.envelope.installation_id);
+        let in_force = |index: usize| picks.as_ref().is_none_or(|picks| picks[index]);
         let spacing_ms = i64::from(self.trend_spacing_minutes) * 60_000;
         let mut findings = Vec::new();
         for signal in signals {
@@ -268,7 +426,13 @@ impl RuleLibrary {
                 let rules: Vec<&Rule> = self
                     .rules
                     .iter()
-                    .filter(|rule| rule.signal == signal && rule.judges(&observation.subject))
+                    .enumerate()
+                    .filter(|(index, rule)| {
+                        rule.signal == signal
+                            && rule.judges(&observation.subject)
+                            && in_force(*index)
+                    })
+                    .map(|(_, rule)| rule)
                     .collect();
                 let mut context = Context::default();
                 let wants_history = rules.iter().any(|rule| rule.when.needs_history());
@@ -291,7 +455,10 @@ impl RuleLibrary {
                 let mut abnormal = false;
                 for rule in rules {
                     let verdict = rule.judge_with(observation.value, tier, &context);
-                    abnormal |= rule.when == When::AboveBaseline && verdict.severity.is_some();
+                    // the baseline is the library in force's: a shadow rule does not change it
+                    abnormal |= rule.mode == Mode::Live
+                        && rule.when == When::AboveBaseline
+                        && verdict.severity.is_some();
                     findings.push(Finding {
                         rule_id: rule.id.clone(),
                         rule_version: rule.version,
@@ -305,6 +472,7 @@ impl RuleLibrary {
                         threshold: verdict.threshold,
                         for_beats: rule.for_beats,
                         clear_beats: rule.clear_beats,
+                        shadow: rule.mode == Mode::Shadow,
                     });
                 }
                 // An abnormal value does not become the new normal: a lasting jump stays abnormal.
@@ -596,5 +764,45 @@ mod tests {
             disk.text.render_cleared("disk C:", &healthy),
             "disk C: is back to normal (60 now, threshold 15)"
         );
+    }
+
+    #[test]
+    fn shadow_and_rollout_entries_are_checked() {
+        let shadow_same_id = format!("{BUILT_IN}\n[[rule]]\nid = \"memory_low\"\nversion = 2\nmode = \"shadow\"\nrollout = {{ share = 10 }}\nsignal = \"memory_available_percent\"\nwhen = \"below\"\nwarning = 1\nsummary = \"s\"\nexplanation = \"e\"\n");
+        let error = RuleLibrary::parse(&shadow_same_id).unwrap_err().to_string();
+        assert!(error.contains("id of its own"), "{error}");
+        let unknown = format!("{BUILT_IN}\n[[rule]]\nid = \"x\"\nversion = 1\nmode = \"shadow\"\nshadow_of = \"nothing\"\nsignal = \"memory_available_percent\"\nwhen = \"below\"\nwarning = 1\nsummary = \"s\"\nexplanation = \"e\"\n");
+        let error = RuleLibrary::parse(&unknown).unwrap_err().to_string();
+        assert!(error.contains("no live rule"), "{error}");
+        let same_version = format!("{BUILT_IN}\n[[rule]]\nid = \"memory_low\"\nversion = 1\nrollout = {{ tiers = [\"gold\"] }}\nsignal = \"memory_available_percent\"\nwhen = \"below\"\nwarning = 1\nsummary = \"s\"\nexplanation = \"e\"\n");
+        let error = RuleLibrary::parse(&same_version).unwrap_err().to_string();
+        assert!(error.contains("same version"), "{error}");
+        let empty = same_version.replace(
+            "version = 1\nrollout = { tiers = [\"gold\"] }",
+            "version = 2\nrollout = { }",
+        );
+        let error = RuleLibrary::parse(&empty).unwrap_err().to_string();
+        assert!(error.contains("tiers, a share"), "{error}");
+        let staged = same_version.replace("version = 1\nrollout", "version = 2\nrollout");
+        assert!(RuleLibrary::parse(&staged).unwrap().is_staged());
+        assert!(!RuleLibrary::parse(BUILT_IN).unwrap().is_staged());
+    }
+
+    #[test]
+    fn a_share_keeps_its_installations_as_it_grows() {
+        let ids: Vec<String> = (0..1_000).map(|i| format!("inst-{i}")).collect();
+        let within = |share: f64| -> Vec<&String> {
+            let rollout = Rollout {
+                tiers: Vec::new(),
+                share: Some(share),
+            };
+            ids.iter().filter(|id| rollout.includes(None, id)).collect()
+        };
+        let (ten, fifty) = (within(10.0), within(50.0));
+        assert!((60..=140).contains(&ten.len()), "{}", ten.len());
+        assert!((420..=580).contains(&fifty.len()), "{}", fifty.len());
+        assert!(ten.iter().all(|id| fifty.contains(id)));
+        assert!(within(0.0).is_empty());
+        assert_eq!(within(100.0).len(), ids.len());
     }
 }

@@ -50,4 +50,6 @@ pub struct Finding {
     /// Consecutive bad verdicts before an alert opens, good ones before it resolves.
     pub for_beats: u32,
     pub clear_beats: u32,
+    /// A shadow rule's: recorded with `suppressed_by = 'shadow'`, never mailed.
+    pub shadow: bool,
 }

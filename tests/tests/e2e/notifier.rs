@@ -138,6 +138,7 @@ fn alert(customer: &str, severity: Severity, notify_customer: bool) -> Alert {
         acknowledged_by: String::new(),
         resolution: String::new(),
         incident_id: String::new(),
+        library_version: 0,
     }
 }
 
