@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
 
 use super::report::Report;
-use super::{source, Replay};
+use super::{source, Outcomes, Replay};
 use crate::routing::{Routed, Router};
 use crate::rules::library::{RuleLibrary, BUILT_IN};
 use crate::ProcessorSettings;
@@ -83,8 +83,9 @@ pub async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Runs a backtest; prints the table and writes the other forms asked for.
-pub async fn run(args: &Args, config: &BacktestConfig) -> anyhow::Result<Report> {
+/// Runs a backtest; prints the table and writes the other forms asked for. Returns the report
+/// and the alert changes of both libraries it was made of.
+pub async fn run(args: &Args, config: &BacktestConfig) -> anyhow::Result<(Report, Outcomes)> {
     let candidate = read_library(&args.rules)?;
     let in_force = match args
         .in_force
@@ -164,7 +165,7 @@ pub async fn run(args: &Args, config: &BacktestConfig) -> anyhow::Result<Report>
     if args.store {
         store(&report, &args.rules, &config.clickhouse).await?;
     }
-    Ok(report)
+    Ok((report, outcomes))
 }
 
 /// A rule library file, checked as the processors check it.

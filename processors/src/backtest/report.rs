@@ -152,6 +152,24 @@ impl Report {
             .filter(|rule| !fired.contains(rule.id.as_str()))
             .map(|rule| rule.id.clone())
             .collect();
+        let mut findings: Vec<Compared> = compared
+            .into_iter()
+            .filter(|c| c.difference != Difference::Same)
+            .collect();
+        findings.sort_by(|a, b| {
+            let key = |c: &Compared| {
+                let e = c.episode();
+                (
+                    c.difference,
+                    e.rule_id.clone(),
+                    e.installation_id.clone(),
+                    e.node_id.clone(),
+                    e.subject.clone(),
+                    e.opened_at,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
         Report {
             from_ms,
             to_ms,
@@ -163,10 +181,7 @@ impl Report {
             rules: rules.into_values().collect(),
             customers: customers.into_values().collect(),
             never_fired: never_fired.into_iter().collect(),
-            findings: compared
-                .into_iter()
-                .filter(|c| c.difference != Difference::Same)
-                .collect(),
+            findings,
             differences,
             quality: None,
         }

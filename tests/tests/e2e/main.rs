@@ -4,6 +4,7 @@
 mod admin_api;
 mod alert_closure;
 mod alert_lifecycle;
+mod backtest;
 mod batches;
 mod broker_outage;
 mod clickhouse_restart;
