@@ -115,17 +115,7 @@ pub async fn simulated(
     ucx_simulator::labels::RunInfo,
     Vec<ucx_simulator::faults::Fault>,
 ) {
-    let registry = std::sync::Arc::new(ucx_common::registry::RegistryView::loaded_from(
-        ucx_simulator::offline::registry(scenario.installations),
-    ));
-    let router = crate::routing::Router::new(registry, &crate::ProcessorSettings::default());
-    let mut routes: HashMap<String, Routed> = HashMap::new();
-    for index in 0..scenario.installations {
-        let id = format!("inst-{:04}", index + 1);
-        if let Some(routed) = router.route(&id).await {
-            routes.insert(id, routed);
-        }
-    }
+    let routes = simulated_routes(&scenario).await;
     let mut replay = Replay::new(in_force, candidate, scenario.start_ms, scenario.end_ms());
     let mut offset = 0;
     let (run, faults) = ucx_simulator::offline::play(scenario, |beat| {
@@ -139,4 +129,45 @@ pub async fn simulated(
         }
     });
     (replay.finish(), run, faults)
+}
+
+/// The scenario's beats through one engine and library, as the live processors judge them (the
+/// benchmark's yardstick for a backtest's two); returns the alert changes.
+pub async fn simulated_single(
+    scenario: ucx_simulator::offline::Scenario,
+    library: RuleLibrary,
+) -> Vec<Alert> {
+    let routes = simulated_routes(&scenario).await;
+    let mut engine = Engine::default();
+    let mut alerts = Vec::new();
+    let mut offset = 0;
+    ucx_simulator::offline::play(scenario, |beat| {
+        offset += 1;
+        if let Some(routed) = routes.get(&beat.envelope.installation_id) {
+            let at = Applied {
+                partition: 0,
+                offset,
+            };
+            if let Some(outcome) = engine.apply(&beat, at, &library, routed) {
+                alerts.extend(outcome.alerts);
+            }
+        }
+    });
+    alerts
+}
+
+/// How the simulated fleet's installations are routed: by the registry it would have.
+async fn simulated_routes(scenario: &ucx_simulator::offline::Scenario) -> HashMap<String, Routed> {
+    let registry = std::sync::Arc::new(ucx_common::registry::RegistryView::loaded_from(
+        ucx_simulator::offline::registry(scenario.installations),
+    ));
+    let router = crate::routing::Router::new(registry, &crate::ProcessorSettings::default());
+    let mut routes: HashMap<String, Routed> = HashMap::new();
+    for index in 0..scenario.installations {
+        let id = format!("inst-{:04}", index + 1);
+        if let Some(routed) = router.route(&id).await {
+            routes.insert(id, routed);
+        }
+    }
+    routes
 }

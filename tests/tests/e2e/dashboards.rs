@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use ucx_e2e::{
     example_beat, installation_key, post_every_example, post_with_key, query, start_notifier,
-    start_pipeline, unique, wait_until, OwnSmtp, Services,
+    start_pipeline_with, unique, wait_until, OwnSmtp, Services,
 };
 use ucx_schemas::Category;
 
@@ -97,7 +97,26 @@ async fn every_dashboard_panel_returns_rows() {
     );
 
     let services = Services::from_env();
-    let pipeline = start_pipeline(&services, "dashboards").await;
+    // a shadow rule beside the library in force: the Shadow rules panel's data
+    let rules = std::env::temp_dir().join(format!("{}.toml", unique("dashboard-rules")));
+    let candidate = ucx_processors::rules::library::BUILT_IN.replacen(
+        "warning = { basic = 15, gold = 15, platinum = 20 }",
+        "warning = 30",
+        1,
+    );
+    let shadow = "\n[[rule]]\nid = \"disk_free_low_next\"\nversion = 1\nmode = \"shadow\"\n\
+                  shadow_of = \"disk_free_low\"\nsignal = \"disk_free_percent\"\nwhen = \"below\"\n\
+                  warning = 30\nsummary = \"{subject} has {value}% free\"\nexplanation = \"e\"\n";
+    std::fs::write(
+        &rules,
+        format!("{}{shadow}", ucx_processors::rules::library::BUILT_IN),
+    )
+    .unwrap();
+    let rules_file = rules.clone();
+    let pipeline = start_pipeline_with(&services, "dashboards", move |processors| {
+        processors.processors.rules_file = Some(rules_file);
+    })
+    .await;
     // the notifier mails the (Gold) test customer's alerts: the notifications panels' data
     let mut smtp = OwnSmtp::new();
     smtp.start().await;
@@ -143,13 +162,40 @@ async fn every_dashboard_panel_returns_rows() {
                  AND (SELECT count() FROM alerts WHERE state = 'RESOLVED') > 0 \
                  AND (SELECT count() FROM installation_changes) > 0 \
                  AND (SELECT count() FROM notifications) > 0 \
-                 AND (SELECT count() FROM fleet_incidents) > 0",
+                 AND (SELECT count() FROM fleet_incidents) > 0 \
+                 AND (SELECT count() FROM alerts WHERE suppressed_by = 'shadow') > 0",
             )
             .await
             .is_ok_and(|answer| answer.trim() == "1")
         },
     )
     .await;
+
+    // a backtest stored: the Backtests panel's data
+    let candidate_file = std::env::temp_dir().join(format!("{}.toml", unique("candidate")));
+    std::fs::write(&candidate_file, candidate).unwrap();
+    let backtest = ucx_processors::backtest::cli::Args {
+        rules: candidate_file.clone(),
+        in_force: Some(rules.clone()),
+        from: Some("1h".into()),
+        to: None,
+        installations: Vec::new(),
+        labels: None,
+        json: None,
+        store: true,
+        config: None,
+    };
+    let config = ucx_processors::backtest::cli::BacktestConfig {
+        kafka: pipeline.kafka.clone(),
+        processors: Default::default(),
+        clickhouse: pipeline.clickhouse.clone(),
+    };
+    ucx_processors::backtest::cli::run(&backtest, &config)
+        .await
+        .expect("the backtest runs");
+    for file in [&rules, &candidate_file] {
+        let _ = std::fs::remove_file(file);
+    }
 
     let now = ucx_common::now_ms() / 1000;
     for (name, sql) in queries {

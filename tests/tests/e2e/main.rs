@@ -31,5 +31,6 @@ mod processor_state;
 mod purge;
 mod retention;
 mod rules;
+mod shadow;
 mod sink_crash;
 mod state_bounds;
