@@ -38,6 +38,8 @@ customers' contacts.
   query (HTTP)       curl 'http://127.0.0.1:$UCX_CLICKHOUSE_HTTP_PORT/?database=ucx' --data-binary 'SELECT * FROM alerts FINAL'
   injected faults    $run_dir/labels.jsonl
   detection quality  target/debug/ucx-sim quality --labels $run_dir/labels.jsonl --clickhouse-url $UCX_CLICKHOUSE__URL
+  backtest a rule    cp processors/rules.toml candidate.toml (edit it); source $run_dir/services/env;
+                     target/debug/ucx-backtest --rules candidate.toml --labels $run_dir/labels.jsonl --store
   logs               $run_dir/logs/
 
 Press Ctrl-C to stop everything.

@@ -26,9 +26,12 @@ struct Args {
     target_installations: usize,
     #[arg(long, default_value_t = 7.0)]
     target_days: f64,
+    /// Installations whose encoded records are held in memory for the sharded measurement.
+    #[arg(long, default_value_t = 20)]
+    sharded_installations: usize,
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let scenario = Scenario {
@@ -68,8 +71,45 @@ async fn main() -> anyhow::Result<()> {
     let replay_s = started.elapsed().as_secs_f64() - generation_s;
     let alerts = outcomes.in_force.len();
 
+    // what ucx-backtest does with the records it reads: dealt to a shard per core, each
+    // decoding, routing and replaying its installations (records of a sample of the fleet held
+    // in memory, as read from the topic)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let held = Scenario {
+        installations: args.installations.min(args.sharded_installations),
+        ..scenario
+    };
+    let mut records = Vec::new();
+    offline::play(held, |beat| {
+        let key = beat.envelope.installation_id.clone().into_bytes();
+        records.push((key, ucx_schemas::encode_beat(&beat).expect("encodes")));
+    });
+    let held_beats = records.len();
+    let router = std::sync::Arc::new(backtest::simulated_router(held.installations));
+    let started = Instant::now();
+    let mut shards = backtest::shards::Shards::start(
+        cores,
+        (&library(), &library()),
+        (held.start_ms, held.end_ms()),
+        router,
+        Default::default(),
+    );
+    for (offset, (key, payload)) in records.into_iter().enumerate() {
+        let at = ucx_processors::state::Applied {
+            partition: 0,
+            offset: offset as i64,
+        };
+        shards
+            .push(&key, backtest::shards::Record { payload, at })
+            .await;
+    }
+    let (sharded, _) = shards.finish().await?;
+    let sharded_s = started.elapsed().as_secs_f64();
+    assert_eq!(sharded.beats.values().sum::<u64>() as usize, held_beats);
+
     let backtest_per_beat_s = replay_s / beats as f64 + decode_per_beat_s;
     let rate = 1.0 / backtest_per_beat_s;
+    let sharded_rate = held_beats as f64 / sharded_s;
     let target_beats = beats as f64 / args.installations as f64 / args.hours
         * args.target_installations as f64
         * args.target_days
@@ -98,11 +138,16 @@ async fn main() -> anyhow::Result<()> {
         "  backtest, decode + replay:                           {rate:.0} beats/s on one core"
     );
     println!(
-        "  a backtest of {} installations × {} days ({:.0} M beats) would take {:.1} min",
+        "  backtest, decode + replay, {cores} shards:                 {sharded_rate:.0} beats/s ({} installations' {held_beats} beats held)",
+        held.installations
+    );
+    println!(
+        "  a backtest of {} installations × {} days ({:.0} M beats) would take {:.1} min on one core, {:.1} min on {cores}",
         args.target_installations,
         args.target_days,
         target_beats / 1e6,
-        target_beats / rate / 60.0
+        target_beats / rate / 60.0,
+        target_beats / sharded_rate / 60.0
     );
     Ok(())
 }

@@ -2,8 +2,9 @@
 //! the processors (`--config`, `UCX_…`), follows the customer registry for tiers and audiences,
 //! replays the beats topic and prints the report (`--json`, `--store` for the other forms).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -13,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use ucx_common::config::{ClickHouseSettings, KafkaSettings};
 
 use super::report::Report;
-use super::{source, Outcomes, Replay};
-use crate::routing::{Routed, Router};
+use super::shards::Shards;
+use super::{source, Outcomes};
+use crate::routing::Router;
 use crate::rules::library::{RuleLibrary, BUILT_IN};
 use crate::ProcessorSettings;
 
@@ -25,8 +27,12 @@ use crate::ProcessorSettings;
 )]
 pub struct Args {
     /// The candidate rule library (a copy of processors/rules.toml with your change).
-    #[arg(long)]
-    pub rules: PathBuf,
+    #[arg(long, required_unless_present = "shadow")]
+    pub rules: Option<PathBuf>,
+    /// Instead of a candidate file: the library in force with its shadow rules enabled in place
+    /// of the rules they shadow (`shadow_of`), against the library in force without them.
+    #[arg(long, conflicts_with = "rules")]
+    pub shadow: bool,
     /// The library to compare with. Default: `processors.rules_file` of the configuration, else
     /// the library built into this binary (the repository's processors/rules.toml).
     #[arg(long)]
@@ -86,14 +92,36 @@ pub async fn main() -> std::process::ExitCode {
 /// Runs a backtest; prints the table and writes the other forms asked for. Returns the report
 /// and the alert changes of both libraries it was made of.
 pub async fn run(args: &Args, config: &BacktestConfig) -> anyhow::Result<(Report, Outcomes)> {
-    let candidate = read_library(&args.rules)?;
-    let in_force = match args
+    let library_in_force = match args
         .in_force
         .as_ref()
         .or(config.processors.rules_file.as_ref())
     {
         Some(path) => read_library(path)?,
         None => RuleLibrary::parse(BUILT_IN)?,
+    };
+    let (in_force, candidate, candidate_name) = match &args.rules {
+        Some(path) => (
+            library_in_force,
+            read_library(path)?,
+            path.display().to_string(),
+        ),
+        None => {
+            let shadows = library_in_force
+                .rules
+                .iter()
+                .filter(|rule| rule.mode == crate::rules::library::Mode::Shadow)
+                .count();
+            anyhow::ensure!(
+                shadows > 0,
+                "--shadow: the library in force has no rule of mode = \"shadow\"; add one (see processors/rules.toml) or pass --rules candidate.toml"
+            );
+            (
+                library_in_force.live_only()?,
+                library_in_force.shadows_enabled()?,
+                "shadow rules enabled".to_string(),
+            )
+        }
     };
     let now = ucx_common::now_ms();
     let to = args
@@ -117,41 +145,33 @@ pub async fn run(args: &Args, config: &BacktestConfig) -> anyhow::Result<(Report
         config.kafka.registry_topic,
         config.kafka.brokers
     );
-    let router = Router::new(registry, &config.processors);
-    let only: HashSet<&str> = args.installations.iter().map(String::as_str).collect();
-    let mut routes: HashMap<String, Option<Routed>> = HashMap::new();
-    let mut replay = Replay::new(in_force, candidate, from, to);
+    let router = Arc::new(Router::new(registry, &config.processors));
+    let only: Arc<HashSet<String>> = Arc::new(args.installations.iter().cloned().collect());
     let started = Instant::now();
-    let read = source::read_beats(
+    let mut shards = Shards::start(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (&in_force, &candidate),
+        (from, to),
+        router,
+        only,
+    );
+    source::read_beats(
         &config.kafka,
-        async |beat, at| {
-            let id = &beat.envelope.installation_id;
-            if !only.is_empty() && !only.contains(id.as_str()) {
-                return;
-            }
-            if !routes.contains_key(id) {
-                // revoked and opted-out installations are not judged, as live
-                routes.insert(id.clone(), router.route(id).await);
-            }
-            if let Some(Some(routed)) = routes.get(id) {
-                replay.apply(&beat, at, routed);
-            }
-        },
+        async |key, record| shards.push(key, record).await,
         |read, total| {
             eprintln!(
-                "ucx-backtest: {read} of {total} records replayed ({:.0} %)",
+                "ucx-backtest: {read} of {total} records read ({:.0} %)",
                 100.0 * read as f64 / total.max(1) as f64
             )
         },
     )
     .await?;
-    if read.undecodable > 0 {
+    let (outcomes, undecodable) = shards.finish().await?;
+    if undecodable > 0 {
         eprintln!(
-            "ucx-backtest: {} records of the beats topic are no beat this build can read; skipped (the processors dead-letter them)",
-            read.undecodable
+            "ucx-backtest: {undecodable} records of the beats topic are no beat this build can read; skipped (the processors dead-letter them)"
         );
     }
-    let outcomes = replay.finish();
     let mut report = Report::new(&outcomes, from, to, started.elapsed().as_secs_f64());
     if let Some(path) = &args.labels {
         let (run, faults) = ucx_simulator::labels::read(path)?;
@@ -163,7 +183,7 @@ pub async fn run(args: &Args, config: &BacktestConfig) -> anyhow::Result<(Report
             .map_err(|error| anyhow::anyhow!("cannot write {}: {error}", path.display()))?;
     }
     if args.store {
-        store(&report, &args.rules, &config.clickhouse).await?;
+        store(&report, &candidate_name, &config.clickhouse).await?;
     }
     Ok((report, outcomes))
 }
@@ -196,12 +216,16 @@ fn moment(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-async fn store(report: &Report, rules: &Path, settings: &ClickHouseSettings) -> anyhow::Result<()> {
+async fn store(
+    report: &Report,
+    candidate: &str,
+    settings: &ClickHouseSettings,
+) -> anyhow::Result<()> {
     ucx_tables::migrations::apply(settings).await?;
     let client = ucx_common::clickhouse::client(settings);
     let run_at = ucx_common::now_ms();
     let run_id = uuid::Uuid::new_v4().to_string();
-    let rows = report.rows(&run_id, run_at, &rules.display().to_string());
+    let rows = report.rows(&run_id, run_at, candidate);
     let mut insert = client
         .insert::<ucx_tables::event_tables::BacktestRow>(ucx_tables::event_tables::BACKTEST_RESULTS)
         .await?;

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod episodes;
 pub mod report;
+pub mod shards;
 pub mod source;
 
 use std::collections::HashMap;
@@ -156,12 +157,17 @@ pub async fn simulated_single(
     alerts
 }
 
+/// The router of a simulated fleet: the registry it would have, the default settings.
+pub fn simulated_router(installations: usize) -> crate::routing::Router {
+    let registry = std::sync::Arc::new(ucx_common::registry::RegistryView::loaded_from(
+        ucx_simulator::offline::registry(installations),
+    ));
+    crate::routing::Router::new(registry, &crate::ProcessorSettings::default())
+}
+
 /// How the simulated fleet's installations are routed: by the registry it would have.
 async fn simulated_routes(scenario: &ucx_simulator::offline::Scenario) -> HashMap<String, Routed> {
-    let registry = std::sync::Arc::new(ucx_common::registry::RegistryView::loaded_from(
-        ucx_simulator::offline::registry(scenario.installations),
-    ));
-    let router = crate::routing::Router::new(registry, &crate::ProcessorSettings::default());
+    let router = simulated_router(scenario.installations);
     let mut routes: HashMap<String, Routed> = HashMap::new();
     for index in 0..scenario.installations {
         let id = format!("inst-{:04}", index + 1);

@@ -4,31 +4,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::shards::Record;
+use crate::state::Applied;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use ucx_common::config::KafkaSettings;
-use ucx_schemas::Beat;
 
-use crate::state::Applied;
-
-/// What was read.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Read {
-    pub records: u64,
-    /// Records that are no beat this build can decode (counted, skipped: the processors
-    /// dead-letter them).
-    pub undecodable: u64,
-}
-
-/// Hands every beat of the beats topic to `each`, partition by partition in offset order
-/// (interleaved across partitions as the broker delivers them); `progress(read, total)` is
-/// called about once a second.
+/// Hands every record of the beats topic to `each` with its key, partition by partition in
+/// offset order (interleaved across partitions as the broker delivers them); returns how many
+/// were read. `progress(read, total)` is called about once a second.
 pub async fn read_beats(
     settings: &KafkaSettings,
-    mut each: impl AsyncFnMut(Beat, Applied),
+    mut each: impl AsyncFnMut(&[u8], Record),
     mut progress: impl FnMut(u64, u64),
-) -> anyhow::Result<Read> {
+) -> anyhow::Result<u64> {
     let topic = &settings.beats_topic;
     let partitions = ucx_common::kafka::partition_count(settings, topic).await?;
     anyhow::ensure!(
@@ -54,7 +44,7 @@ pub async fn read_beats(
             assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
         }
     }
-    let mut read = Read::default();
+    let mut read = 0;
     if ends.is_empty() {
         return Ok(read);
     }
@@ -78,23 +68,26 @@ pub async fn read_beats(
             continue;
         }
         let offset = message.offset();
-        read.records += 1;
-        match ucx_schemas::decode_beat(message.payload().unwrap_or_default()) {
-            Ok(beat) => {
-                drop(message);
-                each(beat, Applied { partition, offset }).await;
-            }
-            Err(_) => read.undecodable += 1,
-        }
+        read += 1;
+        let record = Record {
+            payload: message.payload().unwrap_or_default().to_vec(),
+            at: Applied { partition, offset },
+        };
+        // the gateway keys beats by installation; a record without a key by its partition
+        let key = message
+            .key()
+            .map_or_else(|| partition.to_be_bytes().to_vec(), <[u8]>::to_vec);
+        drop(message);
+        each(&key, record).await;
         // a partition's last record is `end - 1`: done with it
         if offset + 1 >= end {
             ends.remove(&partition);
         }
         if reported.elapsed() >= Duration::from_secs(1) {
-            progress(read.records, total);
+            progress(read, total);
             reported = std::time::Instant::now();
         }
     }
-    progress(read.records, total);
+    progress(read, total);
     Ok(read)
 }

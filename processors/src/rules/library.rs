@@ -233,7 +233,43 @@ pub struct RuleText {
 
 impl RuleLibrary {
     pub fn parse(text: &str) -> Result<Self, LibraryError> {
-        let mut library: RuleLibrary = toml::from_str(text)?;
+        let library: RuleLibrary = toml::from_str(text)?;
+        library.checked()
+    }
+
+    /// The library without its shadow rules: what is live.
+    pub fn live_only(&self) -> Result<Self, LibraryError> {
+        let mut library = self.clone();
+        library.rules.retain(|rule| rule.mode == Mode::Live);
+        library.checked()
+    }
+
+    /// The library as it would be with its shadow rules enabled in place of the rules they
+    /// shadow (`shadow_of`, under that id; a shadow rule of no `shadow_of` under its own).
+    pub fn shadows_enabled(&self) -> Result<Self, LibraryError> {
+        let replaced: HashSet<&str> = self
+            .rules
+            .iter()
+            .filter_map(|rule| rule.shadow_of.as_deref())
+            .collect();
+        let mut library = self.clone();
+        library
+            .rules
+            .retain(|rule| rule.mode == Mode::Shadow || !replaced.contains(rule.id.as_str()));
+        for rule in &mut library.rules {
+            if rule.mode == Mode::Shadow {
+                rule.mode = Mode::Live;
+                if let Some(live) = rule.shadow_of.take() {
+                    rule.id = live;
+                }
+            }
+        }
+        library.checked()
+    }
+
+    /// Fills in what follows from the rules and checks them.
+    fn checked(self) -> Result<Self, LibraryError> {
+        let mut library = self;
         for rule in &mut library.rules {
             rule.text = Arc::new(RuleText {
                 summary: rule.summary.clone(),
@@ -804,5 +840,27 @@ mod tests {
         assert!(ten.iter().all(|id| fifty.contains(id)));
         assert!(within(0.0).is_empty());
         assert_eq!(within(100.0).len(), ids.len());
+    }
+
+    #[test]
+    fn shadows_can_be_compared_with_the_rules_they_shadow() {
+        let with_shadow = format!("{BUILT_IN}\n[[rule]]\nid = \"memory_low_next\"\nversion = 2\nmode = \"shadow\"\nshadow_of = \"memory_low\"\nsignal = \"memory_available_percent\"\nwhen = \"below\"\nwarning = 20\ngroup = \"memory\"\nsummary = \"s\"\nexplanation = \"e\"\n");
+        let library = RuleLibrary::parse(&with_shadow).unwrap();
+        let live = library.live_only().unwrap();
+        assert!(live.rules.iter().all(|rule| rule.mode == Mode::Live));
+        assert_eq!(live.rules.len(), library.rules.len() - 1);
+        let enabled = library.shadows_enabled().unwrap();
+        let memory: Vec<&Rule> = enabled
+            .rules
+            .iter()
+            .filter(|r| r.id == "memory_low")
+            .collect();
+        assert_eq!(memory.len(), 1);
+        assert_eq!((memory[0].version, memory[0].mode), (2, Mode::Live));
+        assert_eq!(
+            memory[0].text.group, "memory",
+            "a live rule joins its incidents again"
+        );
+        assert!(!enabled.rules.iter().any(|r| r.id == "memory_low_next"));
     }
 }

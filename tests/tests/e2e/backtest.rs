@@ -140,7 +140,8 @@ async fn the_backtest_foresees_exactly_what_the_candidate_does_live() {
         clickhouse: pipeline.clickhouse.clone(),
     };
     let args = Args {
-        rules: candidate_file.clone(),
+        rules: Some(candidate_file.clone()),
+        shadow: false,
         in_force: None,
         from: Some("30h".into()),
         to: None,

@@ -175,7 +175,8 @@ async fn every_dashboard_panel_returns_rows() {
     let candidate_file = std::env::temp_dir().join(format!("{}.toml", unique("candidate")));
     std::fs::write(&candidate_file, candidate).unwrap();
     let backtest = ucx_processors::backtest::cli::Args {
-        rules: candidate_file.clone(),
+        rules: Some(candidate_file.clone()),
+        shadow: false,
         in_force: Some(rules.clone()),
         from: Some("1h".into()),
         to: None,

@@ -1,7 +1,7 @@
 //! Shadow mode on the whole pipeline: a candidate disk rule runs `mode = "shadow"` beside the
 //! library in force for a Gold customer. Its alert reaches ClickHouse with `suppressed_by =
 //! 'shadow'` and the library version, and nobody is mailed; the live rule's alert on the same
-//! server is mailed as always.
+//! server is mailed as always. `ucx-backtest --shadow` compares the two over the same window.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use ucx_e2e::{
     add_installation, admin_client, example_beat, post_with_key, query, start_notifier,
     start_pipeline_with, unique, wait_until, OwnSmtp, Services,
 };
+use ucx_processors::backtest::episodes::Difference;
 use ucx_processors::rules::library::BUILT_IN;
 use ucx_schemas::Category;
 
@@ -114,5 +115,37 @@ async fn a_shadow_rule_is_recorded_and_never_mailed() {
     .await
     .unwrap();
     assert_eq!(ledger.trim(), "0");
+
+    // the shadow report: the same window with the shadow rule in place of the one it shadows
+    let args = ucx_processors::backtest::cli::Args {
+        rules: None,
+        shadow: true,
+        in_force: Some(rules.clone()),
+        from: Some("1h".into()),
+        to: None,
+        installations: Vec::new(),
+        labels: None,
+        json: None,
+        store: false,
+        config: None,
+    };
+    let config = ucx_processors::backtest::cli::BacktestConfig {
+        kafka: pipeline.kafka.clone(),
+        processors: Default::default(),
+        clickhouse: pipeline.clickhouse.clone(),
+    };
+    let (report, _) = ucx_processors::backtest::cli::run(&args, &config)
+        .await
+        .expect("the shadow report");
+    let compared: Vec<(&str, Difference)> = report
+        .findings
+        .iter()
+        .map(|finding| (finding.episode().rule_id.as_str(), finding.difference))
+        .collect();
+    assert_eq!(
+        compared,
+        [("disk_free_low", Difference::Earlier)],
+        "enabled, the candidate would have opened at 25 % free, before the live rule at 3 %"
+    );
     let _ = std::fs::remove_file(&rules);
 }
