@@ -36,6 +36,32 @@ const SERVICES: [&str; 5] = [
 ];
 const SUITE_VERSIONS: [&str; 3] = ["2024.Winter.1", "2025.Summer.2", "2025.Winter.1"];
 
+/// The customer of installation `index` as the simulator registers it: care until 2030, one
+/// contact who wants warnings and worse.
+pub fn customer_input(index: usize) -> (String, ucx_admin_api::CustomerInput) {
+    let (customer, tier, region) = customer_of(index);
+    let input = ucx_admin_api::CustomerInput {
+        name: format!(
+            "Simulated {} customer ({})",
+            tier.to_ascii_lowercase(),
+            region.as_str()
+        ),
+        region,
+        contract_tier: match tier {
+            "PLATINUM" => ucx_schemas::ContractTier::Platinum,
+            "GOLD" => ucx_schemas::ContractTier::Gold,
+            _ => ucx_schemas::ContractTier::Basic,
+        },
+        care_end_date: Some("2030-12-31".into()),
+        alert_contacts: vec![ucx_schemas::AlertContact {
+            email: format!("it@{customer}.example"),
+            min_severity: ucx_schemas::Severity::Warning,
+        }],
+        telemetry_enabled: None,
+    };
+    (customer, input)
+}
+
 /// The customer of installation `index`: one per tier and region.
 pub fn customer_of(index: usize) -> (String, &'static str, Region) {
     let tier = TIERS[index % TIERS.len()];

@@ -74,28 +74,19 @@ pub fn play(scenario: Scenario, mut each: impl FnMut(Beat)) -> (RunInfo, Vec<Fau
 /// The registry a scenario's fleet would have: its customers (as `ucx-sim` provisions them)
 /// and active installations, for routing without a gateway.
 pub fn registry(installations: usize) -> Vec<ucx_schemas::registry::RegistryRecord> {
-    use ucx_schemas::registry::{
-        AlertContact, ContractTier, Customer, Installation, InstallationStatus, RegistryRecord,
-    };
+    use ucx_schemas::registry::{Customer, Installation, InstallationStatus, RegistryRecord};
     let mut records = Vec::new();
     for index in 0..installations {
-        let (customer_id, tier, region) = crate::fleet::customer_of(index);
+        let (customer_id, input) = crate::fleet::customer_input(index);
         if index < 9 {
             records.push(RegistryRecord::Customer(Customer {
                 customer_id: customer_id.clone(),
-                name: format!("Simulated {} customer", tier.to_ascii_lowercase()),
-                region,
-                contract_tier: match tier {
-                    "PLATINUM" => ContractTier::Platinum,
-                    "GOLD" => ContractTier::Gold,
-                    _ => ContractTier::Basic,
-                },
-                care_end_date: Some("2030-12-31".into()),
+                name: input.name,
+                region: input.region,
+                contract_tier: input.contract_tier,
+                care_end_date: input.care_end_date,
                 telemetry_enabled: true,
-                alert_contacts: vec![AlertContact {
-                    email: format!("it@{customer_id}.example"),
-                    min_severity: ucx_schemas::Severity::Warning,
-                }],
+                alert_contacts: input.alert_contacts,
                 updated_at: 0,
             }));
         }

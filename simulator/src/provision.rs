@@ -5,10 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use ucx_admin_api::{AdminClient, CustomerInput};
-use ucx_schemas::{AlertContact, ContractTier, Severity};
+use ucx_admin_api::AdminClient;
 
-use crate::fleet::customer_of;
+use crate::fleet::{customer_input, customer_of};
 
 pub struct Admin<'a> {
     pub client: &'a reqwest::Client,
@@ -47,26 +46,7 @@ impl Admin<'_> {
     pub async fn ensure_customers(&self, installations: usize) -> anyhow::Result<()> {
         let api = self.api();
         for index in 0..installations.min(9) {
-            let (customer, tier, region) = customer_of(index);
-            let input = CustomerInput {
-                name: format!(
-                    "Simulated {} customer ({})",
-                    tier.to_ascii_lowercase(),
-                    region.as_str()
-                ),
-                region,
-                contract_tier: match tier {
-                    "PLATINUM" => ContractTier::Platinum,
-                    "GOLD" => ContractTier::Gold,
-                    _ => ContractTier::Basic,
-                },
-                care_end_date: Some("2030-12-31".into()),
-                alert_contacts: vec![AlertContact {
-                    email: format!("it@{customer}.example"),
-                    min_severity: Severity::Warning,
-                }],
-                telemetry_enabled: None,
-            };
+            let (customer, input) = customer_input(index);
             api.put_customer(&customer, &input)
                 .await
                 .map_err(|error| anyhow::anyhow!("creating {customer}: {error}"))?;

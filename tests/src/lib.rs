@@ -208,13 +208,24 @@ pub async fn admin(
 
 /// Creates or updates a customer (EU, one WARNING contact) through the admin API.
 pub async fn put_customer(gateway: &str, customer_id: &str, tier: &str, telemetry: bool) {
+    put_customer_mailing(gateway, customer_id, tier, "it@example.com", telemetry).await
+}
+
+/// [`put_customer`] with `contact` as its one WARNING contact.
+pub async fn put_customer_mailing(
+    gateway: &str,
+    customer_id: &str,
+    tier: &str,
+    contact: &str,
+    telemetry: bool,
+) {
     let input = ucx_admin_api::CustomerInput {
         name: format!("{customer_id} Ltd"),
         region: ucx_schemas::Region::EU,
         contract_tier: serde_json::from_value(serde_json::json!(tier)).expect("a contract tier"),
         care_end_date: None,
         alert_contacts: vec![ucx_schemas::AlertContact {
-            email: "it@example.com".into(),
+            email: contact.into(),
             min_severity: ucx_schemas::Severity::Warning,
         }],
         telemetry_enabled: Some(telemetry),

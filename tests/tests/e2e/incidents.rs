@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use ucx_e2e::{
-    add_installation, admin_client, example_beat, post_with_key, query, start_notifier,
+    add_installation, example_beat, post_with_key, put_customer_mailing, query, start_notifier,
     start_pipeline, wait_until, OwnSmtp, Services,
 };
 use ucx_schemas::Category;
@@ -21,21 +21,14 @@ const CONTACT: &str = "ops@incident.example";
 async fn related_findings_on_one_server_are_one_incident_and_one_mail() {
     let services = Services::from_env();
     let pipeline = start_pipeline(&services, "incidents").await;
-    let input = ucx_admin_api::CustomerInput {
-        name: "Incident Ltd".into(),
-        region: ucx_schemas::Region::EU,
-        contract_tier: ucx_schemas::ContractTier::Gold,
-        care_end_date: None,
-        alert_contacts: vec![ucx_schemas::AlertContact {
-            email: CONTACT.into(),
-            min_severity: ucx_schemas::Severity::Warning,
-        }],
-        telemetry_enabled: None,
-    };
-    admin_client(&pipeline.gateway.url)
-        .put_customer("cust-incident", &input)
-        .await
-        .unwrap();
+    put_customer_mailing(
+        &pipeline.gateway.url,
+        "cust-incident",
+        "GOLD",
+        CONTACT,
+        true,
+    )
+    .await;
     let key = add_installation(&pipeline.gateway.url, "cust-incident", INSTALLATION).await;
     let mut smtp = OwnSmtp::new();
     smtp.start().await;

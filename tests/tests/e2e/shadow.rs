@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use ucx_e2e::{
-    add_installation, admin_client, example_beat, post_with_key, query, start_notifier,
+    add_installation, example_beat, post_with_key, put_customer_mailing, query, start_notifier,
     start_pipeline_with, unique, wait_until, OwnSmtp, Services,
 };
 use ucx_processors::backtest::episodes::Difference;
@@ -38,21 +38,7 @@ async fn a_shadow_rule_is_recorded_and_never_mailed() {
         processors.processors.rules_file = Some(rules_file);
     })
     .await;
-    let input = ucx_admin_api::CustomerInput {
-        name: "Shadow Ltd".into(),
-        region: ucx_schemas::Region::EU,
-        contract_tier: ucx_schemas::ContractTier::Gold,
-        care_end_date: None,
-        alert_contacts: vec![ucx_schemas::AlertContact {
-            email: CONTACT.into(),
-            min_severity: ucx_schemas::Severity::Warning,
-        }],
-        telemetry_enabled: None,
-    };
-    admin_client(&pipeline.gateway.url)
-        .put_customer("cust-shadow", &input)
-        .await
-        .unwrap();
+    put_customer_mailing(&pipeline.gateway.url, "cust-shadow", "GOLD", CONTACT, true).await;
     let key = add_installation(&pipeline.gateway.url, "cust-shadow", INSTALLATION).await;
     let mut smtp = OwnSmtp::new();
     smtp.start().await;
