@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod faults;
+pub mod field;
 pub mod fleet;
 pub mod labels;
 pub mod offline;

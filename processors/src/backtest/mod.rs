@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod episodes;
+pub mod judge;
 pub mod report;
 pub mod shards;
 pub mod source;
