@@ -559,7 +559,7 @@ mod tests {
         use ucx_schemas::registry::ContractTier::{Basic, Platinum};
         let staged = BUILT_IN.replace(
             "[[rule]]\nid = \"memory_low\"",
-            "[[rule]]\nid = \"disk_free_low\"\nversion = 3\nrollout = { tiers = [\"platinum\"] }\nsignal = \"disk_free_percent\"\nwhen = \"below\"\nwarning = 30\nsummary = \"{subject} has {value}% free\"\nexplanation = \"e\"\n\n[[rule]]\nid = \"memory_low\"",
+            "[[rule]]\nid = \"disk_free_low\"\nversion = 4\nrollout = { tiers = [\"platinum\"] }\nsignal = \"disk_free_percent\"\nwhen = \"below\"\nwarning = 30\nsummary = \"{subject} has {value}% free\"\nexplanation = \"e\"\n\n[[rule]]\nid = \"memory_low\"",
         );
         let library = RuleLibrary::parse(&staged).unwrap();
         let mut engine = Engine::default();
@@ -573,7 +573,7 @@ mod tests {
             .unwrap()
             .alerts;
         assert_eq!(platinum.len(), 1, "{platinum:?}");
-        assert_eq!(platinum[0].rule_version, 3);
+        assert_eq!(platinum[0].rule_version, 4);
         let basic = engine
             .apply(&disks("b", "2", 1_000, 25), at(1), &library, &tiered(Basic))
             .unwrap()
@@ -582,7 +582,7 @@ mod tests {
             basic.is_empty(),
             "version 2 (15%) for the others: {basic:?}"
         );
-        // the rollout narrows to 0 % of Platinum: version 2 judges the same alert healthy
+        // the rollout narrows to 0 % of Platinum: version 3 judges the same alert healthy
         let narrow = |library: &str| {
             RuleLibrary::parse(&library.replace(
                 "rollout = { tiers = [\"platinum\"] }",
@@ -606,12 +606,12 @@ mod tests {
                 cleared[0].resolution.as_str(),
                 cleared[0].rule_version
             ),
-            (AlertState::Resolved, "cleared", 2)
+            (AlertState::Resolved, "cleared", 3)
         );
         assert_eq!(cleared[0].alert_id, platinum[0].alert_id);
         // a new rule with no entry for the rest: withdrawing it retires its alert, none stays stuck
         let new_rule = staged.replacen(
-            "id = \"disk_free_low\"\nversion = 3",
+            "id = \"disk_free_low\"\nversion = 4",
             "id = \"disk_early\"\nversion = 1",
             1,
         );
@@ -638,5 +638,33 @@ mod tests {
         assert_eq!(retired.len(), 1, "{retired:?}");
         assert_eq!(retired[0].resolution, "rule_retired");
         assert_eq!(retired[0].alert_id, opened[0].alert_id);
+    }
+
+    #[test]
+    fn a_large_disk_with_plenty_of_space_left_is_not_low() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let gib = 1i64 << 30;
+        let mut beat = disks("a", "1", 1_000, 0);
+        beat.payload = BeatPayload::HardwareInfoDisks(HardwareInfoDisks {
+            disks: [("D:", 2_000 * gib, 245 * gib), ("E:", 100 * gib, 12 * gib)]
+                .into_iter()
+                .map(|(name, size_bytes, free_bytes)| Disk {
+                    name: name.into(),
+                    model: "m".into(),
+                    size_bytes,
+                    free_bytes,
+                })
+                .collect(),
+        });
+        let opened = Engine::default()
+            .apply(&beat, at(0), &library, &routed())
+            .unwrap()
+            .alerts;
+        let subjects: Vec<&str> = opened.iter().map(|a| a.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            ["disk E:"],
+            "12 % of 2 TB is 245 GB: not low; of 100 GB it is"
+        );
     }
 }

@@ -198,6 +198,9 @@ pub struct Rule {
     pub limit: Option<f64>,
     /// Forecast rules: how well a straight line must explain the points (R², 0…1).
     pub min_fit: Option<f64>,
+    /// Disk rules: a disk with more than this many GiB free is not low, whatever its
+    /// percentage (a 2 TB volume at 12 % still has 245 GB).
+    pub healthy_above_gib: Option<f64>,
     /// Correlation group: open alerts of rules of one group on one installation are one
     /// incident (e.g. `storage`: disk low, disk forecast, database near its limit).
     #[serde(default)]
@@ -308,6 +311,11 @@ impl RuleLibrary {
                 {
                     return Err(invalid("rollout share is a percentage, 0 to 100"));
                 }
+            }
+            if rule.healthy_above_gib.is_some() && rule.signal != Signal::DiskFreePercent {
+                return Err(invalid(
+                    "healthy_above_gib belongs to disk_free_percent rules",
+                ));
             }
             if rule.shadow_of.is_some() && rule.mode != Mode::Shadow {
                 return Err(invalid("shadow_of belongs to mode = \"shadow\" rules"));
@@ -490,7 +498,15 @@ impl RuleLibrary {
                 }
                 let mut abnormal = false;
                 for rule in rules {
-                    let verdict = rule.judge_with(observation.value, tier, &context);
+                    let mut verdict = rule.judge_with(observation.value, tier, &context);
+                    if let (Some(floor), Some(free)) =
+                        (rule.healthy_above_gib, observation.free_gib)
+                    {
+                        if free > floor {
+                            verdict.severity = None;
+                            verdict.clear = true;
+                        }
+                    }
                     // the baseline is the library in force's: a shadow rule does not change it
                     abnormal |= rule.mode == Mode::Live
                         && rule.when == When::AboveBaseline
@@ -633,10 +649,25 @@ impl Rule {
                     .series
                     .as_ref()
                     .and_then(|series| series.trend_of_newest(warm_up as usize))
-                    .filter(|t| t.points >= warm_up as usize && t.fit >= min_fit)
+                    .filter(|t| t.points >= warm_up as usize)
                 else {
                     return verdict;
                 };
+                if trend.fit < min_fit {
+                    // no line to judge by: healthy only if what line there is does not head
+                    // for the limit within the warning (a bursty fill must not resolve its alert
+                    // whenever one burst spoils the fit), or if the value went back past where
+                    // the window began (a reset: a restart, a clean-up)
+                    let limit = self.limit.unwrap_or_default();
+                    let reset = (value - trend.first).signum() == (trend.first - limit).signum()
+                        && value != trend.first;
+                    verdict.clear = reset
+                        || match (trend.days_until(limit), warning.or(critical)) {
+                            (Some(days), Some(t)) => days >= t + margin,
+                            _ => true,
+                        };
+                    return verdict;
+                }
                 verdict.rate_per_day = Some(trend.slope_per_day);
                 let limit = self.limit.unwrap_or_default();
                 let Some(days) = trend.days_until(limit) else {
@@ -710,6 +741,7 @@ fn number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::series::Series;
 
     #[test]
     fn the_built_in_library_validates() {
@@ -730,8 +762,8 @@ mod tests {
         assert!(RuleLibrary::parse(&unknown_signal).is_err());
 
         let inverted = BUILT_IN.replace(
-            "critical = 5\nsummary = \"{subject} has",
-            "critical = 50\nsummary = \"{subject} has",
+            "critical = 5\n# a disk with more",
+            "critical = 50\n# a disk with more",
         );
         let error = RuleLibrary::parse(&inverted).unwrap_err().to_string();
         assert!(
@@ -862,5 +894,38 @@ mod tests {
             "a live rule joins its incidents again"
         );
         assert!(!enabled.rules.iter().any(|r| r.id == "memory_low_next"));
+    }
+
+    #[test]
+    fn a_forecast_without_a_good_line_does_not_resolve_while_heading_for_the_limit() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let forecast = library
+            .rules
+            .iter()
+            .find(|r| r.id == "disk_full_forecast")
+            .unwrap();
+        let judge = |values: &[f64]| {
+            let mut series = Series::default();
+            for (index, value) in values.iter().enumerate() {
+                series.record(index as i64 * 900_000, *value, 900_000);
+            }
+            let context = Context {
+                baseline: None,
+                series: Some(&series),
+            };
+            forecast.judge_with(*values.last().unwrap(), None, &context)
+        };
+        // falling in uneven bursts: the line explains too little to judge, yet heads for 0
+        let bursty = [
+            40.0, 40.0, 40.0, 33.0, 33.0, 33.0, 33.0, 33.0, 26.0, 26.0, 25.0, 18.0,
+        ];
+        let verdict = judge(&bursty);
+        assert_eq!(verdict.severity, None);
+        assert!(!verdict.clear, "no resolution while the disk keeps filling");
+        // flat noise: nothing to judge and nothing heading anywhere
+        let flat = [
+            40.0, 40.4, 39.8, 40.1, 39.9, 40.3, 39.7, 40.2, 40.0, 39.8, 40.1, 40.0,
+        ];
+        assert!(judge(&flat).clear);
     }
 }

@@ -44,6 +44,8 @@ pub struct Trend {
     pub fit: f64,
     /// The line's value at the newest point.
     pub current: f64,
+    /// The oldest point's value.
+    pub first: f64,
 }
 
 impl Series {
@@ -133,6 +135,7 @@ impl Series {
             slope_per_day: slope,
             fit,
             current: mean_y + slope * (xs[n - 1] - mean_x),
+            first: ys[0],
         })
     }
 }

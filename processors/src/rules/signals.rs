@@ -65,12 +65,15 @@ pub enum Signal {
 pub struct Observation {
     pub subject: String,
     pub value: f64,
+    /// Disks: the free space itself, GiB (for `healthy_above_gib`).
+    pub free_gib: Option<f64>,
 }
 
 fn observe(subject: impl Into<String>, value: f64) -> Observation {
     Observation {
         subject: subject.into(),
         value,
+        free_gib: None,
     }
 }
 
@@ -206,8 +209,9 @@ impl Signal {
                 .disks
                 .iter()
                 .filter(|disk| disk.size_bytes > 0)
-                .map(|disk| {
-                    observe(
+                .map(|disk| Observation {
+                    free_gib: Some(disk.free_bytes as f64 / (1u64 << 30) as f64),
+                    ..observe(
                         format!("disk {}", disk.name),
                         100.0 * disk.free_bytes as f64 / disk.size_bytes as f64,
                     )

@@ -17,7 +17,7 @@ use ucx_e2e::{
 use ucx_processors::backtest::cli::{Args, BacktestConfig};
 use ucx_processors::backtest::episodes::{compare, episodes};
 use ucx_processors::config::PerTier;
-use ucx_processors::rules::library::BUILT_IN;
+use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
 use ucx_schemas::{Alert, AlertState};
 
 /// What makes two alert records the same decision (not when it was computed: `raised_at`).
@@ -121,9 +121,14 @@ async fn the_backtest_foresees_exactly_what_the_candidate_does_live() {
     .await;
     let live = settled_alerts(&pipeline.kafka);
 
-    // the candidate: disks are low below 50 % free instead of 15/15/20 %, library version 2
+    // the candidate: disks are low below 50 % free instead of 15/15/20 %, the next library version
+    let shipped = RuleLibrary::parse(BUILT_IN).unwrap().library_version;
     let candidate = BUILT_IN
-        .replacen("library_version = 1", "library_version = 2", 1)
+        .replacen(
+            &format!("library_version = {shipped}"),
+            &format!("library_version = {}", shipped + 1),
+            1,
+        )
         .replacen(
             "warning = { basic = 15, gold = 15, platinum = 20 }",
             "warning = 50",
@@ -199,7 +204,9 @@ async fn the_backtest_foresees_exactly_what_the_candidate_does_live() {
         "the backtest of the candidate differs from the candidate enabled"
     );
     assert!(
-        enabled.iter().all(|alert| alert.library_version == 2),
+        enabled
+            .iter()
+            .all(|alert| alert.library_version == shipped as i32 + 1),
         "alerts carry the library version they were raised under"
     );
 

@@ -11,7 +11,7 @@ use ucx_e2e::{
     start_pipeline_with, unique, wait_until, OwnSmtp, Services,
 };
 use ucx_processors::backtest::episodes::Difference;
-use ucx_processors::rules::library::BUILT_IN;
+use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
 use ucx_schemas::Category;
 
 const INSTALLATION: &str = "inst-shadow";
@@ -24,7 +24,14 @@ fn library_with_shadow() -> String {
          shadow_of = \"disk_free_low\"\nsignal = \"disk_free_percent\"\nwhen = \"below\"\n\
          warning = 30\nsummary = \"{{subject}} has {{value}}% free (threshold {{threshold}}%)\"\n\
          explanation = \"The candidate threshold.\"\n",
-        BUILT_IN.replacen("library_version = 1", "library_version = 7", 1)
+        BUILT_IN.replacen(
+            &format!(
+                "library_version = {}",
+                RuleLibrary::parse(BUILT_IN).unwrap().library_version
+            ),
+            "library_version = 7",
+            1
+        )
     )
 }
 
