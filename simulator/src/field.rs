@@ -216,30 +216,25 @@ pub fn play(scenario: FieldScenario, mut each: impl FnMut(Beat)) -> Generated {
                 .push(incident);
             map
         });
-    let tick_ms = scenario.tick_s.max(1) as i64 * 1000;
-    let fleet_size = fleet.len().max(1) as i64;
-    for tick in 0.. {
-        let tick_start = scenario.start_ms + tick * tick_ms;
-        if tick_start >= end_ms {
-            break;
-        }
-        for (index, installation) in fleet.iter_mut().enumerate() {
-            let at = tick_start + index as i64 * tick_ms / fleet_size;
+    crate::offline::in_event_time(
+        &mut fleet,
+        scenario.start_ms,
+        end_ms,
+        scenario.tick_s,
+        |mut beat| {
+            let at = beat.envelope.sent_at;
             let mine = by_installation
-                .get(installation.id.as_str())
+                .get(beat.envelope.installation_id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            for mut beat in installation.tick(at) {
-                if mine
-                    .iter()
-                    .all(|incident| perturb(incident, &mut beat, at, &mut rng))
-                {
-                    beat.envelope.received_at = beat.envelope.sent_at;
-                    each(beat);
-                }
+            if mine
+                .iter()
+                .all(|incident| perturb(incident, &mut beat, at, &mut rng))
+            {
+                each(beat);
             }
-        }
-    }
+        },
+    );
     Generated {
         installations: fleet.iter().map(|i| i.id.clone()).collect(),
         incidents,

@@ -53,14 +53,33 @@ pub fn play(scenario: Scenario, mut each: impl FnMut(Beat)) -> (RunInfo, Vec<Fau
         speed: 1.0,
         tick_s: scenario.tick_s,
     };
-    let tick_ms = scenario.tick_s.max(1) as i64 * 1000;
-    let fleet_size = installations.len().max(1) as i64;
+    in_event_time(
+        &mut installations,
+        scenario.start_ms,
+        end_ms,
+        scenario.tick_s,
+        &mut each,
+    );
+    (run, faults)
+}
+
+/// The fleet's beats from `start_ms` to `end_ms`, tick by tick in event time (the installations
+/// spread over each tick, as `ucx-sim` spreads them), `received_at` = `sent_at`.
+pub fn in_event_time(
+    fleet: &mut [crate::fleet::Installation],
+    start_ms: i64,
+    end_ms: i64,
+    tick_s: u64,
+    mut each: impl FnMut(Beat),
+) {
+    let tick_ms = tick_s.max(1) as i64 * 1000;
+    let fleet_size = fleet.len().max(1) as i64;
     for tick in 0.. {
-        let tick_start = scenario.start_ms + tick * tick_ms;
+        let tick_start = start_ms + tick * tick_ms;
         if tick_start >= end_ms {
             break;
         }
-        for (index, installation) in installations.iter_mut().enumerate() {
+        for (index, installation) in fleet.iter_mut().enumerate() {
             let at = tick_start + index as i64 * tick_ms / fleet_size;
             for mut beat in installation.tick(at) {
                 beat.envelope.received_at = beat.envelope.sent_at;
@@ -68,7 +87,6 @@ pub fn play(scenario: Scenario, mut each: impl FnMut(Beat)) -> (RunInfo, Vec<Fau
             }
         }
     }
-    (run, faults)
 }
 
 /// The registry a scenario's fleet would have: its customers (as `ucx-sim` provisions them)

@@ -71,6 +71,17 @@ pub struct BacktestConfig {
     pub clickhouse: ClickHouseSettings,
 }
 
+impl BacktestConfig {
+    /// The processors' default settings on these services.
+    pub fn on(kafka: KafkaSettings, clickhouse: ClickHouseSettings) -> Self {
+        BacktestConfig {
+            kafka,
+            processors: ProcessorSettings::default(),
+            clickhouse,
+        }
+    }
+}
+
 /// The `ucx-backtest` binary.
 pub async fn main() -> std::process::ExitCode {
     ucx_common::init_logging();

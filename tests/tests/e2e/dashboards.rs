@@ -186,11 +186,10 @@ async fn every_dashboard_panel_returns_rows() {
         store: true,
         config: None,
     };
-    let config = ucx_processors::backtest::cli::BacktestConfig {
-        kafka: pipeline.kafka.clone(),
-        processors: Default::default(),
-        clickhouse: pipeline.clickhouse.clone(),
-    };
+    let config = ucx_processors::backtest::cli::BacktestConfig::on(
+        pipeline.kafka.clone(),
+        pipeline.clickhouse.clone(),
+    );
     ucx_processors::backtest::cli::run(&backtest, &config)
         .await
         .expect("the backtest runs");

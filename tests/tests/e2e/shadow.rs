@@ -122,11 +122,10 @@ async fn a_shadow_rule_is_recorded_and_never_mailed() {
         store: false,
         config: None,
     };
-    let config = ucx_processors::backtest::cli::BacktestConfig {
-        kafka: pipeline.kafka.clone(),
-        processors: Default::default(),
-        clickhouse: pipeline.clickhouse.clone(),
-    };
+    let config = ucx_processors::backtest::cli::BacktestConfig::on(
+        pipeline.kafka.clone(),
+        pipeline.clickhouse.clone(),
+    );
     let (report, _) = ucx_processors::backtest::cli::run(&args, &config)
         .await
         .expect("the shadow report");
