@@ -102,6 +102,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# unused_port: a free port nothing answers on (a port the kernel just handed out can still answer a
+# connect, e.g. a connection to itself): another one is tried then
+unused_port() {
+  local port
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    port=$(free_port)
+    port_open "$port" || { echo "$port"; return 0; }
+  done
+  die "found no unused port on 127.0.0.1 in 10 tries"
+}
+
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -175,11 +186,11 @@ cmd_start() {
   [ -f "$state_dir/env" ] && die "services already started in $state_dir (run: scripts/services.sh stop)"
   mkdir -p "$state_dir"
   trap 'cmd_stop' EXIT  # a failed start leaves nothing running
-  local kafka_port=${UCX_KAFKA_PORT:-$(free_port)}
-  local clickhouse_http_port=${UCX_CLICKHOUSE_HTTP_PORT:-$(free_port)}
-  local clickhouse_tcp_port=${UCX_CLICKHOUSE_TCP_PORT:-$(free_port)}
+  local kafka_port=${UCX_KAFKA_PORT:-$(unused_port)}
+  local clickhouse_http_port=${UCX_CLICKHOUSE_HTTP_PORT:-$(unused_port)}
+  local clickhouse_tcp_port=${UCX_CLICKHOUSE_TCP_PORT:-$(unused_port)}
   for port in "$kafka_port" "$clickhouse_http_port" "$clickhouse_tcp_port"; do
-    port_open "$port" && die "port $port is already in use on 127.0.0.1"
+    port_open "$port" && die "port $port is already in use on 127.0.0.1: free it or choose another (UCX_KAFKA_PORT, UCX_CLICKHOUSE_HTTP_PORT, UCX_CLICKHOUSE_TCP_PORT)"
   done
 
   # tansu panics on a busy port, hence the check above; it is started directly (not from a
