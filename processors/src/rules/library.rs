@@ -915,9 +915,9 @@ mod tests {
             };
             forecast.judge_with(*values.last().unwrap(), None, &context)
         };
-        // falling in uneven bursts: the line explains too little to judge, yet heads for 0
+        // flat, then falling in bursts: the line explains too little to judge, yet heads for 0
         let bursty = [
-            40.0, 40.0, 40.0, 33.0, 33.0, 33.0, 33.0, 33.0, 26.0, 26.0, 25.0, 18.0,
+            40.0, 40.0, 40.0, 40.0, 40.0, 40.0, 40.0, 40.0, 40.0, 32.0, 32.0, 24.0,
         ];
         let verdict = judge(&bursty);
         assert_eq!(verdict.severity, None);
