@@ -63,7 +63,17 @@ async fn main() -> anyhow::Result<()> {
 
     // generation + the engine with one library (the live processors' judgement) …
     let started = Instant::now();
-    backtest::simulated_single(scenario, library()).await;
+    let ids: Vec<String> = (0..scenario.installations)
+        .map(|index| format!("inst-{:04}", index + 1))
+        .collect();
+    let mut judge = backtest::judge::Judge::new(
+        library(),
+        offline::registry(scenario.installations),
+        &ids,
+        0,
+    )
+    .await;
+    offline::play(scenario, |beat| judge.beat(&beat));
     let single_s = started.elapsed().as_secs_f64() - generation_s;
     // … and with two (a backtest)
     let started = Instant::now();

@@ -24,8 +24,6 @@ use crate::routing::Routed;
 use crate::rules::library::RuleLibrary;
 use crate::state::Applied;
 
-pub use crate::routing::Routed as Route;
-
 /// One library's replay: its engine (states of every installation replayed) and the alert
 /// changes it made within the reported window.
 struct Side {
@@ -65,10 +63,13 @@ impl Replay {
         if beat.envelope.received_at >= self.to_ms {
             return;
         }
-        *self
-            .beats
-            .entry(beat.envelope.installation_id.clone())
-            .or_default() += 1;
+        // counted without copying the id on every beat
+        match self.beats.get_mut(&beat.envelope.installation_id) {
+            Some(count) => *count += 1,
+            None => {
+                self.beats.insert(beat.envelope.installation_id.clone(), 1);
+            }
+        }
         let from_ms = self.from_ms;
         for side in &mut self.sides {
             if let Some(outcome) = side.engine.apply(beat, at, &side.library, routed) {
@@ -131,31 +132,6 @@ pub async fn simulated(
         }
     });
     (replay.finish(), run, faults)
-}
-
-/// The scenario's beats through one engine and library, as the live processors judge them (the
-/// benchmark's yardstick for a backtest's two); returns the alert changes.
-pub async fn simulated_single(
-    scenario: ucx_simulator::offline::Scenario,
-    library: RuleLibrary,
-) -> Vec<Alert> {
-    let routes = simulated_routes(&scenario).await;
-    let mut engine = Engine::default();
-    let mut alerts = Vec::new();
-    let mut offset = 0;
-    ucx_simulator::offline::play(scenario, |beat| {
-        offset += 1;
-        if let Some(routed) = routes.get(&beat.envelope.installation_id) {
-            let at = Applied {
-                partition: 0,
-                offset,
-            };
-            if let Some(outcome) = engine.apply(&beat, at, &library, routed) {
-                alerts.extend(outcome.alerts);
-            }
-        }
-    });
-    alerts
 }
 
 /// The router of a simulated fleet: the registry it would have, the default settings.
