@@ -32,7 +32,7 @@ customers' contacts.
 
   gateway            http://127.0.0.1:8080/v1/beats   (POST a beat: see schemas/examples/)
   registry (CLI)     UCX_ADMIN_TOKEN=$UCX_ADMIN_TOKEN target/debug/ucx-admin customers
-  metrics            http://127.0.0.1:8080/metrics  :8081/metrics  :8082/metrics  :8083/metrics
+  admin, metrics     http://127.0.0.1:8090/metrics (the gateway's admin listener)  :8081/metrics  :8082/metrics  :8083/metrics
   mails              $run_dir/mail/   (*.eml as received, *.txt their text)
   query (client)     $clickhouse -q "SELECT * FROM alerts FINAL ORDER BY event_at"
   query (HTTP)       curl 'http://127.0.0.1:$UCX_CLICKHOUSE_HTTP_PORT/?database=ucx' --data-binary 'SELECT * FROM alerts FINAL'

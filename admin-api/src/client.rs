@@ -59,7 +59,7 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// A client of the gateway at `gateway` (e.g. `http://127.0.0.1:8080`) with the admin
+    /// A client of the gateway's admin listener at `gateway` (e.g. `http://127.0.0.1:8090`) with the admin
     /// token (`ingest.admin_token`).
     pub fn new(gateway: &str, token: &str) -> Self {
         Self::with_http(reqwest::Client::new(), gateway, token)

@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("bench: registering {} installations", args.installations);
     let admin = ucx_simulator::provision::Admin {
         client: &client,
-        gateway: &gateway.url(),
+        url: &gateway.admin_url(),
         token: ADMIN_TOKEN,
     };
     admin.ensure_customers(args.installations + 2).await?;

@@ -18,8 +18,11 @@ pub struct IngestConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
-    /// Address of the HTTP listener (beats, admin API, `/metrics`, `/health`).
+    /// Address of the public HTTP listener: `POST /v1/beats`, `/openapi.json`, `/health`.
     pub listen: String,
+    /// Address of the operator's listener: the admin API (`/v1/admin/…`), `/metrics`, `/ready`,
+    /// `/health`, `/openapi.json`. Keep it on loopback or an internal network: it is plain HTTP.
+    pub admin_listen: String,
     /// Largest request body accepted, after decompression; larger ones get 413.
     pub max_body_bytes: usize,
     /// Most beats one batch request may carry; longer batches get 413.
@@ -104,6 +107,13 @@ impl IngestSettings {
             if value == 0 {
                 anyhow::bail!("ingest.{key} must be at least 1");
             }
+        }
+        // port 0 asks for any free port: two of them never collide
+        if self.admin_listen.trim() == self.listen.trim() && !self.listen.ends_with(":0") {
+            anyhow::bail!(
+                "ingest.admin_listen ({}) must differ from ingest.listen: the admin API, /metrics and /ready stay off the public listener",
+                self.admin_listen
+            );
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             anyhow::bail!(

@@ -216,9 +216,32 @@ impl IntoResponse for IngestError {
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let error = if ["/v1/admin", "/metrics", "/ready"]
+        .iter()
+        .any(|operator| path == *operator || path.starts_with(&format!("{operator}/")))
+    {
+        format!(
+            "{path} is served on the gateway's admin listener (ingest.admin_listen, default 127.0.0.1:8090), not on the public one that takes beats"
+        )
+    } else {
+        format!("no such endpoint {uri}; beats are posted to /v1/beats")
+    };
     let body = Json(ErrorBody {
         code: "not_found",
-        error: format!("no such endpoint {uri}; beats are posted to /v1/beats"),
+        error,
+        violations: &[],
+    });
+    (StatusCode::NOT_FOUND, body).into_response()
+}
+
+/// An unknown path on the admin listener.
+pub async fn not_found_admin(uri: axum::http::Uri) -> Response {
+    let body = Json(ErrorBody {
+        code: "not_found",
+        error: format!(
+            "no such endpoint {uri} on the admin listener; it serves /v1/admin/..., /metrics, /ready, /health and /openapi.json (beats go to the public listener's /v1/beats)"
+        ),
         violations: &[],
     });
     (StatusCode::NOT_FOUND, body).into_response()

@@ -1,7 +1,8 @@
 //! The ingest gateway: `POST /v1/beats` takes JSON beats from a UCX Suite server that presents
 //! its installation key, validates them, encodes them as Avro and produces them to the beats
 //! topic keyed by installation id. It answers 202 only once the broker has acknowledged the
-//! records, and 503 when it did not. `/v1/admin/…` manages the customer registry.
+//! records, and 503 when it did not. A second listener, for operators only, serves the admin
+//! API (`/v1/admin/…`, which manages the customer registry), `/metrics` and `/ready`.
 
 mod admin;
 mod auth;
@@ -68,11 +69,29 @@ pub async fn main() -> anyhow::Result<()> {
     ucx_common::service::main(|config: &IngestConfig| &config.ingest.listen, run).await
 }
 
-/// Runs the gateway on `listener` until `shutdown` is cancelled, then drains in-flight requests
-/// and flushes the producer.
+/// Runs the gateway with `listener` as its public listener and the admin listener bound at
+/// `ingest.admin_listen`; see [`run_on`].
 pub async fn run(
     config: IngestConfig,
     listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    config.ingest.check()?;
+    let address = &config.ingest.admin_listen;
+    let admin = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("cannot listen on {address} (ingest.admin_listen): {error}")
+        })?;
+    run_on(config, listener, admin, shutdown).await
+}
+
+/// Runs the gateway on `public` (beats) and `admin` (admin API, metrics, readiness) until
+/// `shutdown` is cancelled, then drains in-flight requests and flushes the producer.
+pub async fn run_on(
+    config: IngestConfig,
+    listener: tokio::net::TcpListener,
+    admin_listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = &config.ingest;
@@ -99,7 +118,14 @@ pub async fn run(
         state.trusted_proxies.clone(),
         settings.retry_after_seconds,
     );
-    let app = app(state, metrics_registry);
+    let admin_address = admin_listener.local_addr()?;
+    let admin = tokio::spawn(ucx_common::ops::serve(
+        admin_listener,
+        admin_app(state.clone(), metrics_registry),
+        shutdown.clone().cancelled_owned(),
+    ));
+    tracing::info!(address = %admin_address, "admin API, /metrics and /ready listening");
+    let app = public_app(state);
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let address = listener.local_addr()?;
     let handle = axum_server::Handle::new();
@@ -137,6 +163,9 @@ pub async fn run(
             tracing::info!(%address, "ingest gateway listening");
             server.handle(handle).serve(app).await?;
         }
+    }
+    if let Ok(Err(error)) = admin.await {
+        tracing::warn!(%error, "the admin listener ended with an error");
     }
     // Every 202 already waited for its acknowledgement; this only drains stragglers.
     producer.flush(Duration::from_secs(10))?;
@@ -198,9 +227,9 @@ impl AppState {
     }
 }
 
-/// Every route of the gateway: beats, the admin API, `/openapi.json`, `/ready`, `/metrics`,
-/// `/health`, and a JSON 404 for anything else.
-fn app(state: Arc<AppState>, metrics_registry: prometheus::Registry) -> Router {
+/// The public listener's routes: beats, `/openapi.json`, `/health`, and a JSON 404 for anything
+/// else (which names the admin listener for operator paths).
+fn public_app(state: Arc<AppState>) -> Router {
     let beats = Router::new()
         .route("/v1/beats", post(beats::post_beats))
         // The handler reads at most max_body_bytes of the decoded stream, so the limit bounds
@@ -214,16 +243,29 @@ fn app(state: Arc<AppState>, metrics_registry: prometheus::Registry) -> Router {
         .with_state(state.clone());
     Router::new()
         .route("/openapi.json", get(openapi))
-        .route("/ready", get(ready))
-        .with_state(state.clone())
+        .route("/health", get(|| async { "ok\n" }))
         .merge(beats)
-        .merge(admin::routes(state))
         .fallback(error::not_found)
-        .merge(ucx_common::ops::router(metrics_registry))
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(connections::refuse_over_limit))
         // Failures are logged where they happen, with their cause; a 503 from /ready or for a
         // missing broker is not worth an error line per request.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+}
+
+/// The admin listener's routes: the admin API, `/ready`, `/metrics`, `/health`, `/openapi.json`.
+fn admin_app(state: Arc<AppState>, metrics_registry: prometheus::Registry) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/ready", get(ready))
+        .with_state(state.clone())
+        .merge(admin::routes(state))
+        .merge(ucx_common::ops::router(metrics_registry))
+        .fallback(error::not_found_admin)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(
             TraceLayer::new_for_http()
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),

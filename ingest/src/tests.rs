@@ -20,7 +20,7 @@ use ucx_schemas::{
 };
 
 use crate::records::RecordSink;
-use crate::{app, AppState, IngestConfig};
+use crate::{admin_app, public_app, AppState, IngestConfig};
 
 const ADMIN_TOKEN: &str = "unit-test-admin-token";
 
@@ -57,6 +57,8 @@ impl RecordSink for MemoryRecords {
 
 struct Gateway {
     router: axum::Router,
+    /// The admin listener's router.
+    admin: axum::Router,
     records: Arc<MemoryRecords>,
     key: String,
 }
@@ -100,10 +102,12 @@ fn gateway_with(configure: impl FnOnce(&mut crate::IngestSettings)) -> Gateway {
     let records = Arc::new(MemoryRecords::default());
     let metrics = prometheus::Registry::new();
     let state = AppState::new(&config, Arc::new(registry), records.clone(), &metrics).unwrap();
-    let router = app(Arc::new(state), metrics)
+    let state = Arc::new(state);
+    let router = public_app(state.clone())
         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50_000))));
     Gateway {
         router,
+        admin: admin_app(state, metrics),
         records,
         key: issued.key,
     }
@@ -171,7 +175,7 @@ impl Gateway {
 
     async fn metrics(&self) -> String {
         let request = Request::get("/metrics").body(Body::empty()).unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
+        let response = self.admin.clone().oneshot(request).await.unwrap();
         let metrics = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
@@ -352,6 +356,47 @@ async fn an_unknown_path_gets_a_json_404() {
     assert!(body["code"].is_string(), "{body}");
 }
 
+/// The admin API, `/metrics` and `/ready` answer on the admin listener only: on the public one
+/// they are a 404 that names the admin listener, even with the right admin token.
+#[tokio::test]
+async fn operator_paths_are_off_the_public_listener() {
+    let gateway = gateway();
+    for path in ["/v1/admin/customers", "/metrics", "/ready"] {
+        let request = || {
+            Request::get(path)
+                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = gateway.router.clone().oneshot(request()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("ingest.admin_listen"),
+            "{path}: {body}"
+        );
+        let response = gateway.admin.clone().oneshot(request()).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} on the admin listener"
+        );
+    }
+    let beats = Request::post("/v1/beats").body(Body::empty()).unwrap();
+    let response = gateway.admin.clone().oneshot(beats).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "beats on the admin listener"
+    );
+}
+
 /// Every admin route of `ucx-admin-api`'s list is served (answered by its handler, not the
 /// fallback or a 405) and described in the OpenAPI document, and the document describes no
 /// admin route that is not served.
@@ -370,7 +415,7 @@ async fn every_admin_route_is_served_and_documented() {
                 .header("content-type", "application/json")
                 .body(Body::from("{}"))
                 .unwrap();
-            let response = gateway.router.clone().oneshot(request).await.unwrap();
+            let response = gateway.admin.clone().oneshot(request).await.unwrap();
             let status = response.status();
             let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
                 .await
@@ -539,17 +584,18 @@ async fn empty_batches_are_refused_and_charged_to_the_rate_limit() {
 #[tokio::test]
 async fn a_wrong_method_gets_a_json_405() {
     let gateway = gateway();
-    for (method, path) in [
-        ("GET", "/v1/beats"),
-        ("DELETE", "/metrics"),
-        ("POST", "/ready"),
+    for (router, method, path) in [
+        (&gateway.router, "GET", "/v1/beats"),
+        (&gateway.router, "PUT", "/openapi.json"),
+        (&gateway.admin, "DELETE", "/metrics"),
+        (&gateway.admin, "POST", "/ready"),
     ] {
         let request = Request::builder()
             .method(method)
             .uri(path)
             .body(Body::empty())
             .unwrap();
-        let response = gateway.router.clone().oneshot(request).await.unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
         assert_eq!(
             response.status(),
             StatusCode::METHOD_NOT_ALLOWED,

@@ -252,13 +252,14 @@ pub fn openapi_document() -> Value {
             }}}
         }
     }));
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "UCX telemetry ingest gateway",
             "version": "1",
-            "description": "Where UCX Suite servers post their telemetry beats (section 10 of the Cloud Services Terms of Use). Fields a beat carries beyond these are accepted and ignored. Personal data (e-mail addresses, user-profile and home-share paths, account names, international phone numbers) is redacted or, if so configured, refused."
+            "description": "Where UCX Suite servers post their telemetry beats (section 10 of the Cloud Services Terms of Use). Fields a beat carries beyond these are accepted and ignored. Personal data (e-mail addresses, user-profile and home-share paths, account names, international phone numbers) is redacted or, if so configured, refused. The gateway has two listeners: the public one (ingest.listen) serves /v1/beats, /openapi.json and /health; the admin listener (ingest.admin_listen, plain HTTP for loopback or an internal network) serves the admin API, /metrics, /ready, /health and /openapi.json. Each path names its listener in `servers`; asked on the other listener it answers 404 (code not_found) naming the right one."
         },
+        "servers": [PUBLIC_SERVER.clone()],
         "paths": {
             "/v1/beats": {"post": {
                 "summary": "Post one beat, or a batch of beats",
@@ -389,8 +390,23 @@ pub fn openapi_document() -> Value {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "ingest.admin_token"}
             }
         }
-    })
+    });
+    let admin_server = json!({"url": "http://127.0.0.1:8090", "description": "the admin listener (ingest.admin_listen; default 127.0.0.1:8090)"});
+    for (path, item) in document["paths"].as_object_mut().expect("paths").iter_mut() {
+        let servers = match path.as_str() {
+            "/v1/beats" => vec![PUBLIC_SERVER.clone()],
+            "/health" | "/openapi.json" => vec![PUBLIC_SERVER.clone(), admin_server.clone()],
+            _ => vec![admin_server.clone()], // the admin API, /metrics, /ready
+        };
+        item["servers"] = serde_json::Value::Array(servers);
+    }
+    document
 }
+
+/// The public listener (`ingest.listen`), where servers post beats.
+static PUBLIC_SERVER: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(
+    || json!({"url": "http://127.0.0.1:8080", "description": "the public listener (ingest.listen; default 127.0.0.1:8080): beats"}),
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,9 +26,12 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The gateway's base URL.
+    /// The gateway's base URL (its public listener, where beats are posted).
     #[arg(long, env = "UCX_SIM_GATEWAY", default_value = "http://127.0.0.1:8080")]
     pub gateway: String,
+    /// The gateway's admin listener (`ingest.admin_listen`), where the fleet is registered.
+    #[arg(long, env = "UCX_ADMIN_URL", default_value = "http://127.0.0.1:8090")]
+    pub admin_url: String,
     /// The gateway's admin token, used once at start to register the fleet.
     #[arg(long, env = "UCX_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -162,7 +165,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<p
     );
     let admin = provision::Admin {
         client: &client,
-        gateway: &args.gateway,
+        url: &args.admin_url,
         token,
     };
     admin.wait_ready().await?;

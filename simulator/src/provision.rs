@@ -11,13 +11,14 @@ use crate::fleet::{customer_input, customer_of};
 
 pub struct Admin<'a> {
     pub client: &'a reqwest::Client,
-    pub gateway: &'a str,
+    /// The gateway's admin listener.
+    pub url: &'a str,
     pub token: &'a str,
 }
 
 impl Admin<'_> {
     fn api(&self) -> AdminClient {
-        AdminClient::with_http(self.client.clone(), self.gateway, self.token)
+        AdminClient::with_http(self.client.clone(), self.url, self.token)
     }
 
     /// Waits up to a minute for the gateway to load its registry.
@@ -26,7 +27,7 @@ impl Admin<'_> {
         loop {
             let ready = self
                 .client
-                .get(format!("{}/ready", self.gateway))
+                .get(format!("{}/ready", self.url))
                 .send()
                 .await
                 .is_ok_and(|response| response.status().is_success());
@@ -36,7 +37,7 @@ impl Admin<'_> {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "the gateway at {} is not ready after 60 s",
-                self.gateway
+                self.url
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }

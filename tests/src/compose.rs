@@ -146,9 +146,11 @@ fn the_compose_file_agrees_with_the_stages_their_config_and_prometheus() {
         );
         let listen = match service.command.as_str() {
             "ucx-ingest" => {
-                load::<ucx_ingest::IngestConfig>(&service.environment)
-                    .ingest
-                    .listen
+                // its /metrics is on the admin listener; the public one takes beats only
+                let ingest = load::<ucx_ingest::IngestConfig>(&service.environment).ingest;
+                ingest.check().unwrap();
+                assert!(ingest.listen.starts_with("0.0.0.0:"), "{}", ingest.listen);
+                ingest.admin_listen
             }
             "ucx-processors" => {
                 load::<ucx_processors::ProcessorConfig>(&service.environment)

@@ -100,6 +100,9 @@ async fn loopback_listener() -> (TcpListener, String) {
 /// A stage running in-process; stopped (gracefully) on drop of the pipeline or by `stop`.
 pub struct Stage {
     pub url: String,
+    /// Where its operator answers: the gateway's admin listener (admin API, `/metrics`,
+    /// `/ready`); for every other stage the same as `url`.
+    pub admin_url: String,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -136,6 +139,7 @@ where
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(run(config, listener, shutdown.clone()));
     Stage {
+        admin_url: url.clone(),
         url,
         shutdown,
         handle: Some(handle),
@@ -154,14 +158,21 @@ pub async fn start_gateway(mut config: ucx_ingest::IngestConfig) -> Stage {
         .admin_token
         .get_or_insert_with(|| ADMIN_TOKEN.into());
     let tls = config.ingest.tls_cert_file.is_some();
-    let mut gateway = start_stage(ucx_ingest::run, config).await;
+    let (admin, admin_url) = loopback_listener().await;
+    let mut gateway = start_stage(
+        |config, public, shutdown| ucx_ingest::run_on(config, public, admin, shutdown),
+        config,
+    )
+    .await;
+    gateway.admin_url = admin_url;
     if tls {
         gateway.url = gateway.url.replacen("http://", "https://", 1);
     }
+    remember_admin_url(&gateway.url, &gateway.admin_url);
     wait_until(
         "the gateway to load the customer registry",
         Duration::from_secs(30),
-        || gateway_ready(&gateway.url),
+        || gateway_ready(&gateway.admin_url),
     )
     .await;
     gateway
@@ -179,9 +190,36 @@ async fn gateway_ready(url: &str) -> bool {
         .is_ok_and(|response| response.status() == 200)
 }
 
-/// The typed admin client of `gateway` with the harness's admin token.
+/// The admin listener of each gateway the harness started, by its public URL.
+fn admin_urls() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static URLS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        std::sync::OnceLock::new();
+    URLS.get_or_init(Default::default)
+}
+
+/// Records that the gateway posting beats at `public` has its admin listener at `admin`.
+pub fn remember_admin_url(public: &str, admin: &str) {
+    admin_urls()
+        .lock()
+        .unwrap()
+        .insert(public.to_string(), admin.to_string());
+}
+
+/// The admin listener (admin API, `/metrics`, `/ready`) of the gateway whose public URL is
+/// `gateway`; the helpers below take either URL. A URL the harness did not start is returned
+/// as it is.
+pub fn admin_url_of(gateway: &str) -> String {
+    admin_urls()
+        .lock()
+        .unwrap()
+        .get(gateway)
+        .cloned()
+        .unwrap_or_else(|| gateway.to_string())
+}
+
+/// The typed admin client of `gateway` (public or admin URL) with the harness's admin token.
 pub fn admin_client(gateway: &str) -> ucx_admin_api::AdminClient {
-    ucx_admin_api::AdminClient::new(gateway, ADMIN_TOKEN)
+    ucx_admin_api::AdminClient::new(&admin_url_of(gateway), ADMIN_TOKEN)
 }
 
 /// Calls the gateway's admin API with the harness's admin token and any method and body (for
@@ -193,8 +231,9 @@ pub async fn admin(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
+    let admin = admin_url_of(gateway);
     let mut request = reqwest::Client::new()
-        .request(method, format!("{gateway}{path}"))
+        .request(method, format!("{admin}{path}"))
         .bearer_auth(ADMIN_TOKEN);
     if let Some(body) = body {
         request = request.json(&body);
@@ -319,9 +358,9 @@ pub async fn start_notifier(config: ucx_notifier::NotifierConfig) -> Stage {
     start_stage(ucx_notifier::run, config).await
 }
 
-/// The stage's `/metrics` text.
+/// The stage's `/metrics` text (a gateway's from its admin listener).
 pub async fn metrics_text(stage_url: &str) -> String {
-    reqwest::get(format!("{stage_url}/metrics"))
+    reqwest::get(format!("{}/metrics", admin_url_of(stage_url)))
         .await
         .expect("the stage answers")
         .text()

@@ -39,6 +39,15 @@ impl StageConfig {
         }
     }
 
+    /// The gateway's admin listener (admin API, `/metrics`, `/ready`); other stages have one
+    /// listener only.
+    pub fn admin_listen(&mut self) -> Option<&mut String> {
+        match self {
+            StageConfig::Gateway(config) => Some(&mut config.ingest.admin_listen),
+            _ => None,
+        }
+    }
+
     /// The configuration file the process reads.
     pub fn to_toml(&self) -> String {
         fn text(config: &impl Serialize) -> String {
@@ -60,6 +69,8 @@ pub struct StageProcess {
     binary: PathBuf,
     config_file: PathBuf,
     port: u16,
+    /// The gateway's admin listener's port; other stages answer everything on `port`.
+    admin_port: u16,
     log: PathBuf,
     log_filter: String,
     child: Option<Child>,
@@ -77,6 +88,18 @@ impl StageProcess {
     ) -> Self {
         let port = crate::free_port();
         *config.listen() = format!("127.0.0.1:{port}");
+        let admin_port = match config.admin_listen() {
+            Some(admin_listen) => {
+                let admin_port = crate::free_port();
+                *admin_listen = format!("127.0.0.1:{admin_port}");
+                crate::remember_admin_url(
+                    &format!("http://127.0.0.1:{port}"),
+                    &format!("http://127.0.0.1:{admin_port}"),
+                );
+                admin_port
+            }
+            None => port,
+        };
         let config_file = dir.join(format!("{name}.toml"));
         std::fs::write(&config_file, config.to_toml()).expect("writing the stage's config");
         StageProcess {
@@ -84,6 +107,7 @@ impl StageProcess {
             binary: binary.into(),
             config_file,
             port,
+            admin_port,
             log: dir.join(format!("{name}.log")),
             log_filter: "info,librdkafka=warn,rdkafka=warn".into(),
             child: None,
@@ -103,6 +127,11 @@ impl StageProcess {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where its operator answers: `/metrics`, `/ready` (and the gateway's admin API).
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -145,7 +174,7 @@ impl StageProcess {
     }
 
     pub async fn is_ready(&self) -> bool {
-        reqwest::get(format!("{}/ready", self.url()))
+        reqwest::get(format!("{}/ready", self.admin_url()))
             .await
             .is_ok_and(|response| response.status().is_success())
     }

@@ -16,9 +16,10 @@ use ucx_schemas::{AlertContact, ContractTier, Region};
     about = "Manage customers, installations, telemetry opt-out, silences, acknowledgements and fleet incidents"
 )]
 struct Cli {
-    /// The gateway's base URL.
-    #[arg(long, env = "UCX_GATEWAY", default_value = "http://127.0.0.1:8080")]
-    gateway: String,
+    /// The gateway's admin listener (`ingest.admin_listen`; the public listener does not serve
+    /// the admin API).
+    #[arg(long, env = "UCX_ADMIN_URL", default_value = "http://127.0.0.1:8090")]
+    admin_url: String,
     /// A file holding the admin token (`ingest.admin_token` of the gateway). Without it the
     /// token is read from `UCX_ADMIN_TOKEN`; never from the command line, where `ps` shows it.
     #[arg(long, env = "UCX_ADMIN_TOKEN_FILE")]
@@ -356,7 +357,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let client = AdminClient::new(&cli.gateway, &token);
+    let client = AdminClient::new(&cli.admin_url, &token);
     match run(&client, cli.command).await {
         Ok(()) => {}
         Err(error @ AdminError::Refused { .. }) => {

@@ -13,7 +13,7 @@ async fn the_admin_api_checks_its_token_and_its_input() {
         ..Default::default()
     })
     .await;
-    let url = &gateway.url;
+    let url = &gateway.admin_url;
 
     for token in [None, Some("wrong-token-wrong-token")] {
         let mut request = reqwest::Client::new().get(format!("{url}{}", paths::CUSTOMERS));

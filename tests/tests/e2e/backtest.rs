@@ -91,6 +91,7 @@ async fn the_backtest_foresees_exactly_what_the_candidate_does_live() {
     let totals = ucx_simulator::run(
         ucx_simulator::RunArgs {
             gateway: pipeline.gateway.url.clone(),
+            admin_url: pipeline.gateway.admin_url.clone(),
             admin_token: Some(ADMIN_TOKEN.into()),
             installations: 4,
             tick_s: 300,

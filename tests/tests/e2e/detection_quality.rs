@@ -25,6 +25,7 @@ async fn every_injected_fault_is_detected_and_no_alert_is_false() {
     let totals = ucx_simulator::run(
         ucx_simulator::RunArgs {
             gateway: gateway.url.clone(),
+            admin_url: gateway.admin_url.clone(),
             admin_token: Some(ADMIN_TOKEN.into()),
             installations: 6,
             tick_s: 60,

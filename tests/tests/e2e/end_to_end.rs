@@ -181,6 +181,20 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
         let health = reqwest::get(format!("{}/health", stage.url)).await.unwrap();
         assert_eq!(health.status(), 200);
     }
+    // The gateway's public listener serves beats, not the operator's endpoints.
+    for path in ["/metrics", "/ready", "/v1/admin/customers"] {
+        let public = reqwest::get(format!("{}{path}", pipeline.gateway.url))
+            .await
+            .unwrap();
+        assert_eq!(public.status(), 404, "{path} on the public listener");
+        let admin = reqwest::Client::new()
+            .get(format!("{}{path}", pipeline.gateway.admin_url))
+            .bearer_auth(ucx_e2e::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(admin.status(), 200, "{path} on the admin listener");
+    }
     let gateway_metrics = ucx_e2e::metrics_text(gateway).await;
     assert!(
         gateway_metrics.contains("ingest_beats_accepted_total{category=\"hardware_info.disks\"} 2"),

@@ -229,6 +229,7 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
     let fleet = tokio::spawn(ucx_simulator::run(
         ucx_simulator::RunArgs {
             gateway: gateway.url(),
+            admin_url: gateway.admin_url(),
             admin_token: Some(ADMIN_TOKEN.into()),
             installations: 8,
             tick_s: 60,

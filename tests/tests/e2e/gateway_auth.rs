@@ -343,7 +343,7 @@ async fn an_unreadable_registry_record_stops_readiness() {
         let response = reqwest::get(format!("{url}/ready")).await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     };
-    assert_eq!(ready(gateway.url.clone()).await.0, 200);
+    assert_eq!(ready(gateway.admin_url.clone()).await.0, 200);
     let producer = ucx_common::kafka::Producer::new(&kafka).unwrap();
     producer
         .produce(
@@ -357,7 +357,9 @@ async fn an_unreadable_registry_record_stops_readiness() {
     wait_until(
         "the gateway not ready because of the registry",
         Duration::from_secs(15),
-        || async { ready(gateway.url.clone()).await == (503, "not ready: registry\n".into()) },
+        || async {
+            ready(gateway.admin_url.clone()).await == (503, "not ready: registry\n".into())
+        },
     )
     .await;
     wait_until(

@@ -233,8 +233,12 @@ async fn the_gateway_speaks_https_when_given_a_certificate() {
         )
         .build()
         .unwrap();
-    // the typed admin client over HTTPS, trusting the test CA
-    let admin = ucx_admin_api::AdminClient::with_http(client.clone(), &url, ucx_e2e::ADMIN_TOKEN);
+    // the typed admin client on the admin listener, which stays plain HTTP (loopback only)
+    let admin = ucx_admin_api::AdminClient::with_http(
+        client.clone(),
+        &gateway.admin_url,
+        ucx_e2e::ADMIN_TOKEN,
+    );
     let customer = ucx_admin_api::CustomerInput {
         name: "TLS".into(),
         region: ucx_schemas::Region::US,

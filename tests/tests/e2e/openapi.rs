@@ -164,7 +164,7 @@ async fn every_documented_admin_route_exists_and_wants_the_admin_token() {
             }
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = reqwest::Client::new()
-                .request(method.clone(), format!("{}{concrete}", gateway.url))
+                .request(method.clone(), format!("{}{concrete}", gateway.admin_url))
                 .send()
                 .await
                 .unwrap();
