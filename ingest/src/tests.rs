@@ -440,7 +440,7 @@ async fn every_admin_route_is_served_and_documented() {
             .find(|(template, _)| template == path)
             .unwrap_or_else(|| panic!("{path} is documented but not served"));
         for method in operations.as_object().unwrap().keys() {
-            if method != "parameters" {
+            if !["parameters", "servers"].contains(&method.as_str()) {
                 assert!(served.1.contains(&method.as_str()), "{method} {path}");
             }
         }

@@ -159,7 +159,7 @@ async fn every_documented_admin_route_exists_and_wants_the_admin_token() {
             .replace("{silence_id}", "silence-doc")
             .replace("{alert_id}", "6f1c2a9e-3b7d-4f0a-9c1e-2d5b8a7e4f10");
         for method in operations.as_object().unwrap().keys() {
-            if method == "parameters" {
+            if method == "parameters" || method == "servers" {
                 continue;
             }
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -169,6 +169,22 @@ async fn every_documented_admin_route_exists_and_wants_the_admin_token() {
                 .await
                 .unwrap();
             assert_eq!(response.status(), 401, "{method} {path}");
+            // documented on the admin listener, and not served on the public one
+            assert_eq!(
+                operations["servers"][0]["url"], "http://127.0.0.1:8090",
+                "{path}"
+            );
+            let public = reqwest::Client::new()
+                .request(method.clone(), format!("{}{concrete}", gateway.url))
+                .bearer_auth(ucx_e2e::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                public.status(),
+                404,
+                "{method} {path} on the public listener"
+            );
             checked += 1;
         }
         assert!(
