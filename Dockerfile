@@ -6,7 +6,7 @@ RUN cargo build --release --locked --bins
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/ucx-ingest /src/target/release/ucx-processors \
      /src/target/release/ucx-sinks /src/target/release/ucx-notifier /src/target/release/ucx-sim /src/target/release/ucx-admin \

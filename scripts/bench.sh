@@ -15,6 +15,7 @@ rm -rf "$bench_dir"
 mkdir -p "$bench_dir"
 
 echo "bench: building the release binaries (first time: several minutes)"
+scripts/services.sh install
 cargo build --release --quiet --bins
 
 trap 'scripts/services.sh stop' EXIT

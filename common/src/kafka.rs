@@ -19,7 +19,15 @@ use crate::config::KafkaSettings;
 
 fn base_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &settings.brokers);
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("security.protocol", &settings.security_protocol);
+    if settings.security_protocol.starts_with("sasl") {
+        config
+            .set("sasl.mechanism", &settings.sasl_mechanism)
+            .set("sasl.username", &settings.sasl_username)
+            .set("sasl.password", settings.sasl_password.expose());
+    }
     config
 }
 
@@ -430,4 +438,32 @@ pub fn subscribe<C: rdkafka::consumer::ConsumerContext + 'static>(
     consumer.subscribe(topics)?;
     tracing::info!(?topics, "subscribed");
     Ok(())
+}
+
+#[cfg(test)]
+mod sasl_tests {
+    use super::*;
+
+    /// docker-compose's Apache Kafka authenticates each stage with SCRAM-SHA-512: librdkafka
+    /// refuses that mechanism at client creation when it was built without OpenSSL.
+    #[test]
+    fn a_stage_can_authenticate_with_scram() {
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:9".into(),
+            security_protocol: "sasl_plaintext".into(),
+            sasl_username: "ucx-ingest".into(),
+            sasl_password: "a-password".into(),
+            ..Default::default()
+        };
+        let config = base_config(&settings);
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.username"), Some("ucx-ingest"));
+        if let Err(error) = producer(&settings) {
+            panic!("librdkafka refuses SASL/SCRAM: {error}");
+        }
+        // the local broker's default: no SASL properties at all
+        let plain = base_config(&KafkaSettings::default());
+        assert_eq!(plain.get("security.protocol"), Some("plaintext"));
+        assert_eq!(plain.get("sasl.username"), None);
+    }
 }

@@ -22,6 +22,7 @@ pipeline_start() {
   # Leftovers of a run that did not stop cleanly.
   [ -f "$UCX_SERVICES_DIR/env" ] && scripts/services.sh stop
 
+  scripts/services.sh install
   echo "pipeline: building (first time: a few minutes)"
   cargo build --quiet --bins
 

@@ -1,8 +1,11 @@
 //! `docker-compose.yml` cannot run here (no Docker engine), so it is checked against the project
 //! instead: it parses; every pipeline service runs a binary of the workspace; every `UCX_…`
 //! variable it sets is a configuration key the stages accept (loaded with `config/ucx.toml`, as
-//! in the image); each stage's listen port is scraped by Prometheus; no secret has a default; only
-//! the gateway is published beyond the host's loopback.
+//! in the image); each stage's metrics port is scraped by Prometheus; no secret has a default; only
+//! the gateway is published beyond the host's loopback; Kafka's users and ACLs
+//! (`config/compose/kafka-secured.sh`) let each stage do only its own work; ClickHouse's users
+//! (`config/compose/clickhouse-users.xml`) are one per writing stage and a read-only dashboards
+//! user.
 //!
 //! A unit test of the harness crate: its own process, so the environment that `figment::Jail`
 //! sets cannot reach the end-to-end tests.
@@ -281,4 +284,295 @@ fn the_secret_check_fails_on_a_default() {
         assert!(!is_required_reference(value), "{value}");
     }
     assert!(is_secret("GF_SECURITY_ADMIN_PASSWORD") && is_secret("UCX_INGEST__ADMIN_TOKEN"));
+}
+
+/// One `allow` line of the broker's security script: (user, operation, resource kind, name).
+type Acl = (String, String, String, String);
+
+/// The users and ACLs `config/compose/kafka-secured.sh` creates, and its broker properties.
+fn kafka_security() -> (Vec<String>, Vec<Acl>, BTreeMap<String, String>) {
+    let script =
+        std::fs::read_to_string(repository().join("config/compose/kafka-secured.sh")).unwrap();
+    let (mut users, mut acls, mut properties) = (Vec::new(), Vec::new(), BTreeMap::new());
+    let mut loops: Vec<Vec<String>> = Vec::new();
+    let mut in_properties = false;
+    for line in script.lines().map(str::trim) {
+        // the broker's properties: the here-document `<<PROPERTIES … PROPERTIES`
+        if line.ends_with("<<PROPERTIES") || line == "PROPERTIES" {
+            in_properties = !in_properties;
+            continue;
+        }
+        if in_properties {
+            let (key, value) = line.split_once('=').expect("key=value");
+            properties.insert(key.to_string(), value.to_string());
+            continue;
+        }
+        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        let word = |index: usize| words.get(index).cloned().unwrap_or_default();
+        match word(0).as_str() {
+            // `for stage in a b c; do` / `for topic in …; do`: the lines inside run for each
+            "for" => loops.push(
+                words[3..]
+                    .iter()
+                    .map(|w| w.trim_end_matches(';').to_string())
+                    .take_while(|w| w != "do")
+                    .collect(),
+            ),
+            "done" => {
+                loops.pop();
+            }
+            "user" if words.len() == 3 => users.push(word(1)),
+            "allow" | "allow_cluster" => {
+                let (kind, name) = if word(0) == "allow" {
+                    (word(3), word(4).trim_matches('"').to_string())
+                } else {
+                    ("cluster".into(), "kafka-cluster".into())
+                };
+                let user = word(1).trim_matches('"').to_string();
+                let mut expanded = vec![(user, name)];
+                for values in &loops {
+                    expanded = expanded
+                        .into_iter()
+                        .flat_map(|(user, name)| {
+                            values.iter().map(move |value| {
+                                let user = if user == "$stage" {
+                                    value.clone()
+                                } else {
+                                    user.clone()
+                                };
+                                let name = if name == "$topic" {
+                                    value.clone()
+                                } else {
+                                    name.clone()
+                                };
+                                (user, name)
+                            })
+                        })
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                }
+                for (user, name) in expanded {
+                    acls.push((user, word(2), kind.clone(), name));
+                }
+            }
+            _ => {}
+        }
+    }
+    (users, acls, properties)
+}
+
+/// Who may `operation` on topic `topic`.
+fn allowed(acls: &[Acl], operation: &str, topic: &str) -> Vec<String> {
+    let mut users: Vec<String> = acls
+        .iter()
+        .filter(|(_, op, kind, name)| op == operation && kind == "topic" && name == topic)
+        .map(|(user, ..)| user.clone())
+        .collect();
+    users.sort();
+    users.dedup();
+    users
+}
+
+#[test]
+fn kafka_authenticates_every_stage_and_lets_each_do_only_its_own_work() {
+    let (users, acls, properties) = kafka_security();
+    let topics = ucx_common::config::KafkaSettings::default();
+    // the broker: SASL/SCRAM for clients; the unauthenticated listeners on its loopback only
+    assert_eq!(properties["sasl.enabled.mechanisms"], "SCRAM-SHA-512");
+    assert_eq!(properties["allow.everyone.if.no.acl.found"], "false");
+    assert_eq!(properties["super.users"], "User:ANONYMOUS");
+    let protocols: BTreeMap<&str, &str> = properties["listener.security.protocol.map"]
+        .split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .collect();
+    for listener in properties["listeners"].split(',') {
+        let (name, address) = listener.split_once("://").unwrap();
+        if protocols[name] == "PLAINTEXT" {
+            assert!(
+                address.starts_with("127.0.0.1:") || address.starts_with("$internal"),
+                "{listener}: an unauthenticated listener beyond the container's loopback"
+            );
+        } else {
+            assert_eq!(protocols[name], "SASL_PLAINTEXT", "{listener}");
+        }
+    }
+    // every stage logs in as its own user, which the broker knows
+    let mut logins = Vec::new();
+    for (name, service) in pipeline_services() {
+        let kafka = match service.command.as_str() {
+            "ucx-ingest" => load::<ucx_ingest::IngestConfig>(&service.environment).kafka,
+            "ucx-processors" => load::<ucx_processors::ProcessorConfig>(&service.environment).kafka,
+            "ucx-sinks" => load::<ucx_sinks::SinkConfig>(&service.environment).kafka,
+            "ucx-notifier" => load::<ucx_notifier::NotifierConfig>(&service.environment).kafka,
+            _ => continue,
+        };
+        assert_eq!(kafka.security_protocol, "sasl_plaintext", "{name}");
+        assert_eq!(kafka.sasl_mechanism, "SCRAM-SHA-512", "{name}");
+        assert!(
+            users.contains(&kafka.sasl_username),
+            "{name} logs in as {:?}, a user the broker does not have",
+            kafka.sasl_username
+        );
+        logins.push(kafka.sasl_username);
+    }
+    logins.sort();
+    assert_eq!(
+        logins,
+        ["ucx-ingest", "ucx-notifier", "ucx-processors", "ucx-sinks"],
+        "one user per stage"
+    );
+    // who may write where
+    let expected = [
+        (&topics.beats_topic, vec!["ucx-ingest"]),
+        (&topics.registry_topic, vec!["ucx-ingest", "ucx-notifier"]),
+        (&topics.alerts_topic, vec!["ucx-processors"]),
+        (&topics.changes_topic, vec!["ucx-processors"]),
+        (&topics.processor_state_topic, vec!["ucx-processors"]),
+        (
+            &topics.dead_letter_topic,
+            vec!["ucx-notifier", "ucx-processors", "ucx-sinks"],
+        ),
+    ];
+    for (topic, writers) in expected {
+        assert_eq!(
+            allowed(&acls, "Write", topic),
+            writers,
+            "writers of {topic}"
+        );
+    }
+    // each stage reads what it consumes, in its own group
+    for (user, group, read) in [
+        (
+            "ucx-processors",
+            ucx_processors::ProcessorConfig::default()
+                .processors
+                .group_id,
+            vec![&topics.beats_topic, &topics.registry_topic],
+        ),
+        (
+            "ucx-sinks",
+            ucx_sinks::SinkConfig::default().sinks.group_id,
+            vec![
+                &topics.beats_topic,
+                &topics.alerts_topic,
+                &topics.changes_topic,
+            ],
+        ),
+        (
+            "ucx-notifier",
+            ucx_notifier::NotifierConfig::default().notifier.group_id,
+            vec![&topics.alerts_topic, &topics.registry_topic],
+        ),
+    ] {
+        for topic in read {
+            assert!(
+                allowed(&acls, "Read", topic).contains(&user.to_string()),
+                "{user} reads {topic}"
+            );
+        }
+        assert!(
+            acls.contains(&(user.into(), "Read".into(), "group".into(), group.clone())),
+            "{user} joins its group {group}"
+        );
+    }
+    for (user, operation, kind, name) in &acls {
+        assert!(users.contains(user), "an ACL for the unknown user {user}");
+        assert!(
+            operation != "All" && name != "*" && !name.contains('$'),
+            "{user} {operation} {kind} {name}: too wide"
+        );
+    }
+}
+
+#[test]
+fn clickhouse_has_a_user_per_stage_and_a_read_only_dashboards_user() {
+    let text =
+        std::fs::read_to_string(repository().join("config/compose/clickhouse-users.xml")).unwrap();
+    let document = roxmltree::Document::parse(&text).unwrap();
+    let users = document
+        .descendants()
+        .find(|node| node.has_tag_name("users"))
+        .unwrap();
+    let user = |name: &str| {
+        users
+            .children()
+            .find(|node| node.has_tag_name(name))
+            .unwrap_or_else(|| panic!("no ClickHouse user {name}"))
+    };
+    let grants = |name: &str| -> Vec<String> {
+        user(name)
+            .descendants()
+            .filter(|node| node.has_tag_name("query"))
+            .map(|node| node.text().unwrap_or_default().to_string())
+            .collect()
+    };
+    let compose = load_yaml(&repository().join("docker-compose.yml"));
+    let clickhouse_env = merged(&merged(&compose["services"])["clickhouse"])
+        .get("environment")
+        .map(merged)
+        .unwrap();
+    // each stage that writes ClickHouse logs in as its own user, whose password the server gets
+    let services = pipeline_services();
+    for (stage, expected) in [("sinks", "ucx_sinks"), ("notifier", "ucx_notifier")] {
+        let settings = match stage {
+            "sinks" => load::<ucx_sinks::SinkConfig>(&services[stage].environment).clickhouse,
+            _ => load::<ucx_notifier::NotifierConfig>(&services[stage].environment).clickhouse,
+        };
+        assert_eq!(settings.user, expected, "{stage}'s ClickHouse user");
+        let variable = user(expected)
+            .children()
+            .find(|node| node.has_tag_name("password"))
+            .and_then(|node| node.attribute("from_env"))
+            .unwrap_or_else(|| panic!("{expected}'s password comes from the environment"));
+        assert!(
+            clickhouse_env.contains_key(variable),
+            "the clickhouse service lacks {variable}"
+        );
+    }
+    assert!(grants("ucx_notifier")
+        .iter()
+        .all(|grant| !grant.contains("ALTER,") && !grant.contains("DROP")));
+    // the dashboards: SELECT only, bounded, and no mail addresses
+    assert_eq!(grants("ucx_dashboards"), ["GRANT SELECT ON ucx.*"]);
+    let profile = document
+        .descendants()
+        .find(|node| node.has_tag_name("profiles"))
+        .and_then(|profiles| {
+            profiles
+                .children()
+                .find(|n| n.has_tag_name("ucx_dashboards"))
+        })
+        .expect("the dashboards' profile");
+    let setting = |name: &str| {
+        profile
+            .children()
+            .find(|node| node.has_tag_name(name))
+            .and_then(|node| node.text())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(setting("readonly"), "0");
+    for limit in ["max_execution_time", "max_rows_to_read", "max_result_rows"] {
+        assert!(
+            setting(limit).parse::<u64>().is_ok_and(|v| v > 0),
+            "{limit}"
+        );
+    }
+    let filtered: Vec<&str> = user("ucx_dashboards")
+        .descendants()
+        .filter(|node| node.has_tag_name("filter") && node.text() == Some("0"))
+        .map(|node| node.parent().unwrap().tag_name().name())
+        .collect();
+    assert!(
+        filtered.contains(&"notification_deliveries"),
+        "{filtered:?}"
+    );
+    // Grafana's datasource logs in as that user
+    let datasources = std::fs::read_to_string(
+        repository().join("dashboards/grafana/provisioning/datasources/datasources.yml"),
+    )
+    .unwrap();
+    assert!(datasources.contains("username: ucx_dashboards"));
+    assert!(datasources.contains("${UCX_CLICKHOUSE_DASHBOARDS_PASSWORD}"));
 }
