@@ -30,7 +30,7 @@ hours of its life fast, then live); the sinks write them to ClickHouse, the proc
 alerts from the faults injected into some servers, the notifier mails Gold and Platinum
 customers' contacts.
 
-  gateway            http://127.0.0.1:8080/v1/beats   (POST a beat: see schemas/examples/)
+  gateway            http://127.0.0.1:8080/v1/beats   (POST a beat: schemas/examples/, healthy; schemas/examples/faults/ open alerts)
   registry (CLI)     UCX_ADMIN_TOKEN=$UCX_ADMIN_TOKEN target/debug/ucx-admin customers
   admin, metrics     http://127.0.0.1:8090/metrics (the gateway's admin listener)  :8081/metrics  :8082/metrics  :8083/metrics
   mails              $run_dir/mail/   (*.eml as received, *.txt their text)

@@ -14,6 +14,7 @@ mod error;
 mod guard;
 pub mod keys;
 mod metrics;
+mod parse_refusals;
 mod rate_limit;
 pub mod records;
 #[cfg(test)]
@@ -152,13 +153,15 @@ pub async fn run_on(
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
                 .handshake_timeout(settings.header_read_timeout_s)
                 .acceptor(connections);
+            let acceptor = parse_refusals::JsonRefusalsAcceptor::new(acceptor);
             let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
             with_timeouts(server.http_builder(), settings);
             tracing::info!(%address, "ingest gateway listening (HTTPS)");
             server.handle(handle).serve(app).await?;
         }
         _ => {
-            let mut server = axum_server::from_tcp(listener)?.acceptor(connections);
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(parse_refusals::JsonRefusalsAcceptor::new(connections));
             with_timeouts(server.http_builder(), settings);
             tracing::info!(%address, "ingest gateway listening");
             server.handle(handle).serve(app).await?;

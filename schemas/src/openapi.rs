@@ -275,7 +275,9 @@ pub fn openapi_document() -> Value {
                     "202": {"description": "stored: the broker acknowledged the beat (every beat of a batch)", "content": {"application/json": {"schema": {"oneOf": [
                         {"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/BatchAnswer"}]}}}},
                     "207": {"description": "a batch of which some beats were refused for their content; see each result", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchAnswer"}}}},
-                    "400": error_response("malformed JSON, a wrong type, a missing field, an unknown category, or an empty batch"),
+                    "400": error_response("malformed JSON, a wrong type, a missing field, an unknown category, or an empty batch; code malformed_request: the request itself is not valid HTTP/1.1 (request line, a header name or value, e.g. a control byte) and the connection is closed"),
+                    "414": error_response("code uri_too_long: the URI is too long (the connection is closed)"),
+                    "431": error_response("code headers_too_large: the request head is larger than the gateway reads (about 400 KiB; the connection is closed)"),
                     "401": error_response("no key, an unknown key or a revoked key (code unauthorized)"),
                     "403": error_response("code telemetry_disabled: the customer switched telemetry off, stop sending until it is switched on again; code wrong_installation: the key is of another installation than the beat; code unknown_customer"),
                     "409": error_response("code beat_id_conflict: a beat_id this gateway accepted lately (the last beat_id_window beats, default 100,000) sent again with another category, node or data; a new beat needs a new beat_id (a retry of the same beat, sent_at renewed or not, gets 202)"),

@@ -511,16 +511,37 @@ pub async fn query(clickhouse: &ClickHouseSettings, sql: &str) -> anyhow::Result
 /// The example beat of `category` (schemas/examples), as a fresh beat of `installation_id`
 /// sent now.
 pub fn example_beat(category: Category, installation_id: &str) -> serde_json::Value {
+    example_from("schemas/examples", category, installation_id)
+}
+
+/// The example of `category` that opens an alert (`schemas/examples/faults/`: disk `D:` at 5 %
+/// free, the private firewall profile off), as a fresh beat of `installation_id`.
+pub fn fault_example_beat(category: Category, installation_id: &str) -> serde_json::Value {
+    example_from("schemas/examples/faults", category, installation_id)
+}
+
+fn example_from(folder: &str, category: Category, installation_id: &str) -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../schemas/examples")
+        .join("..")
+        .join(folder)
         .join(format!("{}.json", category.id()));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut beat: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let now = ucx_common::now_ms();
+    // Times inside the data keep their age: the example's database was maintained
+    // EXAMPLE_MAINTENANCE_AGE_MS before it was sent, not on a fixed day that grows overdue.
+    if beat["data"]["last_maintenance_at"].is_i64() {
+        beat["data"]["last_maintenance_at"] = (now - EXAMPLE_MAINTENANCE_AGE_MS).into();
+    }
     beat["beat_id"] = uuid::Uuid::new_v4().to_string().into();
     beat["installation_id"] = installation_id.into();
-    beat["sent_at"] = ucx_common::now_ms().into();
+    beat["sent_at"] = now.into();
     beat
 }
+
+/// How long before its `sent_at` (2026-11-23T10:00:00Z) the database example
+/// (`ucx_suite.database.json`) says it was last maintained (1795300000000).
+pub const EXAMPLE_MAINTENANCE_AGE_MS: i64 = 1_795_428_000_000 - 1_795_300_000_000;
 
 /// Posts a JSON beat or batch to the gateway's beats endpoint with the key of the installation
 /// it claims (of its first beat, for a batch).

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use ucx_e2e::{
-    example_beat, installation_key, post_every_example, post_with_key, query, start_notifier,
-    start_pipeline_with, unique, wait_until, OwnSmtp, Services,
+    example_beat, fault_example_beat, installation_key, post_beat, post_every_example,
+    post_with_key, query, start_notifier, start_pipeline_with, unique, wait_until, OwnSmtp,
+    Services,
 };
 use ucx_schemas::Category;
 
@@ -136,6 +137,14 @@ async fn every_dashboard_panel_returns_rows() {
     let _notifier = start_notifier(notifier_config).await;
     for installation in [INSTALLATION, "inst-dash-02"] {
         post_every_example(&pipeline.gateway.url, installation).await;
+        // both examples with faults: alerts for the alert panels, the same rules on both
+        for category in [
+            Category::HardwareInfoDisks,
+            Category::SoftwareInfoWindowsFirewall,
+        ] {
+            let fault = fault_example_beat(category, installation);
+            assert_eq!(post_beat(&pipeline.gateway.url, &fault).await.status(), 202);
+        }
     }
     // a change (a newer suite release) and an alert that resolves (a disk filled, then freed)
     let key = installation_key(&pipeline.gateway.url, INSTALLATION).await;

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use ucx_e2e::{
-    example_beat, post_beat, post_every_example, query, read_topic, start_pipeline, wait_until,
-    Pipeline, Services,
+    example_beat, fault_example_beat, post_beat, post_every_example, query, read_topic,
+    start_pipeline, wait_until, Pipeline, Services,
 };
 use ucx_schemas::{decode_alert, AlertState, Category, Severity};
 
@@ -45,7 +45,7 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
         disks,
         format!(
             "{installation}\tnode-1\tEU\t{id}\tC:\t107374182400\t32212254720\n\
-             {installation}\tnode-1\tEU\t{id}\tD:\t214748364800\t10737418240\n",
+             {installation}\tnode-1\tEU\t{id}\tD:\t214748364800\t128849018880\n",
             id = beat_ids[&Category::HardwareInfoDisks]
         )
     );
@@ -67,8 +67,11 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     .unwrap();
     assert_eq!(acd, "4\t1\t2\n");
 
-    // The example's D: has 5 % free: below the 15 % warning threshold, above 5 % critical.
-    // (Other examples trip other starter rules, e.g. the firewall's private profile is off.)
+    // The examples are a healthy server's. The fault example's D: has 5 % free: below the 15 %
+    // warning threshold, not below 5 % critical. Its alert is judged after every example before
+    // it (one installation: one partition, in order), so the examples' silence is known then.
+    let fault = fault_example_beat(Category::HardwareInfoDisks, installation);
+    assert_eq!(post_beat(gateway, &fault).await.status(), 202);
     let disk_alerts = || {
         read_topic(
             &pipeline.kafka.brokers,
@@ -88,13 +91,28 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     })
     .await;
     assert_eq!(alerts.len(), 1, "one disk alert on the alerts topic");
+    let opened: Vec<String> = read_topic(
+        &pipeline.kafka.brokers,
+        &pipeline.kafka.alerts_topic,
+        usize::MAX,
+        Duration::from_secs(2),
+    )
+    .iter()
+    .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
+    .map(|alert| format!("{} {}", alert.rule_id, alert.subject))
+    .collect();
+    assert_eq!(
+        opened,
+        ["disk_free_low disk D:"],
+        "the healthy examples opened nothing"
+    );
     let alert = alerts[0].clone();
     assert_eq!(alert.installation_id, installation);
     assert_eq!(alert.rule_id, "disk_free_low");
     assert_eq!(alert.subject, "disk D:");
     assert_eq!(alert.severity, Severity::Warning);
     assert_eq!(alert.state, AlertState::Open);
-    assert_eq!(alert.beat_id, beat_ids[&Category::HardwareInfoDisks]);
+    assert_eq!(alert.beat_id, fault["beat_id"].as_str().unwrap());
     assert!(
         (alert.observed_value - 5.0).abs() < 1e-9,
         "{}",
@@ -197,10 +215,10 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     }
     let gateway_metrics = ucx_e2e::metrics_text(gateway).await;
     assert!(
-        gateway_metrics.contains("ingest_beats_accepted_total{category=\"hardware_info.disks\"} 2"),
+        gateway_metrics.contains("ingest_beats_accepted_total{category=\"hardware_info.disks\"} 3"),
         "{gateway_metrics}"
     );
-    // Every alert on the topic (the disk's two, and those other examples raised) became a row.
+    // Every alert on the topic (the disk's opening and resolution) became a row.
     let all_alerts = read_topic(
         &pipeline.kafka.brokers,
         &pipeline.kafka.alerts_topic,

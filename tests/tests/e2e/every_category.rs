@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use ucx_e2e::{post_every_example, query, start_pipeline, wait_until, Services, TEST_CUSTOMER};
+use ucx_e2e::{
+    post_every_example, query, start_pipeline, wait_until, Services, EXAMPLE_MAINTENANCE_AGE_MS,
+    TEST_CUSTOMER,
+};
 use ucx_schemas::Category;
 use ucx_tables::{table_of, BEAT_TABLES};
 
@@ -15,7 +18,7 @@ const EXPECTED: &[(Category, &str)] = &[
     (
         Category::HardwareInfoDisks,
         "C:\tVMware Virtual disk\t107374182400\t32212254720\n\
-         D:\tVMware Virtual disk\t214748364800\t10737418240\n",
+         D:\tVMware Virtual disk\t214748364800\t128849018880\n",
     ),
     (
         Category::HardwareInfoProcessors,
@@ -60,7 +63,7 @@ const EXPECTED: &[(Category, &str)] = &[
     ),
     (
         Category::SoftwareInfoWindowsFirewall,
-        "1\t1\t0\n",
+        "1\t1\t1\n",
     ),
     (
         Category::UcxSuiteSuiteInfo,
@@ -80,7 +83,8 @@ const EXPECTED: &[(Category, &str)] = &[
     ),
     (
         Category::UcxSuiteDatabase,
-        "ApolloDb\t4294967296\t['D:\\\\SQLData\\\\ApolloDb.mdf','D:\\\\SQLData\\\\ApolloDb_log.ldf']\tSQL\tHealthy\t2026-11-21 22:26:40\n",
+        // last maintained EXAMPLE_MAINTENANCE_AGE_MS before it was posted: compared apart
+        "ApolloDb\t4294967296\t['D:\\\\SQLData\\\\ApolloDb.mdf','D:\\\\SQLData\\\\ApolloDb_log.ldf']\tSQL\tHealthy\t{maintained}\n",
     ),
     (
         Category::UcxSuiteLogging,
@@ -157,7 +161,25 @@ async fn every_category_lands_in_its_table_with_its_values() {
         )
         .await
         .unwrap();
-        assert_eq!(&values, expected, "{} in {table}", category.id());
+        let expected = if expected.contains("{maintained}") {
+            let maintained = query(
+                clickhouse,
+                &format!(
+                    "SELECT toString(last_maintenance_at), \
+                     abs(toInt64(toUnixTimestamp(last_maintenance_at)) - (toInt64(toUnixTimestamp(sent_at)) - {})) < 5 \
+                     FROM {table}",
+                    EXAMPLE_MAINTENANCE_AGE_MS / 1000
+                ),
+            )
+            .await
+            .unwrap();
+            let (maintained, as_old_as_the_example) = maintained.trim().split_once('\t').unwrap();
+            assert_eq!(as_old_as_the_example, "1", "{maintained}");
+            expected.replace("{maintained}", maintained)
+        } else {
+            expected.to_string()
+        };
+        assert_eq!(values, expected, "{} in {table}", category.id());
 
         // The envelope on every row: one distinct envelope per beat.
         let envelope = query(

@@ -168,3 +168,65 @@ async fn requests_without_a_valid_key_cost_no_body_and_floods_get_429() {
         .unwrap();
     assert_eq!(response.status(), 202);
 }
+
+/// What the HTTP library refuses before any handler (a garbage request line, a control byte in
+/// a header, a head too large) gets the same JSON body as every other refusal, and a beat on a
+/// fresh connection afterwards is still accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_http_library_cannot_parse_get_a_json_refusal() {
+    let services = Services::from_env();
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: services.kafka("hostile-parse"),
+        ..Default::default()
+    })
+    .await;
+    let url = &gateway.url;
+    let address: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let huge_header = format!(
+        "POST /v1/beats HTTP/1.1\r\nHost: g\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    for (request, status, code) in [
+        (b"GARBAGE\r\n\r\n".to_vec(), 400, "malformed_request"),
+        (
+            b"POST /v1/beats HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer a\x01b\r\n\r\n".to_vec(),
+            400,
+            "malformed_request",
+        ),
+        (huge_header.into_bytes(), 431, "headers_too_large"),
+    ] {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let _ = stream.write_all(&request).await; // a refused head may close before all is sent
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("the gateway answers and closes")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no answer: {answer:?}"));
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{code}: {head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["error"].as_str().unwrap().len() > 20, "{body}");
+    }
+    let key = installation_key(url, "inst-parse").await;
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/beats"))
+        .bearer_auth(&key)
+        .json(&example_beat(Category::UcxSuiteIvr, "inst-parse"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use ucx_e2e::{
-    add_installation, example_beat, post_with_key, put_customer_mailing, query, start_notifier,
-    start_pipeline, wait_until, OwnSmtp, Services,
+    add_installation, example_beat, fault_example_beat, post_with_key, put_customer_mailing, query,
+    start_notifier, start_pipeline, wait_until, OwnSmtp, Services,
 };
 use ucx_schemas::Category;
 
@@ -49,13 +49,17 @@ async fn related_findings_on_one_server_are_one_incident_and_one_mail() {
     post(example_beat(Category::UcxSuiteDatabaseServer, INSTALLATION)).await;
     // D: at 5 % free (disk_free_low), the database at 90 % of the limit
     // (database_near_edition_limit): one storage incident
-    post(example_beat(Category::HardwareInfoDisks, INSTALLATION)).await;
+    post(fault_example_beat(
+        Category::HardwareInfoDisks,
+        INSTALLATION,
+    ))
+    .await;
     let mut database = example_beat(Category::UcxSuiteDatabase, INSTALLATION);
     database["data"]["size_bytes"] = json!(9_663_676_416_i64);
     database["data"]["last_maintenance_at"] = json!(ucx_common::now_ms());
     post(database).await;
     // the private firewall profile off: a rule of no group, an incident of its own
-    post(example_beat(
+    post(fault_example_beat(
         Category::SoftwareInfoWindowsFirewall,
         INSTALLATION,
     ))

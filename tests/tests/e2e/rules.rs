@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use ucx_e2e::{
-    add_installation, example_beat, metrics_text, post_with_key, put_customer, read_topic,
-    set_telemetry, start_gateway, start_processors, unique, wait_until, Services, Stage,
+    add_installation, example_beat, fault_example_beat, metrics_text, post_with_key, put_customer,
+    read_topic, set_telemetry, start_gateway, start_processors, unique, wait_until, Services,
+    Stage,
 };
 use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
 use ucx_schemas::{decode_alert, decode_change, Alert, AlertState, Category, ChangeKind};
@@ -71,7 +72,10 @@ fn scenarios(installation: &str, now: i64) -> Vec<Scenario> {
         (
             "disk_free_low",
             vec![],
-            b(HardwareInfoDisks, &|_| {}),
+            // the fault example's D: (5 % free)
+            b(HardwareInfoDisks, &|d| {
+                d["disks"][1]["free_bytes"] = json!(10 * gib)
+            }),
             b(HardwareInfoDisks, &|d| {
                 d["disks"][1]["free_bytes"] = json!(100 * gib)
             }),
@@ -111,7 +115,9 @@ fn scenarios(installation: &str, now: i64) -> Vec<Scenario> {
         (
             "firewall_disabled",
             vec![],
-            b(SoftwareInfoWindowsFirewall, &|_| {}),
+            b(SoftwareInfoWindowsFirewall, &|d| {
+                d["private_enabled"] = json!(false)
+            }),
             b(SoftwareInfoWindowsFirewall, &|d| {
                 d["private_enabled"] = json!(true)
             }),
@@ -476,9 +482,9 @@ async fn alerts_are_routed_by_contract_tier_and_opted_out_customers_are_not_eval
         put_customer(&gateway.url, customer, tier, true).await;
         keys.push(add_installation(&gateway.url, customer, installation).await);
     }
-    // A disk at 5 % free is a warning for everyone (the example's D:).
+    // A disk at 5 % free is a warning for everyone (the fault example's D:).
     for (key, installation) in keys.iter().zip(["inst-basic", "inst-gold"]) {
-        let disks = example_beat(Category::HardwareInfoDisks, installation);
+        let disks = fault_example_beat(Category::HardwareInfoDisks, installation);
         assert_eq!(
             post_with_key(&gateway.url, Some(key), &disks)
                 .await
@@ -513,7 +519,7 @@ async fn alerts_are_routed_by_contract_tier_and_opted_out_customers_are_not_eval
     tokio::time::sleep(Duration::from_secs(1)).await;
     let producer = ucx_common::kafka::Producer::new(&kafka).unwrap();
     let beat = ucx_schemas::parse_beat_json(
-        example_beat(Category::HardwareInfoDisks, "inst-out")
+        fault_example_beat(Category::HardwareInfoDisks, "inst-out")
             .to_string()
             .as_bytes(),
         ucx_common::now_ms(),
@@ -561,7 +567,7 @@ async fn an_edited_rule_file_takes_effect_without_a_restart() {
     put_customer(&gateway.url, "cust-reload", "GOLD", true).await;
     let key = add_installation(&gateway.url, "cust-reload", "inst-reload").await;
     let post_disks = || async {
-        let disks = example_beat(Category::HardwareInfoDisks, "inst-reload");
+        let disks = fault_example_beat(Category::HardwareInfoDisks, "inst-reload");
         assert_eq!(
             post_with_key(&gateway.url, Some(&key), &disks)
                 .await
