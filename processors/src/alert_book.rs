@@ -15,6 +15,7 @@ use ucx_schemas::{
     Acknowledgement, Alert, AlertState, Beat, Resolution, Severity, Silence, SilenceKind,
 };
 
+use crate::advisories::{self, Advisory};
 use crate::heartbeat;
 use crate::rules::series::{deserialize_keyed, serialize_keyed};
 use crate::rules::Finding;
@@ -318,6 +319,103 @@ impl AlertBook {
         Some(alert)
     }
 
+    /// The advisory alert of this installation: opened when `affected` (what makes it so) and
+    /// none is open, unless a maintenance window covers it; resolved (`cleared`) when no longer
+    /// affected. Judged without a beat, so `token` (the triggering beat's id, or the catalogue
+    /// version on a reload) makes the id the same when the judgement is made again after a
+    /// crash. `None` when nothing changes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_advisory(
+        &mut self,
+        installation_id: &str,
+        region: ucx_schemas::Region,
+        advisory: &Advisory,
+        affected: Option<String>,
+        token: &str,
+        at_ms: i64,
+        audience: &Audience,
+    ) -> Option<Alert> {
+        let rule_id = advisory.rule_id();
+        let key: AlertKey = (
+            installation_id.to_string(),
+            String::new(),
+            rule_id.clone(),
+            advisory.id.clone(),
+        );
+        let Some(affected) = affected else {
+            let open = self.tracked.remove(&key)?.open?;
+            let summary = format!("no longer affected by {}: {}", advisory.id, advisory.title);
+            return Some(closing(&open, Resolution::Cleared, at_ms, summary));
+        };
+        if self.is_open(&key) {
+            return None;
+        }
+        let covering = audience.covering(installation_id, &rule_id, at_ms);
+        if covering.is_some_and(|window| window.kind == SilenceKind::Maintenance) {
+            return None;
+        }
+        let id = alert_id(&key, token);
+        let alert = Alert {
+            incident_id: id.clone(),
+            alert_id: id,
+            installation_id: installation_id.to_string(),
+            node_id: String::new(),
+            region,
+            rule_id,
+            rule_version: advisory.version as i32,
+            subject: advisory.id.clone(),
+            severity: advisory.severity,
+            state: AlertState::Open,
+            summary: format!(
+                "known issue {}: {} ({affected})",
+                advisory.id, advisory.title
+            ),
+            observed_value: 0.0,
+            threshold: 0.0,
+            beat_id: token.to_string(),
+            event_at: at_ms,
+            raised_at: ucx_common::now_ms(),
+            customer_id: audience.customer_id.clone(),
+            contract_tier: audience.contract_tier.clone(),
+            notify_customer: audience.notify_customer,
+            explanation: advisory.explanation(),
+            dashboard_url: audience.dashboard_url.clone(),
+            suppressed_by: covering.map(Silence::reference).unwrap_or_default(),
+            acknowledged_by: String::new(),
+            resolution: String::new(),
+            library_version: 0,
+        };
+        self.tracked.insert(
+            key,
+            Tracked {
+                open: Some(alert.clone()),
+                announced_at: at_ms,
+                bad_streak: 1,
+                reminder_interval_ms: audience.reminder_interval_ms,
+                ..Default::default()
+            },
+        );
+        Some(alert)
+    }
+
+    /// Open advisory alerts whose advisory is not in `catalogue` any more resolve
+    /// (`rule_retired`) at `at_ms`.
+    pub fn retire_advisories(&mut self, present: &HashSet<String>, at_ms: i64) -> Vec<Alert> {
+        let gone: Vec<AlertKey> = self
+            .tracked
+            .keys()
+            .filter(|key| key.2.starts_with(advisories::RULE_PREFIX) && !present.contains(&key.2))
+            .cloned()
+            .collect();
+        gone.into_iter()
+            .filter_map(|key| self.tracked.remove(&key)?.open)
+            .map(|open| {
+                let summary = format!("advisory {} was withdrawn from the catalogue", open.subject);
+                closing(&open, Resolution::RuleRetired, at_ms, summary)
+            })
+            .collect()
+    }
+
     /// Resolves the open alert of `key` because what it waited for came back (`cleared`).
     pub fn resolve_silence(&mut self, key: &AlertKey, beat: &Beat, summary: &str) -> Option<Alert> {
         let open = self.tracked.get(key)?.open.as_ref()?;
@@ -404,6 +502,8 @@ impl AlertBook {
         let retired: Vec<AlertKey> = self
             .tracked
             .keys()
+            // advisories come and go with their own catalogue (see `judge_advisory`)
+            .filter(|key| !key.2.starts_with(advisories::RULE_PREFIX))
             .filter(|key| !known_rules.contains(key.2.as_str()))
             .cloned()
             .collect();

@@ -29,6 +29,24 @@ pub struct Inventory {
     applications: HashMap<String, BTreeMap<String, String>>,
     /// The newest changes (event time, description), for the alerts that open after them.
     recent: VecDeque<(i64, String)>,
+    /// node → Windows version (`software_info.os`), for the advisory catalogue
+    windows_version: HashMap<String, String>,
+    /// node → (SQL Server edition, version) (`ucx_suite.database_server`)
+    sql_server: HashMap<String, (String, String)>,
+    /// node → call-manager version (`ucx_suite.voip_architecture`)
+    cucm_version: HashMap<String, String>,
+}
+
+/// What one node's inventory beats last showed, as the advisory catalogue matches it; `None`
+/// where no beat of that kind came yet.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFacts<'a> {
+    pub suite_version: Option<&'a str>,
+    pub windows_version: Option<&'a str>,
+    pub sql_server_version: Option<&'a str>,
+    pub sql_server_edition: Option<&'a str>,
+    pub cucm_version: Option<&'a str>,
+    pub hotfixes: Option<&'a BTreeSet<String>>,
 }
 
 /// Changes remembered for the alerts that follow them.
@@ -49,6 +67,34 @@ fn describe(kind: ChangeKind, subject: &str, before: &str, after: &str) -> Strin
 }
 
 impl Inventory {
+    /// Every node an inventory beat named, with what it showed, in node order.
+    pub fn nodes(&self) -> Vec<(&str, NodeFacts<'_>)> {
+        let names: BTreeSet<&str> = self
+            .suite_version
+            .keys()
+            .chain(self.windows_version.keys())
+            .chain(self.sql_server.keys())
+            .chain(self.cucm_version.keys())
+            .chain(self.hotfixes.keys())
+            .map(String::as_str)
+            .collect();
+        names
+            .into_iter()
+            .map(|node| {
+                let sql = self.sql_server.get(node);
+                let facts = NodeFacts {
+                    suite_version: self.suite_version.get(node).map(String::as_str),
+                    windows_version: self.windows_version.get(node).map(String::as_str),
+                    sql_server_edition: sql.map(|(edition, _)| edition.as_str()),
+                    sql_server_version: sql.map(|(_, version)| version.as_str()),
+                    cucm_version: self.cucm_version.get(node).map(String::as_str),
+                    hotfixes: self.hotfixes.get(node),
+                };
+                (node, facts)
+            })
+            .collect()
+    }
+
     /// What changed on the installation within [`CHANGE_WINDOW_MS`] up to `at_ms`, newest last.
     pub fn changes_before(&self, at_ms: i64) -> Vec<&str> {
         self.recent
@@ -104,6 +150,25 @@ impl Inventory {
                     .map(|app| (app.name.clone(), app.version.clone()))
                     .collect();
                 self.applications(node.clone(), now)
+            }
+            // versions the advisory catalogue matches; no change events of their own
+            BeatPayload::SoftwareInfoOs(os) => {
+                self.windows_version
+                    .insert(node.clone(), os.version.clone());
+                Vec::new()
+            }
+            BeatPayload::UcxSuiteDatabaseServer(server) => {
+                let facts = (
+                    server.sql_server_edition.clone(),
+                    server.sql_server_version.clone(),
+                );
+                self.sql_server.insert(node.clone(), facts);
+                Vec::new()
+            }
+            BeatPayload::UcxSuiteVoipArchitecture(voip) => {
+                self.cucm_version
+                    .insert(node.clone(), voip.cucm_version.clone());
+                Vec::new()
             }
             _ => Vec::new(),
         };

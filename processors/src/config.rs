@@ -24,9 +24,12 @@ pub struct ProcessorSettings {
     /// The rule library (`processors/rules.toml` in the repository), followed for changes; unset:
     /// the library built into the binary, fixed.
     pub rules_file: Option<PathBuf>,
-    /// How often the rule file is checked for changes.
+    /// How often the rule file (and the advisory catalogue's) is checked for changes.
     #[serde(with = "millis")]
     pub rules_reload_interval_ms: Duration,
+    /// The advisory catalogue (`processors/advisories.toml` in the repository), followed for
+    /// changes like the rule file; unset: the catalogue built into the binary, fixed.
+    pub advisories_file: Option<PathBuf>,
     /// Gold and Platinum customers whose care ended more than this many days ago get no new
     /// customer notifications (limited mode); support engineers still see their alerts.
     pub care_grace_days: u32,

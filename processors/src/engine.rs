@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use ucx_schemas::{Acknowledgement, Alert, AlertState, Beat, Change};
 
+use crate::advisories::Catalogue;
 use crate::alert_book::Audience;
 use crate::heartbeat;
 use crate::routing::Routed;
@@ -194,6 +195,55 @@ impl Engine {
         self.versioned(alerts)
     }
 
+    /// Every installation whose state is held here.
+    pub fn installation_ids(&self) -> Vec<String> {
+        self.states.keys().cloned().collect()
+    }
+
+    /// Judges every advisory of `catalogue` against one installation's inventory: opens the
+    /// alerts of advisories it is affected by, resolves those it is no longer affected by or
+    /// that left the catalogue. `token` is the triggering beat's id (the catalogue version on
+    /// a reload), `at_ms` the event time.
+    pub fn judge_advisories(
+        &mut self,
+        installation_id: &str,
+        catalogue: &Catalogue,
+        token: &str,
+        at_ms: i64,
+        audience: &Audience,
+    ) -> Vec<Alert> {
+        let Some(state) = self.states.get_mut(installation_id) else {
+            return Vec::new();
+        };
+        let region = state.liveness.region().unwrap_or(ucx_schemas::Region::EU);
+        let nodes = state.inventory.nodes();
+        let mut alerts = Vec::new();
+        for advisory in &catalogue.advisories {
+            let affected: Vec<String> = nodes
+                .iter()
+                .filter_map(|(node, facts)| {
+                    advisory.affects(facts).map(|why| format!("{node}: {why}"))
+                })
+                .collect();
+            let affected = (!affected.is_empty()).then(|| affected.join("; "));
+            alerts.extend(state.alerts.judge_advisory(
+                installation_id,
+                region,
+                advisory,
+                affected,
+                token,
+                at_ms,
+                audience,
+            ));
+        }
+        let present: HashSet<String> = catalogue.advisories.iter().map(|a| a.rule_id()).collect();
+        alerts.extend(state.alerts.retire_advisories(&present, at_ms));
+        if !alerts.is_empty() {
+            self.dirty.insert(installation_id.to_string());
+        }
+        self.versioned(alerts)
+    }
+
     /// Installations with an open alert due for a reminder at the watermark.
     pub fn due_reminders(&self) -> Vec<String> {
         self.states
@@ -370,6 +420,67 @@ mod tests {
                 }],
             }),
         }
+    }
+
+    /// An advisory alert opens from the inventory, survives a reload of the rule library (it
+    /// is not a rule) and resolves when the server is upgraded.
+    #[test]
+    fn an_advisory_is_judged_on_the_inventory_and_not_retired_with_the_rules() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let catalogue = Catalogue::parse(
+            "catalogue_version = 1\n[[advisory]]\nid = \"old-suite\"\nversion = 1\nseverity = \"INFO\"\ntitle = \"t\"\nexplanation = \"e\"\nremedy = \"upgrade\"\nsuite_version = { below = \"2025.Spring.1\" }\n",
+        )
+        .unwrap();
+        let suite = |beat_id: &str, version: &str, at: i64| {
+            let mut beat = disks("inst", beat_id, at, 50);
+            beat.payload = BeatPayload::UcxSuiteSuiteInfo(ucx_schemas::beats::UcxSuiteSuiteInfo {
+                version: version.into(),
+                platform: "x64".into(),
+                install_path: "C:".into(),
+                install_folder_size_bytes: 1,
+            });
+            beat
+        };
+        let mut engine = Engine::default();
+        let audience = Audience::default();
+        engine
+            .apply(
+                &suite("b1", "2024.Winter.1", 1_000),
+                at(0),
+                &library,
+                &routed(),
+            )
+            .unwrap();
+        let opened = engine.judge_advisories("inst", &catalogue, "b1", 1_000, &audience);
+        assert_eq!(opened.len(), 1);
+        assert_eq!(
+            (opened[0].rule_id.as_str(), opened[0].state),
+            ("advisory:old-suite", AlertState::Open)
+        );
+        assert!(
+            opened[0].summary.contains("node: UCX Suite 2024.Winter.1"),
+            "{}",
+            opened[0].summary
+        );
+        assert!(engine
+            .judge_advisories("inst", &catalogue, "again", 1_500, &audience)
+            .is_empty());
+        assert!(
+            engine.retire(&library).is_empty(),
+            "a rules reload leaves advisories alone"
+        );
+        engine
+            .apply(
+                &suite("b2", "2025.Spring.1", 2_000),
+                at(1),
+                &library,
+                &routed(),
+            )
+            .unwrap();
+        let resolved = engine.judge_advisories("inst", &catalogue, "b2", 2_000, &audience);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].state, AlertState::Resolved);
+        assert_eq!(resolved[0].alert_id, opened[0].alert_id);
     }
 
     fn routed() -> Routed {

@@ -91,6 +91,13 @@ pub struct Liveness {
     nodes: BTreeMap<String, NodeBeats>,
 }
 
+impl Liveness {
+    /// The region the installation's beats declared (its first node's), if any came.
+    pub fn region(&self) -> Option<Region> {
+        self.nodes.values().next().map(|node| node.region)
+    }
+}
+
 /// A silence the watermark shows: the alert to open if none is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Silence {

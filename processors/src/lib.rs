@@ -4,6 +4,7 @@
 //! consume loop; `stage.rs` is what the processors do with a beat, at a checkpoint (state to
 //! the changelog, then the offsets are committed) and when partitions move (state restored).
 
+pub mod advisories;
 pub mod alert_book;
 pub mod backtest;
 mod changes;

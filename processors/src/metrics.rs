@@ -10,6 +10,7 @@ use crate::rules::reload::ReloadMetrics;
 pub struct ProcessorMetrics {
     pub beats_skipped: IntCounterVec,
     pub reload: ReloadMetrics,
+    pub advisories_reload: ReloadMetrics,
     restores: IntCounter,
     assigned_partitions: IntGauge,
     pub state_documents: IntCounter,
@@ -59,6 +60,27 @@ impl ProcessorMetrics {
                     IntGauge::new(
                         "processor_rules_library_version",
                         "library_version of the rule library in force",
+                    )
+                    .unwrap(),
+                ),
+            },
+            advisories_reload: ReloadMetrics {
+                reloads: register(
+                    registry,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "processor_advisories_reloads_total",
+                            "Advisory catalogue changes seen, by outcome (applied, or refused as invalid)",
+                        ),
+                        &["outcome"],
+                    )
+                    .unwrap(),
+                ),
+                library_version: register(
+                    registry,
+                    IntGauge::new(
+                        "processor_advisories_catalogue_version",
+                        "catalogue_version of the advisory catalogue in force",
                     )
                     .unwrap(),
                 ),

@@ -15,6 +15,7 @@ use ucx_common::retry::{retry_transient, Backoff};
 use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, Tick};
 use ucx_schemas::{decode_beat, encode_alert, encode_change, Alert, Change};
 
+use crate::advisories::Catalogue;
 use crate::config::ProcessorConfig;
 use crate::engine::Engine;
 use crate::metrics::ProcessorMetrics;
@@ -27,6 +28,7 @@ pub struct Processors {
     store: StateStore,
     router: Router,
     rules: watch::Receiver<Arc<RuleLibrary>>,
+    advisories: watch::Receiver<Arc<Catalogue>>,
     metrics: ProcessorMetrics,
     heartbeat_timeout_ms: i64,
     checkpoint_interval: Duration,
@@ -54,17 +56,44 @@ impl Processors {
             metrics.reload.clone(),
             context.shutdown.clone(),
         )?;
+        let advisories = crate::rules::reload::start(
+            settings.advisories_file.clone(),
+            settings.rules_reload_interval_ms,
+            metrics.advisories_reload.clone(),
+            context.shutdown.clone(),
+        )?;
         Ok(Processors {
             engine: Engine::default(),
             store,
             router: Router::new(context.registry.clone(), settings),
             rules,
+            advisories,
             metrics,
             heartbeat_timeout_ms: settings.heartbeat_timeout_ms as i64,
             checkpoint_interval: settings.checkpoint_interval_ms,
             last_checkpoint: Instant::now(),
             registry_offset_seen: -1,
         })
+    }
+
+    /// Every installation held here judged against `catalogue` at once (a new or changed
+    /// advisory lists its affected installations without waiting for their next inventory).
+    async fn judge_every_installation(&mut self, catalogue: &Catalogue) -> Vec<Alert> {
+        let token = format!("advisory-catalogue-v{}", catalogue.catalogue_version);
+        let at_ms = self.engine.watermark();
+        let mut alerts = Vec::new();
+        for installation_id in self.engine.installation_ids() {
+            if let Some(routed) = self.router.route(&installation_id).await {
+                alerts.extend(self.engine.judge_advisories(
+                    &installation_id,
+                    catalogue,
+                    &token,
+                    at_ms,
+                    &routed.audience,
+                ));
+            }
+        }
+        alerts
     }
 
     /// Publishes alert state changes; the beat's offset is not committed until they are
@@ -144,7 +173,18 @@ impl Stage for Processors {
             return Ok(Flow::Continue);
         };
         self.publish_changes(context, &outcome.changes).await?;
-        self.publish_alerts(context, &outcome.alerts).await?;
+        let mut alerts = outcome.alerts;
+        if crate::advisories::informed_by(beat.category()) {
+            let catalogue = self.advisories.borrow().clone();
+            alerts.extend(self.engine.judge_advisories(
+                installation_id,
+                &catalogue,
+                &beat.envelope.beat_id,
+                beat.envelope.sent_at,
+                &routed.audience,
+            ));
+        }
+        self.publish_alerts(context, &alerts).await?;
         Ok(Flow::Continue)
     }
 
@@ -172,6 +212,10 @@ impl Stage for Processors {
         if self.rules.has_changed().unwrap_or(false) {
             let library = self.rules.borrow_and_update().clone();
             alerts.extend(self.engine.retire(&library));
+        }
+        if self.advisories.has_changed().unwrap_or(false) {
+            let catalogue = self.advisories.borrow_and_update().clone();
+            alerts.extend(self.judge_every_installation(&catalogue).await);
         }
         self.publish_alerts(context, &alerts).await?;
         let documents = self.engine.take_dirty();
@@ -233,7 +277,9 @@ impl Stage for Processors {
         // the registry and the library may have changed while these states were elsewhere
         self.registry_offset_seen = -1;
         let library = self.rules.borrow().clone();
-        let retired = self.engine.retire(&library);
+        let mut retired = self.engine.retire(&library);
+        let catalogue = self.advisories.borrow_and_update().clone();
+        retired.extend(self.judge_every_installation(&catalogue).await);
         self.publish_alerts(context, &retired).await?;
         tracing::info!(
             partitions = ?beats_partitions,

@@ -13,6 +13,7 @@ pipeline_start() {
   export UCX_CLICKHOUSE_TCP_PORT=${UCX_CLICKHOUSE_TCP_PORT:-19000}
   export UCX_CONFIG="$repo_root/config/ucx.toml"
   export UCX_PROCESSORS__RULES_FILE="$repo_root/processors/rules.toml"
+  export UCX_PROCESSORS__ADVISORIES_FILE="$repo_root/processors/advisories.toml"
   # The admin API's token: the gateway checks it, the simulator registers its fleet with it, and
   # `target/debug/ucx-admin` reads it from UCX_ADMIN_TOKEN. A fresh one per run unless given.
   export UCX_ADMIN_TOKEN=${UCX_ADMIN_TOKEN:-local-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}

@@ -155,13 +155,16 @@ async fn every_dashboard_panel_returns_rows() {
         json!([{"name": "Z:", "model": "m", "size_bytes": 100, "free_bytes": 2}]);
     let mut freed = disks.clone();
     freed["data"]["disks"][0]["free_bytes"] = json!(90);
-    for mut beat in [suite, disks, freed] {
+    // a call manager the built-in advisory catalogue knows to be out of support
+    let mut voip = example_beat(Category::UcxSuiteVoipArchitecture, INSTALLATION);
+    voip["data"]["cucm_version"] = json!("12.5.1.11900");
+    for mut beat in [suite, disks, freed, voip] {
         beat["beat_id"] = json!(uuid::Uuid::new_v4().to_string());
         let response = post_with_key(&pipeline.gateway.url, Some(&key), &beat).await;
         assert_eq!(response.status(), 202);
     }
     wait_until(
-        "rows of every table, alerts, changes, notifications and fleet incidents included",
+        "rows of every table, alerts (an advisory's too), changes, notifications and fleet incidents included",
         Duration::from_secs(90),
         || async {
             query(
@@ -172,7 +175,8 @@ async fn every_dashboard_panel_returns_rows() {
                  AND (SELECT count() FROM installation_changes) > 0 \
                  AND (SELECT count() FROM notifications) > 0 \
                  AND (SELECT count() FROM fleet_incidents) > 0 \
-                 AND (SELECT count() FROM alerts WHERE suppressed_by = 'shadow') > 0",
+                 AND (SELECT count() FROM alerts WHERE suppressed_by = 'shadow') > 0 \
+                 AND (SELECT count() FROM alerts WHERE rule_id LIKE 'advisory:%') > 0",
             )
             .await
             .is_ok_and(|answer| answer.trim() == "1")

@@ -2,6 +2,7 @@
 //! small (CI disk) and fast. Each module is a former test file; tests share nothing but the
 //! services, and those that crash or restart a service start their own.
 mod admin_api;
+mod advisories;
 mod alert_closure;
 mod alert_lifecycle;
 mod backtest;
