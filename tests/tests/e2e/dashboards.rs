@@ -302,3 +302,77 @@ fn every_prometheus_panel_expression_passes_promtool() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{expressions:#?}\n{report}");
 }
+
+/// A simulated bad update: three servers install a hotfix and each then raises the same rule;
+/// of the three that did not install it, one raises it. The fleet change report panel ranks
+/// the hotfix with its rate ratio (3 of 3 against 1 of 3: 3.0), and each alert raised after
+/// the hotfix names it in its evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_change_report_shows_a_bad_update_with_its_rate_ratio() {
+    let (_, report) = panel_queries("grafana-clickhouse-datasource", "rawSql")
+        .into_iter()
+        .find(|(name, _)| name.contains("Fleet change report"))
+        .expect("the fleet change report panel");
+    let services = Services::from_env();
+    let pipeline = start_pipeline_with(&services, "fleet-changes", |_| {}).await;
+    let gateway = &pipeline.gateway.url;
+    let hotfixes = |installation: &str, ids: &[&str]| {
+        let mut beat = example_beat(Category::SoftwareInfoWindowsUpdates, installation);
+        beat["data"]["hotfixes"] = ids
+            .iter()
+            .map(|id| json!({"hotfix_id": id, "installed_at": ucx_common::now_ms()}))
+            .collect();
+        beat
+    };
+    for index in 1..=6 {
+        let installation = format!("inst-fleet-{index}");
+        let mut beats = vec![
+            example_beat(Category::UcxSuiteSuiteInfo, &installation),
+            hotfixes(&installation, &["KB5034439"]),
+        ];
+        if index <= 3 {
+            beats.push(hotfixes(&installation, &["KB5034439", "KB5099999"]));
+        }
+        if index <= 4 {
+            beats.push(fault_example_beat(
+                Category::HardwareInfoDisks,
+                &installation,
+            ));
+        }
+        for beat in beats {
+            assert_eq!(post_beat(gateway, &beat).await.status(), 202);
+        }
+    }
+    let now = ucx_common::now_ms() / 1000;
+    let sql = expand_macros(&report, now - 3_600, now + 3_600);
+    // the alerts and changes reach ClickHouse through the sinks' batches
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let rows = loop {
+        let rows = query(&pipeline.clickhouse, &sql).await.unwrap_or_default();
+        let listed = rows.contains("KB5099999\tdisk_free_low\t3\t3\t3\t1\t");
+        if listed || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let row = rows
+        .lines()
+        .find(|line| line.contains("KB5099999\tdisk_free_low"))
+        .unwrap_or_else(|| panic!("not in the report after 60 s:\n{rows}"));
+    assert_eq!(
+        row, "HOTFIX_INSTALLED\tKB5099999\tdisk_free_low\t3\t3\t3\t1\t1\t0.33\t3",
+        "kind, hotfix, rule, installers, raised after, others, raised by others, shares, ratio"
+    );
+    let named = query(
+        &pipeline.clickhouse,
+        "SELECT countIf(position(summary, 'hotfix installed: KB5099999') > 0), count() \
+         FROM alerts FINAL WHERE rule_id = 'disk_free_low' AND state = 'OPEN'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        named.trim(),
+        "3\t4",
+        "the alerts after the hotfix name it, the other does not"
+    );
+}
