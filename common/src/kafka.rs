@@ -366,6 +366,19 @@ impl Producer {
         self.send(record).await
     }
 
+    /// A tombstone (a record without a value) for `key` in a compacted topic's `partition`:
+    /// compaction then drops every record of the key, the tombstone last.
+    pub async fn tombstone(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+    ) -> Result<Acknowledged, KafkaError> {
+        let record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(topic).partition(partition).key(key);
+        self.send(record).await
+    }
+
     async fn send(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<Acknowledged, KafkaError> {
         let producer = self.current.read().expect("producer lock").clone();
         let result = producer

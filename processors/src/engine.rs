@@ -307,6 +307,31 @@ impl Engine {
         self.versioned(changes)
     }
 
+    /// Forgets the states of installations whose data must be erased (`is_erased`: their
+    /// customer switched telemetry off, which purges their data); returns (installation,
+    /// partition) of those that had been written to the changelog, for their tombstones. Call
+    /// after [`Engine::close_inactive`], whose resolutions are published first.
+    pub fn forget(&mut self, is_erased: impl Fn(&str) -> bool) -> Vec<(String, i32)> {
+        let erased: Vec<String> = self
+            .states
+            .keys()
+            .filter(|installation_id| is_erased(installation_id))
+            .cloned()
+            .collect();
+        let mut written = Vec::new();
+        for installation_id in erased {
+            self.dirty.remove(&installation_id);
+            if let Some(applied) = self
+                .states
+                .remove(&installation_id)
+                .and_then(|state| state.applied)
+            {
+                written.push((installation_id, applied.partition));
+            }
+        }
+        written
+    }
+
     /// `ACKNOWLEDGED` changes for open alerts that support acknowledged since the last call.
     pub fn acknowledge(&mut self, lookup: impl Fn(&str) -> Option<Acknowledgement>) -> Vec<Alert> {
         let mut changes = Vec::new();

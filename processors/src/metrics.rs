@@ -14,6 +14,8 @@ pub struct ProcessorMetrics {
     restores: IntCounter,
     assigned_partitions: IntGauge,
     pub state_documents: IntCounter,
+    /// `processor_states_erased_total`
+    pub states_erased: IntCounter,
     installations: IntGauge,
     open_alerts: IntGauge,
     watermark: IntGauge,
@@ -85,6 +87,14 @@ impl ProcessorMetrics {
                     .unwrap(),
                 ),
             },
+            states_erased: register(
+                registry,
+                IntCounter::new(
+                    "processor_states_erased_total",
+                    "Installation states erased from the changelog (tombstones) because their customer switched telemetry off",
+                )
+                .unwrap(),
+            ),
             restores: register(
                 registry,
                 IntCounter::new(

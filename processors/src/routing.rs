@@ -58,6 +58,15 @@ impl Router {
         inactive(installation.as_ref(), customer.as_ref())
     }
 
+    /// Whether the installation's data is to be erased: its customer switched telemetry off
+    /// (which requests the purge of its data). A revoked key alone erases nothing.
+    pub fn erased(&self, installation_id: &str) -> bool {
+        self.registry
+            .installation(installation_id)
+            .and_then(|installation| self.registry.customer(&installation.customer_id))
+            .is_some_and(|customer| !customer.telemetry_enabled)
+    }
+
     /// `None` when the installation may not be watched (see [`Router::inactive_reason`]):
     /// nothing is evaluated, no heartbeat judged.
     pub async fn route(&self, installation_id: &str) -> Option<Routed> {

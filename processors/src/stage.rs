@@ -202,12 +202,14 @@ impl Stage for Processors {
             .engine
             .acknowledge(|alert_id| router.acknowledgement(alert_id));
         let registry_offset = context.registry.progress().next_offset;
+        let mut erased = Vec::new();
         if registry_offset != self.registry_offset_seen {
             self.registry_offset_seen = registry_offset;
             alerts.extend(
                 self.engine
                     .close_inactive(|id| router.inactive_reason(id).is_none()),
             );
+            erased = self.engine.forget(|id| router.erased(id));
         }
         if self.rules.has_changed().unwrap_or(false) {
             let library = self.rules.borrow_and_update().clone();
@@ -226,6 +228,17 @@ impl Stage for Processors {
         for (installation_id, error) in refused {
             tracing::error!(%installation_id, %error, "the broker refused the state record; it lives in memory only");
             self.engine.not_written();
+        }
+        if !erased.is_empty() {
+            retry_transient("erasing state", Backoff::STANDARD, &context.give_up, || {
+                self.store.erase(&erased)
+            })
+            .await?;
+            tracing::info!(
+                installations = erased.len(),
+                "state of opted-out installations erased"
+            );
+            self.metrics.states_erased.inc_by(erased.len() as u64);
         }
         self.metrics.state_documents.inc_by(documents.len() as u64);
         self.metrics.observe(&self.engine);

@@ -157,6 +157,20 @@ impl StateStore {
         Ok(states)
     }
 
+    /// Erases the states of `installations` (installation, partition): a tombstone each, all
+    /// acknowledged when this returns `Ok`. A restore then starts them afresh, and compaction
+    /// removes what the changelog kept of them.
+    pub async fn erase(&self, installations: &[(String, i32)]) -> Result<(), KafkaError> {
+        let tombstones = installations.iter().map(|(installation, partition)| {
+            self.producer
+                .tombstone(&self.topic, *partition, installation.as_bytes())
+        });
+        for result in futures::future::join_all(tombstones).await {
+            result?;
+        }
+        Ok(())
+    }
+
     /// Writes states (installation, partition, document), all acknowledged when this returns
     /// `Ok`; the installations whose document the broker refused for what it is (too large)
     /// come back in the `Ok`, not written: retrying cannot help them, and they must not hold up

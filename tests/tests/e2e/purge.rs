@@ -137,6 +137,32 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         kept_before,
         "the other customer keeps all its rows"
     );
+    // The processors' state of the opted-out installation is erased from its changelog: its
+    // newest record is a tombstone (compaction then drops the key); the other's is a document.
+    let newest_state = || {
+        let mut newest = std::collections::HashMap::new();
+        for record in ucx_e2e::read_topic(
+            &pipeline.kafka.brokers,
+            &pipeline.kafka.processor_state_topic,
+            usize::MAX,
+            Duration::from_secs(2),
+        ) {
+            use rdkafka::Message;
+            let key = String::from_utf8_lossy(record.key().unwrap_or_default()).into_owned();
+            newest.insert(key, record.payload().map(<[u8]>::len));
+        }
+        newest
+    };
+    wait_until(
+        "the opted-out installation's state tombstoned",
+        Duration::from_secs(30),
+        || std::future::ready(newest_state().get("inst-gone") == Some(&None)),
+    )
+    .await;
+    assert!(
+        matches!(newest_state().get("inst-kept"), Some(Some(bytes)) if *bytes > 0),
+        "the other installation keeps its state"
+    );
     let report = query(
         clickhouse,
         "SELECT installation_ids, length(tables) >= 5 FROM purges WHERE customer_id = 'cust-gone' FORMAT TSV",
