@@ -98,6 +98,19 @@ pub struct AlertBook {
     resolved: HashMap<AlertKey, (String, i64)>,
 }
 
+/// What an alert opened without a beat says (heartbeat loss, overdue beats, advisories).
+struct Opening {
+    region: ucx_schemas::Region,
+    rule_version: i32,
+    severity: Severity,
+    summary: String,
+    observed_value: f64,
+    threshold: f64,
+    /// What carried the evidence: its beat id (or another token); the alert id comes from it.
+    evidence: String,
+    explanation: String,
+}
+
 impl AlertBook {
     /// The alert state changes that `findings` (all from `beat`) cause.
     pub fn apply(
@@ -269,35 +282,58 @@ impl AlertBook {
             silence.rule_id.to_string(),
             silence.subject.clone(),
         );
-        if self.is_open(&key) {
-            return None;
-        }
-        let covering = audience.covering(installation_id, silence.rule_id, at_ms);
-        if covering.is_some_and(|window| window.kind == SilenceKind::Maintenance) {
-            return None;
-        }
-        let id = alert_id(&key, &silence.last_beat_id);
-        let alert = Alert {
-            incident_id: id.clone(),
-            alert_id: id,
-            installation_id: installation_id.to_string(),
-            node_id: silence.node_id.clone(),
+        let opening = Opening {
             region: silence.region,
-            rule_id: silence.rule_id.to_string(),
             rule_version: heartbeat::RULE_VERSION,
-            subject: silence.subject.clone(),
             severity: silence.severity,
-            state: AlertState::Open,
             summary: silence.summary(),
             observed_value: (silence.silent_ms as f64 / 6_000.0).round() / 10.0,
             threshold: (silence.allowed_ms as f64 / 6_000.0).round() / 10.0,
-            beat_id: silence.last_beat_id.clone(),
+            evidence: silence.last_beat_id.clone(),
+            explanation: explanation.to_string(),
+        };
+        self.open_without_beat(key, opening, at_ms, audience)
+    }
+
+    /// Opens the alert of `key` judged without a beat at event time `at_ms`, unless one is
+    /// open or a maintenance window covers it; its id comes from `opening.evidence`.
+    fn open_without_beat(
+        &mut self,
+        key: AlertKey,
+        opening: Opening,
+        at_ms: i64,
+        audience: &Audience,
+    ) -> Option<Alert> {
+        if self.is_open(&key) {
+            return None;
+        }
+        let (installation_id, node_id, rule_id, subject) = key.clone();
+        let covering = audience.covering(&installation_id, &rule_id, at_ms);
+        if covering.is_some_and(|window| window.kind == SilenceKind::Maintenance) {
+            return None;
+        }
+        let id = alert_id(&key, &opening.evidence);
+        let alert = Alert {
+            incident_id: id.clone(),
+            alert_id: id,
+            installation_id,
+            node_id,
+            region: opening.region,
+            rule_id,
+            rule_version: opening.rule_version,
+            subject,
+            severity: opening.severity,
+            state: AlertState::Open,
+            summary: opening.summary,
+            observed_value: opening.observed_value,
+            threshold: opening.threshold,
+            beat_id: opening.evidence,
             event_at: at_ms,
             raised_at: ucx_common::now_ms(),
             customer_id: audience.customer_id.clone(),
             contract_tier: audience.contract_tier.clone(),
             notify_customer: audience.notify_customer,
-            explanation: explanation.to_string(),
+            explanation: opening.explanation,
             dashboard_url: audience.dashboard_url.clone(),
             suppressed_by: covering.map(Silence::reference).unwrap_or_default(),
             acknowledged_by: String::new(),
@@ -310,10 +346,8 @@ impl AlertBook {
                 open: Some(alert.clone()),
                 announced_at: at_ms,
                 bad_streak: 1,
-                good_streak: 0,
-                signal: String::new(),
                 reminder_interval_ms: audience.reminder_interval_ms,
-                group: String::new(),
+                ..Default::default()
             },
         );
         Some(alert)
@@ -347,55 +381,20 @@ impl AlertBook {
             let summary = format!("no longer affected by {}: {}", advisory.id, advisory.title);
             return Some(closing(&open, Resolution::Cleared, at_ms, summary));
         };
-        if self.is_open(&key) {
-            return None;
-        }
-        let covering = audience.covering(installation_id, &rule_id, at_ms);
-        if covering.is_some_and(|window| window.kind == SilenceKind::Maintenance) {
-            return None;
-        }
-        let id = alert_id(&key, token);
-        let alert = Alert {
-            incident_id: id.clone(),
-            alert_id: id,
-            installation_id: installation_id.to_string(),
-            node_id: String::new(),
+        let opening = Opening {
             region,
-            rule_id,
             rule_version: advisory.version as i32,
-            subject: advisory.id.clone(),
             severity: advisory.severity,
-            state: AlertState::Open,
             summary: format!(
                 "known issue {}: {} ({affected})",
                 advisory.id, advisory.title
             ),
             observed_value: 0.0,
             threshold: 0.0,
-            beat_id: token.to_string(),
-            event_at: at_ms,
-            raised_at: ucx_common::now_ms(),
-            customer_id: audience.customer_id.clone(),
-            contract_tier: audience.contract_tier.clone(),
-            notify_customer: audience.notify_customer,
+            evidence: token.to_string(),
             explanation: advisory.explanation(),
-            dashboard_url: audience.dashboard_url.clone(),
-            suppressed_by: covering.map(Silence::reference).unwrap_or_default(),
-            acknowledged_by: String::new(),
-            resolution: String::new(),
-            library_version: 0,
         };
-        self.tracked.insert(
-            key,
-            Tracked {
-                open: Some(alert.clone()),
-                announced_at: at_ms,
-                bad_streak: 1,
-                reminder_interval_ms: audience.reminder_interval_ms,
-                ..Default::default()
-            },
-        );
-        Some(alert)
+        self.open_without_beat(key, opening, at_ms, audience)
     }
 
     /// Open advisory alerts whose advisory is not in `catalogue` any more resolve

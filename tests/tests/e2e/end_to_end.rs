@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use ucx_e2e::{
-    example_beat, fault_example_beat, post_beat, post_every_example, query, read_topic,
+    alerts_on, example_beat, fault_example_beat, post_beat, post_every_example, query, read_topic,
     start_pipeline, wait_until, Pipeline, Services,
 };
-use ucx_schemas::{decode_alert, AlertState, Category, Severity};
+use ucx_schemas::{AlertState, Category, Severity};
 
 const ROWS_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -73,16 +73,10 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     let fault = fault_example_beat(Category::HardwareInfoDisks, installation);
     assert_eq!(post_beat(gateway, &fault).await.status(), 202);
     let disk_alerts = || {
-        read_topic(
-            &pipeline.kafka.brokers,
-            &pipeline.kafka.alerts_topic,
-            usize::MAX,
-            Duration::from_secs(2),
-        )
-        .iter()
-        .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
-        .filter(|alert| alert.rule_id == "disk_free_low")
-        .collect::<Vec<_>>()
+        alerts_on(&pipeline.kafka, Duration::from_secs(2))
+            .into_iter()
+            .filter(|alert| alert.rule_id == "disk_free_low")
+            .collect::<Vec<_>>()
     };
     let mut alerts = Vec::new();
     wait_until("the disk alert", ROWS_TIMEOUT, || {
@@ -91,16 +85,10 @@ async fn beats_reach_clickhouse_and_a_filling_disk_raises_an_alert() {
     })
     .await;
     assert_eq!(alerts.len(), 1, "one disk alert on the alerts topic");
-    let opened: Vec<String> = read_topic(
-        &pipeline.kafka.brokers,
-        &pipeline.kafka.alerts_topic,
-        usize::MAX,
-        Duration::from_secs(2),
-    )
-    .iter()
-    .map(|record| decode_alert(rdkafka::Message::payload(record).unwrap()).unwrap())
-    .map(|alert| format!("{} {}", alert.rule_id, alert.subject))
-    .collect();
+    let opened: Vec<String> = alerts_on(&pipeline.kafka, Duration::from_secs(2))
+        .iter()
+        .map(|alert| format!("{} {}", alert.rule_id, alert.subject))
+        .collect();
     assert_eq!(
         opened,
         ["disk_free_low disk D:"],
