@@ -125,6 +125,21 @@ impl AdminClient {
         .await
     }
 
+    /// Erases a customer: telemetry off and a purge of its stored data, then its registry
+    /// records (contacts, installations and their keys, silences) deleted.
+    pub async fn erase_customer(
+        &self,
+        customer_id: &str,
+        input: &ErasureInput,
+    ) -> Result<ErasureView, AdminError> {
+        self.value(
+            Method::POST,
+            with_id(paths::CUSTOMER_ERASE, customer_id),
+            Some(input),
+        )
+        .await
+    }
+
     /// Registers an installation of a customer; its key is in the answer, this once.
     pub async fn add_installation(
         &self,

@@ -4,6 +4,7 @@
 pub const CUSTOMERS: &str = "/v1/admin/customers";
 pub const CUSTOMER: &str = "/v1/admin/customers/{customer_id}";
 pub const CUSTOMER_TELEMETRY: &str = "/v1/admin/customers/{customer_id}/telemetry";
+pub const CUSTOMER_ERASE: &str = "/v1/admin/customers/{customer_id}/erase";
 pub const CUSTOMER_INSTALLATIONS: &str = "/v1/admin/customers/{customer_id}/installations";
 pub const INSTALLATION_KEY: &str = "/v1/admin/installations/{installation_id}/key";
 pub const INSTALLATION_REVOKE: &str = "/v1/admin/installations/{installation_id}/revoke";
@@ -20,6 +21,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     (CUSTOMERS, &["get"]),
     (CUSTOMER, &["get", "put"]),
     (CUSTOMER_TELEMETRY, &["put"]),
+    (CUSTOMER_ERASE, &["post"]),
     (CUSTOMER_INSTALLATIONS, &["post"]),
     (INSTALLATION_KEY, &["post"]),
     (INSTALLATION_REVOKE, &["post"]),

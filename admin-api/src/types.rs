@@ -36,6 +36,27 @@ pub struct TelemetryInput {
     pub reason: Option<String>,
 }
 
+/// `POST /v1/admin/customers/{customer_id}/erase`: the customer's data erased everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureInput {
+    /// Who asks (the customer, a reseller on its behalf); kept with the purge request.
+    pub by: String,
+    /// Why, kept likewise.
+    pub reason: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErasureView {
+    pub customer_id: String,
+    /// Its installations, whose registry records (keys) are deleted.
+    pub installation_ids: Vec<String>,
+    /// Registry records deleted: the customer (contacts included), its installations and
+    /// silences.
+    pub registry_records_deleted: usize,
+}
+
 /// `POST /v1/admin/customers/{customer_id}/installations`: registers an installation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

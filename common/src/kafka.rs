@@ -366,16 +366,19 @@ impl Producer {
         self.send(record).await
     }
 
-    /// A tombstone (a record without a value) for `key` in a compacted topic's `partition`:
-    /// compaction then drops every record of the key, the tombstone last.
+    /// A tombstone (a record without a value) for `key` in a compacted topic (in `partition`,
+    /// or where the key hashes to): compaction then drops every record of the key, the
+    /// tombstone last.
     pub async fn tombstone(
         &self,
         topic: &str,
-        partition: i32,
+        partition: Option<i32>,
         key: &[u8],
     ) -> Result<Acknowledged, KafkaError> {
-        let record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(topic).partition(partition).key(key);
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).key(key);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         self.send(record).await
     }
 

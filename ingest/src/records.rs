@@ -16,6 +16,13 @@ pub trait RecordSink: Send + Sync + 'static {
         payload: &'a [u8],
         headers: OwnedHeaders,
     ) -> BoxFuture<'a, Result<Acknowledged, KafkaError>>;
+
+    /// Stores a tombstone for `key` (a compacted topic forgets it); `Ok` once acknowledged.
+    fn tombstone<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, Result<Acknowledged, KafkaError>>;
 }
 
 impl RecordSink for Producer {
@@ -27,5 +34,13 @@ impl RecordSink for Producer {
         headers: OwnedHeaders,
     ) -> BoxFuture<'a, Result<Acknowledged, KafkaError>> {
         Box::pin(Producer::produce(self, topic, key, payload, headers))
+    }
+
+    fn tombstone<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, Result<Acknowledged, KafkaError>> {
+        Box::pin(Producer::tombstone(self, topic, None, key))
     }
 }

@@ -53,6 +53,14 @@ impl RecordSink for MemoryRecords {
             })
         })
     }
+
+    fn tombstone<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, Result<Acknowledged, KafkaError>> {
+        self.produce(topic, key, &[], OwnedHeaders::new())
+    }
 }
 
 struct Gateway {

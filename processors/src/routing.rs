@@ -59,17 +59,24 @@ impl Router {
     }
 
     /// Whether the installation's data is to be erased: its customer switched telemetry off
-    /// (which requests the purge of its data). A revoked key alone erases nothing.
+    /// (which requests the purge of its data), or it was erased from the registry after its
+    /// purge. A revoked key alone erases nothing.
     pub fn erased(&self, installation_id: &str) -> bool {
+        let Some(installation) = self.registry.installation(installation_id) else {
+            return self.registry.purged_until(installation_id).is_some();
+        };
         self.registry
-            .installation(installation_id)
-            .and_then(|installation| self.registry.customer(&installation.customer_id))
-            .is_some_and(|customer| !customer.telemetry_enabled)
+            .customer(&installation.customer_id)
+            .is_none_or(|customer| !customer.telemetry_enabled)
     }
 
     /// `None` when the installation may not be watched (see [`Router::inactive_reason`]):
     /// nothing is evaluated, no heartbeat judged.
     pub async fn route(&self, installation_id: &str) -> Option<Routed> {
+        if self.erased(installation_id) {
+            // erased from the registry: do not wait for it to appear
+            return None;
+        }
         let installation = self
             .registry
             .wait_for_installation(installation_id, REGISTRY_CATCH_UP)

@@ -163,7 +163,7 @@ impl StateStore {
     pub async fn erase(&self, installations: &[(String, i32)]) -> Result<(), KafkaError> {
         let tombstones = installations.iter().map(|(installation, partition)| {
             self.producer
-                .tombstone(&self.topic, *partition, installation.as_bytes())
+                .tombstone(&self.topic, Some(*partition), installation.as_bytes())
         });
         for result in futures::future::join_all(tombstones).await {
             result?;

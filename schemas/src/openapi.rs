@@ -316,6 +316,17 @@ pub fn openapi_document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["enabled"], "additionalProperties": false, "properties": {"enabled": {"type": "boolean"}, "by": {"type": "string", "description": "who asks (the customer, a reseller on its behalf, a support engineer): kept with the purge request and in the purges table"}, "reason": {"type": "string", "description": "why, kept likewise"}}}}}},
                 "responses": {"200": {"description": "switched", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerWithInstallations"}}}},
                               "404": error_response("no such customer")}}},
+            "/v1/admin/customers/{customer_id}/erase": {"post": {
+                "summary": "Erase a customer: telemetry off and its stored data purged (as a switch-off does), then its registry records deleted: installations (their keys stop working), silences, and the customer with its contacts. The purge request stays, naming who asked and why",
+                "security": [{"adminToken": []}],
+                "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["by", "reason"], "additionalProperties": false,
+                    "properties": {"by": {"type": "string", "description": "who asks: the customer, a reseller on its behalf"}, "reason": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "erased", "content": {"application/json": {"schema": {"type": "object", "required": ["customer_id", "installation_ids", "registry_records_deleted"],
+                    "properties": {"customer_id": {"type": "string"}, "installation_ids": {"type": "array", "items": {"type": "string"}}, "registry_records_deleted": {"type": "integer"}}}}}},
+                              "401": error_response("no or a wrong admin token"),
+                              "404": error_response("no such customer (code unknown_customer)"),
+                              "422": error_response("by or reason missing (code invalid)")}}},
             "/v1/admin/customers/{customer_id}/installations": {"post": {
                 "summary": "Register an installation and get its key (shown once)", "security": [{"adminToken": []}],
                 "parameters": [{"name": "customer_id", "in": "path", "required": true, "schema": {"type": "string"}}],

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use ucx_admin_api::{
-    AcknowledgementInput, AdminClient, AdminError, CustomerInput, FleetReleaseInput,
+    AcknowledgementInput, AdminClient, AdminError, CustomerInput, ErasureInput, FleetReleaseInput,
     FleetSilenceInput, InstallationInput, LicenceInput, SilenceInput, SilenceKindInput,
     TelemetryInput,
 };
@@ -61,6 +61,17 @@ enum Command {
         /// Why, kept likewise.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Erase a customer: telemetry off, its stored data purged, its registry records (contacts,
+    /// installations and their keys, silences) deleted.
+    EraseCustomer {
+        customer_id: String,
+        /// Who asks (the customer, a reseller on its behalf): kept with the purge.
+        #[arg(long)]
+        by: String,
+        /// Why, kept likewise.
+        #[arg(long)]
+        reason: String,
     },
     /// Register an installation of a customer and print its key (shown this once).
     AddInstallation {
@@ -272,6 +283,14 @@ async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
                 reason,
             };
             show(&client.switch_telemetry(&customer_id, &input).await?);
+        }
+        Command::EraseCustomer {
+            customer_id,
+            by,
+            reason,
+        } => {
+            let input = ErasureInput { by, reason };
+            show(&client.erase_customer(&customer_id, &input).await?);
         }
         Command::AddInstallation {
             customer_id,

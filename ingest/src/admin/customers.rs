@@ -6,10 +6,12 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use ucx_admin_api::{CustomerInput, CustomerView, InstallationView, TelemetryInput};
+use ucx_admin_api::{
+    CustomerInput, CustomerView, ErasureInput, ErasureView, InstallationView, TelemetryInput,
+};
 use ucx_schemas::{Customer, PurgeRequest, RegistryRecord};
 
-use super::{check_id, publish, update, AdminError};
+use super::{check_id, publish, publish_tombstone, update, AdminError};
 use crate::AppState;
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<Customer>> {
@@ -135,6 +137,68 @@ pub async fn set_telemetry(
     );
     purge_if_switched_off(&state, &customer, true, &reason).await?;
     Ok(Json(customer_view(&state, customer)))
+}
+
+/// Erases a customer: telemetry off and the purge of its stored data requested (as a
+/// switch-off does, saying who asked and why), then its registry records deleted: its
+/// installations (their keys stop working), its silences, and the customer itself with its
+/// contacts. The purge request stays: it is what the sinks and the processors erase by.
+pub async fn erase(
+    State(state): State<Arc<AppState>>,
+    Path(customer_id): Path<String>,
+    input: Result<Json<ErasureInput>, JsonRejection>,
+) -> Result<Json<ErasureView>, AdminError> {
+    let Json(input) = input?;
+    if input.by.trim().is_empty() || input.reason.trim().is_empty() {
+        return Err(AdminError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "say who asks for the erasure (by) and why (reason): both are kept with the purge request",
+        ));
+    }
+    let _writer = state.admin_writes.lock().await;
+    let (_, customer) = update(&state, &customer_id, |previous: Option<Customer>| {
+        let previous = previous.ok_or_else(|| AdminError::no_customer(&customer_id))?;
+        Ok(Customer {
+            telemetry_enabled: false,
+            updated_at: ucx_common::now_ms(),
+            ..previous
+        })
+    })
+    .await?;
+    let reason = format!(
+        "erasure asked by {}: {}",
+        input.by.trim(),
+        input.reason.trim()
+    );
+    purge_if_switched_off(&state, &customer, true, &reason).await?;
+    let installation_ids: Vec<String> = state
+        .registry
+        .installations_of(&customer_id)
+        .into_iter()
+        .map(|installation| installation.installation_id)
+        .collect();
+    let mut keys: Vec<String> = installation_ids
+        .iter()
+        .map(|id| format!("installation:{id}"))
+        .collect();
+    keys.extend(
+        state
+            .registry
+            .silences_of(&customer_id)
+            .into_iter()
+            .map(|silence| RegistryRecord::Silence(silence).key()),
+    );
+    keys.push(format!("customer:{customer_id}"));
+    for key in &keys {
+        publish_tombstone(&state, key).await?;
+    }
+    tracing::info!(%customer_id, installations = installation_ids.len(), "customer erased");
+    Ok(Json(ErasureView {
+        customer_id,
+        installation_ids,
+        registry_records_deleted: keys.len(),
+    }))
 }
 
 /// When telemetry is off after a change that `switched` it off, a purge request follows.

@@ -40,6 +40,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route(paths::CUSTOMERS, get(customers::list))
         .route(paths::CUSTOMER, get(customers::get).put(customers::put))
         .route(paths::CUSTOMER_TELEMETRY, put(customers::set_telemetry))
+        .route(paths::CUSTOMER_ERASE, post(customers::erase))
         .route(paths::CUSTOMER_INSTALLATIONS, post(installations::add))
         .route(paths::INSTALLATION_KEY, post(installations::rotate_key))
         .route(paths::INSTALLATION_REVOKE, post(installations::revoke))
@@ -155,13 +156,6 @@ pub(crate) fn check_id(kind: &str, id: &str) -> Result<(), AdminError> {
 
 /// Produces a registry record and waits until this gateway's view has applied it.
 pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<i64, AdminError> {
-    if !state.registry.is_loaded() {
-        return Err(AdminError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "registry_loading",
-            "the gateway is still loading the customer registry; retry shortly",
-        ));
-    }
     let payload = encode_registry(&record).map_err(|error| {
         AdminError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -169,23 +163,51 @@ pub(crate) async fn publish(state: &AppState, record: RegistryRecord) -> Result<
             format!("encoding the registry record failed: {error}"),
         )
     })?;
-    let acknowledged = state
-        .records
-        .produce(
-            &state.registry_topic,
-            record.key().as_bytes(),
-            &payload,
-            OwnedHeaders::new(),
+    store(state, &record.key(), Some(&payload)).await
+}
+
+/// Deletes the registry record of `key` (a tombstone), read back like [`publish`].
+pub(crate) async fn publish_tombstone(state: &AppState, key: &str) -> Result<i64, AdminError> {
+    store(state, key, None).await
+}
+
+/// Stores a registry record (or, without a payload, a tombstone) and waits until this
+/// gateway's view has applied it.
+async fn store(state: &AppState, key: &str, payload: Option<&[u8]>) -> Result<i64, AdminError> {
+    if !state.registry.is_loaded() {
+        return Err(AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_loading",
+            "the gateway is still loading the customer registry; retry shortly",
+        ));
+    }
+    let stored = match payload {
+        Some(payload) => {
+            state
+                .records
+                .produce(
+                    &state.registry_topic,
+                    key.as_bytes(),
+                    payload,
+                    OwnedHeaders::new(),
+                )
+                .await
+        }
+        None => {
+            state
+                .records
+                .tombstone(&state.registry_topic, key.as_bytes())
+                .await
+        }
+    };
+    let acknowledged = stored.map_err(|error| {
+        tracing::warn!(%error, "registry record not acknowledged by the broker");
+        AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker_unavailable",
+            "the change could not be stored right now; retry",
         )
-        .await
-        .map_err(|error| {
-            tracing::warn!(%error, "registry record not acknowledged by the broker");
-            AdminError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "broker_unavailable",
-                "the change could not be stored right now; retry",
-            )
-        })?;
+    })?;
     if !state
         .registry
         .wait_applied(acknowledged.offset, APPLY_TIMEOUT)

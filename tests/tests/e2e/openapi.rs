@@ -196,7 +196,7 @@ async fn every_documented_admin_route_exists_and_wants_the_admin_token() {
             "{path} names its security"
         );
     }
-    assert_eq!(checked, 15, "every admin operation");
+    assert_eq!(checked, 16, "every admin operation");
     let beats = &document["paths"]["/v1/beats"]["post"]["responses"];
     for status in ["401", "403", "413", "415", "429", "503"] {
         assert!(beats[status].is_object(), "{status} is documented");

@@ -3,7 +3,10 @@
 //! other customers keep theirs, the sink records the
 //! completion, and records still on their way are dropped on arrival.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use rdkafka::Message;
 
 use ucx_e2e::{
     add_installation, example_beat, metrics_text, post_with_key, put_customer, query,
@@ -36,21 +39,41 @@ async fn rows_of(
     counts
 }
 
-/// Waits until the sink reported `count` completed purges of `cust-gone`.
-async fn purges_reported(clickhouse: &ucx_common::config::ClickHouseSettings, count: usize) {
+/// Waits until the sink reported `count` completed purges of `customer`.
+async fn purges_reported(
+    clickhouse: &ucx_common::config::ClickHouseSettings,
+    customer: &str,
+    count: usize,
+) {
     wait_until(
-        &format!("the sink to report purge {count} done"),
+        &format!("the sink to report purge {count} of {customer} done"),
         Duration::from_secs(60),
         || async {
             query(
                 clickhouse,
-                "SELECT count() FROM purges WHERE customer_id = 'cust-gone'",
+                &format!("SELECT count() FROM purges WHERE customer_id = '{customer}'"),
             )
             .await
             .is_ok_and(|reported| reported.trim() == count.to_string())
         },
     )
     .await;
+}
+
+/// The newest record of each key in the processors' state changelog: its value's length, or
+/// `None` for a tombstone.
+fn newest_states(kafka: &ucx_common::config::KafkaSettings) -> HashMap<String, Option<usize>> {
+    let mut newest = HashMap::new();
+    for record in ucx_e2e::read_topic(
+        &kafka.brokers,
+        &kafka.processor_state_topic,
+        usize::MAX,
+        Duration::from_secs(2),
+    ) {
+        let key = String::from_utf8_lossy(record.key().unwrap_or_default()).into_owned();
+        newest.insert(key, record.payload().map(<[u8]>::len));
+    }
+    newest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +149,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     }
 
     set_telemetry(url, "cust-gone", false).await;
-    purges_reported(clickhouse, 1).await;
+    purges_reported(clickhouse, "cust-gone", 1).await;
     assert_eq!(
         rows_of(clickhouse, "inst-gone").await,
         vec![0; TABLES.len()],
@@ -139,20 +162,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
     );
     // The processors' state of the opted-out installation is erased from its changelog: its
     // newest record is a tombstone (compaction then drops the key); the other's is a document.
-    let newest_state = || {
-        let mut newest = std::collections::HashMap::new();
-        for record in ucx_e2e::read_topic(
-            &pipeline.kafka.brokers,
-            &pipeline.kafka.processor_state_topic,
-            usize::MAX,
-            Duration::from_secs(2),
-        ) {
-            use rdkafka::Message;
-            let key = String::from_utf8_lossy(record.key().unwrap_or_default()).into_owned();
-            newest.insert(key, record.payload().map(<[u8]>::len));
-        }
-        newest
-    };
+    let newest_state = || newest_states(&pipeline.kafka);
     wait_until(
         "the opted-out installation's state tombstoned",
         Duration::from_secs(30),
@@ -197,7 +207,7 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         .switch_telemetry("cust-gone", &input)
         .await
         .unwrap();
-    purges_reported(clickhouse, 2).await;
+    purges_reported(clickhouse, "cust-gone", 2).await;
     let reasons = query(
         clickhouse,
         "SELECT groupArray(reason) FROM (SELECT reason FROM purges \
@@ -281,4 +291,85 @@ async fn opting_out_purges_one_customers_rows_and_only_theirs() {
         || async { metrics_text(&pipeline.sinks.url).await.contains(&lag) },
     )
     .await;
+}
+
+/// Erasing a customer (not only switching its telemetry off): its rows purged, its processor
+/// state tombstoned, and its registry records deleted — the customer with its contacts, its
+/// installations (their keys stop working) — on every stage's view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_customer_removes_it_from_the_registry_and_every_store() {
+    let services = Services::from_env();
+    let pipeline = start_pipeline(&services, "erasure").await;
+    let url = &pipeline.gateway.url;
+    ucx_e2e::put_customer_mailing(url, "cust-erased", "GOLD", "anna@erased.example", true).await;
+    let key = add_installation(url, "cust-erased", "inst-erased").await;
+    for category in [
+        Category::HardwareInfoDisks,
+        Category::ProcessesRunningProcesses,
+    ] {
+        let beat = example_beat(category, "inst-erased");
+        assert_eq!(post_with_key(url, Some(&key), &beat).await.status(), 202);
+    }
+    let clickhouse = &pipeline.clickhouse;
+    wait_until(
+        "the beats stored and judged",
+        Duration::from_secs(60),
+        || async {
+            rows_of(clickhouse, "inst-erased").await[..2] == [2, 2]
+                && newest_states(&pipeline.kafka)
+                    .get("inst-erased")
+                    .is_some_and(Option::is_some)
+        },
+    )
+    .await;
+
+    let admin = ucx_e2e::admin_client(url);
+    let refused = admin
+        .erase_customer("cust-erased", &ucx_admin_api::ErasureInput::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(422), "{refused}");
+    let input = ucx_admin_api::ErasureInput {
+        by: "the customer's DPO".into(),
+        reason: "contract ended, erasure asked".into(),
+    };
+    let erased = admin.erase_customer("cust-erased", &input).await.unwrap();
+    assert_eq!(erased.installation_ids, ["inst-erased"]);
+    assert_eq!(
+        erased.registry_records_deleted, 2,
+        "the installation and the customer"
+    );
+
+    // the registry: no customer (its contacts with it), no installation, the key refused
+    let gone = admin.customer("cust-erased").await.unwrap_err();
+    assert_eq!(gone.status().map(|s| s.as_u16()), Some(404), "{gone}");
+    let customers = serde_json::to_string(&admin.customers().await.unwrap()).unwrap();
+    assert!(!customers.contains("anna@erased.example"), "{customers}");
+    let beat = example_beat(Category::HardwareInfoDisks, "inst-erased");
+    assert_eq!(post_with_key(url, Some(&key), &beat).await.status(), 401);
+    // the stores: every row purged (the purge names who asked), the state tombstoned
+    purges_reported(clickhouse, "cust-erased", 1).await;
+    assert_eq!(
+        rows_of(clickhouse, "inst-erased").await,
+        vec![0; TABLES.len()]
+    );
+    let reason = query(
+        clickhouse,
+        "SELECT reason FROM purges WHERE customer_id = 'cust-erased'",
+    )
+    .await
+    .unwrap();
+    assert!(reason.contains("DPO: contract ended"), "{reason}");
+    wait_until(
+        "the erased installation's state tombstoned",
+        Duration::from_secs(30),
+        || std::future::ready(newest_states(&pipeline.kafka).get("inst-erased") == Some(&None)),
+    )
+    .await;
+    // erasing again: nothing left to erase
+    let again = admin
+        .erase_customer("cust-erased", &input)
+        .await
+        .unwrap_err();
+    assert_eq!(again.status().map(|s| s.as_u16()), Some(404), "{again}");
 }
