@@ -285,6 +285,25 @@ async fn create_topics(
     Ok(())
 }
 
+/// Whether a failed admin call (topic creation) cannot succeed by trying again: the request is
+/// refused (no permission, a policy, an impossible partition or replica count, a bad name).
+pub fn is_permanent_admin_error(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::AdminOp(code) => matches!(
+            code,
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::PolicyViolation
+                | RDKafkaErrorCode::InvalidReplicationFactor
+                | RDKafkaErrorCode::InvalidPartitions
+                | RDKafkaErrorCode::InvalidConfig
+                | RDKafkaErrorCode::InvalidTopic
+        ),
+        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => true,
+        _ => false,
+    }
+}
+
 /// Creates the beats, alerts and dead-letter topics if they are missing.
 pub async fn ensure_pipeline_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     ensure_topics(

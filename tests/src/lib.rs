@@ -137,7 +137,15 @@ where
 {
     let (listener, url) = loopback_listener().await;
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(run(config, listener, shutdown.clone()));
+    let running = run(config, listener, shutdown.clone());
+    // A stage that ends by itself is the cause of whatever the test sees next: say why.
+    let handle = tokio::spawn(async move {
+        let outcome = running.await;
+        if let Err(error) = &outcome {
+            eprintln!("a stage started by the harness stopped with an error: {error:#}");
+        }
+        outcome
+    });
     Stage {
         admin_url: url.clone(),
         url,

@@ -42,7 +42,7 @@ pub use progress::Progress;
 use crate::config::{ClickHouseSettings, KafkaSettings};
 use crate::kafka::{self, LagContext};
 use crate::readiness::Readiness;
-use crate::retry::Stopped;
+use crate::retry::{retry, Backoff, Failure, Gaveup, Stopped};
 
 /// How long the work in hand may go on after a stop was asked for.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -155,7 +155,6 @@ where
     Build: FnOnce(Arc<Context>) -> Building,
     Building: Future<Output = anyhow::Result<S>>,
 {
-    kafka::ensure_pipeline_topics(kafka_settings).await?;
     let metrics_registry = prometheus::Registry::new();
     let metrics = StageMetrics::new(&metrics_registry, spec.name);
     let readiness = Readiness::default();
@@ -177,6 +176,33 @@ where
         |name| name.to_string_lossy().into_owned(),
     );
     let instance_id = format!("{host}:{}", ops_listener_port);
+    // A broker that is still starting (or slow to create topics) is waited for, with `/ready`
+    // naming the wait, rather than ending the process.
+    readiness.expect(TOPICS_CHECK);
+    match retry(
+        "creating the pipeline topics",
+        Backoff::STANDARD,
+        &shutdown,
+        || async {
+            kafka::ensure_pipeline_topics(kafka_settings)
+                .await
+                .map_err(|error| match kafka::is_permanent_admin_error(&error) {
+                    true => Failure::Permanent(error),
+                    false => Failure::Transient(error),
+                })
+        },
+    )
+    .await
+    {
+        Ok(()) => readiness.set(TOPICS_CHECK, Ok(())),
+        Err(Gaveup::Stopped) => {
+            ops.await??;
+            return Ok(());
+        }
+        Err(Gaveup::Permanent(error)) => {
+            return Err(anyhow::Error::from(error).context("creating the pipeline topics"))
+        }
+    }
     // The group join (seconds on some brokers) runs beside the registry load; no record is
     // handed to the stage before the registry is loaded and the stage built.
     let consumer = Arc::new(kafka::consumer_with_lag(
@@ -240,6 +266,7 @@ where
 }
 
 const REGISTRY_CHECK: &str = "registry";
+const TOPICS_CHECK: &str = "topics";
 
 /// Records of a purged period, the customer's tier and contacts are decided on the registry:
 /// nothing is consumed before it was read to its end. False when stopped meanwhile.

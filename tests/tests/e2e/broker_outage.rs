@@ -126,3 +126,39 @@ async fn a_beat_posted_while_the_broker_is_down_gets_503_and_succeeds_after_rest
     assert_eq!(ids, [beat["beat_id"].as_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A stage started before its broker (a host boot, compose starting everything at once) stays
+/// up, says on `/ready` what it waits for, and starts consuming once the broker answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_started_before_the_broker_waits_for_it() {
+    let services = Services::from_env();
+    let mut broker = OwnBroker::start(&services.tansu_bin).await;
+    broker.stop();
+    let config = ucx_processors::ProcessorConfig {
+        kafka: kafka_settings(&broker.brokers(), "early"),
+        ..Default::default()
+    };
+    let processors = ucx_e2e::start_processors(config).await;
+    let ready = || async {
+        let response = reqwest::get(format!("{}/ready", processors.url))
+            .await
+            .expect("the stage answers while it waits");
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let health = reqwest::get(format!("{}/health", processors.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("topics"), "{body}");
+
+    broker.restart().await;
+    ucx_e2e::wait_until(
+        "the stage ready once the broker answers",
+        Duration::from_secs(60),
+        || async { ready().await.0 == 200 },
+    )
+    .await;
+}
