@@ -28,7 +28,12 @@ const GRACE_MS: i64 = 30 * MINUTE_MS;
 #[derive(Debug, Clone, Copy)]
 pub struct FieldScenario {
     pub installations: usize,
+    /// The scored span: faults and one-off look-alikes happen in it, and only episodes opened
+    /// in it count.
     pub hours: f64,
+    /// Days the fleet ran before (the servers' traits, like a daily peak, included), so that
+    /// what a server usually does is known when scoring starts; nothing in them is scored.
+    pub history_hours: f64,
     pub tick_s: u64,
     pub seed: u64,
     /// Simulated start, UTC ms.
@@ -38,6 +43,11 @@ pub struct FieldScenario {
 impl FieldScenario {
     pub fn end_ms(&self) -> i64 {
         self.start_ms + (self.hours * HOUR_MS as f64) as i64
+    }
+
+    /// Where the unscored history begins.
+    pub fn history_start_ms(&self) -> i64 {
+        self.start_ms - (self.history_hours * HOUR_MS as f64) as i64
     }
 }
 
@@ -175,6 +185,8 @@ pub struct Generated {
     /// Customers, installations and the planned reboots' maintenance windows.
     pub registry: Vec<RegistryRecord>,
     pub installations: Vec<String>,
+    /// Episodes opened before this (in the history) are not scored.
+    pub scored_from: i64,
 }
 
 /// Generates the scenario's beats in event-time order (`received_at` = `sent_at`), handing
@@ -182,9 +194,10 @@ pub struct Generated {
 /// look-alike.
 pub fn play(scenario: FieldScenario, mut each: impl FnMut(Beat)) -> Generated {
     let end_ms = scenario.end_ms();
+    let history_start_ms = scenario.history_start_ms();
     let mut fleet = crate::plan(
         scenario.installations,
-        scenario.start_ms,
+        history_start_ms,
         end_ms,
         true,
         0.0,
@@ -218,7 +231,7 @@ pub fn play(scenario: FieldScenario, mut each: impl FnMut(Beat)) -> Generated {
         });
     crate::offline::in_event_time(
         &mut fleet,
-        scenario.start_ms,
+        history_start_ms,
         end_ms,
         scenario.tick_s,
         |mut beat| {
@@ -239,6 +252,7 @@ pub fn play(scenario: FieldScenario, mut each: impl FnMut(Beat)) -> Generated {
         installations: fleet.iter().map(|i| i.id.clone()).collect(),
         incidents,
         registry,
+        scored_from: scenario.start_ms,
     }
 }
 
@@ -269,7 +283,7 @@ fn schedule(
         taken[index] = true;
         let installation = &fleet[index];
         let started_at = if kind.is_a_trait() {
-            scenario.start_ms
+            scenario.history_start_ms()
         } else {
             scenario.start_ms + (span * rng.random_range(0.35..0.65)) as i64
         };
@@ -563,9 +577,12 @@ impl FieldScore {
     }
 }
 
-/// Scores the alert changes a library made on the scenario against its incidents.
-pub fn evaluate(incidents: &[Incident], alerts: &[Alert]) -> FieldScore {
-    let episodes = episodes(alerts);
+/// Scores the alert changes a library made on the scenario against its incidents (episodes
+/// opened in the unscored history left out).
+pub fn evaluate(generated: &Generated, alerts: &[Alert]) -> FieldScore {
+    let incidents = &generated.incidents;
+    let mut episodes = episodes(alerts);
+    episodes.retain(|episode| episode.opened_at >= generated.scored_from);
     let mut score = FieldScore::default();
     for incident in incidents {
         let kind = score.kinds.entry(incident.kind).or_default();
@@ -642,6 +659,7 @@ mod tests {
         let scenario = FieldScenario {
             installations: 30,
             hours: 2.0,
+            history_hours: 0.0,
             tick_s: 300,
             seed: 1,
             start_ms: START,

@@ -201,6 +201,15 @@ pub struct Rule {
     /// Disk rules: a disk with more than this many GiB free is not low, whatever its
     /// percentage (a 2 TB volume at 12 % still has 245 GB).
     pub healthy_above_gib: Option<f64>,
+    /// Seasonal `above` and `above_baseline` rules: a warning-level value at most this fraction
+    /// above what the server usually peaks at around this hour on earlier days of its kind
+    /// (weekday, weekend) is usual, not bad (`0.25`: up to 25 % above). A critical threshold is
+    /// absolute and still fires. Until two earlier days were seen, the rule judges as without it.
+    pub seasonal: Option<f64>,
+    /// Queue rules: a value lower than the one before is a queue being worked off (a fax
+    /// broadcast draining), neither bad nor resolving.
+    #[serde(default)]
+    pub draining_is_healthy: bool,
     /// Correlation group: open alerts of rules of one group on one installation are one
     /// incident (e.g. `storage`: disk low, disk forecast, database near its limit).
     #[serde(default)]
@@ -311,6 +320,21 @@ impl RuleLibrary {
                 {
                     return Err(invalid("rollout share is a percentage, 0 to 100"));
                 }
+            }
+            if (rule.seasonal.is_some() || rule.draining_is_healthy)
+                && !matches!(rule.when, When::Above | When::AboveBaseline)
+            {
+                return Err(invalid(
+                    "seasonal and draining_is_healthy belong to above and above_baseline rules",
+                ));
+            }
+            if rule
+                .seasonal
+                .is_some_and(|tolerance| !(0.0..=10.0).contains(&tolerance))
+            {
+                return Err(invalid(
+                    "seasonal is a fraction above the usual peak, 0 to 10 (0.25: 25 %)",
+                ));
             }
             if rule.healthy_above_gib.is_some() && rule.signal != Signal::DiskFreePercent {
                 return Err(invalid(
@@ -479,7 +503,9 @@ impl RuleLibrary {
                     .map(|(_, rule)| rule)
                     .collect();
                 let mut context = Context::default();
-                let wants_history = rules.iter().any(|rule| rule.when.needs_history());
+                let wants_history = rules.iter().any(|rule| rule.needs_history());
+                let seasonal = rules.iter().any(|rule| rule.seasonal.is_some());
+                let draining = rules.iter().any(|rule| rule.draining_is_healthy);
                 let known =
                     wants_history && history.contains(node, signal.key(), &observation.subject);
                 let remembered =
@@ -492,8 +518,16 @@ impl RuleLibrary {
                 }
                 if remembered {
                     let series = history.series(node, signal.key(), &observation.subject);
+                    let at = beat.envelope.sent_at;
                     context.baseline = Some(series.baseline());
-                    series.record(beat.envelope.sent_at, observation.value, spacing_ms);
+                    if seasonal {
+                        context.usual_peak = series.usual_peak(at);
+                        series.record_seasonal(at, observation.value);
+                    }
+                    if draining {
+                        context.previous = series.replace_last(observation.value);
+                    }
+                    series.record(at, observation.value, spacing_ms);
                     context.series = Some(&*series);
                 }
                 let mut abnormal = false;
@@ -546,6 +580,10 @@ pub struct Context<'a> {
     pub baseline: Option<Baseline>,
     /// The remembered points, including this value.
     pub series: Option<&'a Series>,
+    /// What the server usually peaks at around this hour (seasonal rules, once known).
+    pub usual_peak: Option<f64>,
+    /// The value of the beat before (draining-aware rules).
+    pub previous: Option<f64>,
 }
 
 /// A rule's judgement of one value.
@@ -566,8 +604,21 @@ pub struct Verdict {
 }
 
 impl Rule {
+    /// Judged against what earlier beats of the server showed.
+    fn needs_history(&self) -> bool {
+        self.when.needs_history() || self.seasonal.is_some() || self.draining_is_healthy
+    }
+
     fn judges(&self, subject: &str) -> bool {
         self.subjects.is_empty() || self.subjects.iter().any(|s| s == subject)
+    }
+
+    /// A seasonal rule's value within its tolerance of the server's usual peak at this hour.
+    fn usual_at_this_hour(&self, value: f64, context: &Context<'_>) -> bool {
+        match (self.seasonal, context.usual_peak) {
+            (Some(tolerance), Some(usual)) => value <= usual * (1.0 + tolerance),
+            _ => false,
+        }
     }
 
     /// The severity `value` deserves (None: healthy) and the threshold it was held against.
@@ -630,9 +681,9 @@ impl Rule {
                 let Some(baseline) = context.baseline.filter(|b| b.learnt >= warm_up) else {
                     return verdict;
                 };
+                verdict.baseline = Some(baseline.mean);
                 let spread = baseline.spread.max(self.min_spread.unwrap_or(1.0));
                 let deviations = (value - baseline.mean) / spread;
-                verdict.baseline = Some(baseline.mean);
                 let limit_of = |k: f64| baseline.mean + k * spread;
                 verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
                 if let Some((severity, k)) = grade(&|k| deviations > k) {
@@ -682,6 +733,15 @@ impl Rule {
                     verdict.clear = days >= t + margin;
                 }
             }
+        }
+        if verdict.severity == Some(Severity::Warning) && self.usual_at_this_hour(value, context) {
+            verdict.severity = None;
+            verdict.clear = false;
+        }
+        let draining = context.previous.is_some_and(|before| value < before);
+        if verdict.severity.is_some() && self.draining_is_healthy && draining {
+            verdict.severity = None;
+            verdict.clear = false;
         }
         verdict
     }
@@ -897,6 +957,60 @@ mod tests {
     }
 
     #[test]
+    fn a_usual_daily_peak_is_no_warning_and_a_critical_value_stays_one() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let queue = library
+            .rules
+            .iter()
+            .find(|r| r.id == "acd_queue_high")
+            .unwrap();
+        let at_peak = |usual_peak: Option<f64>, value: f64| {
+            let context = Context {
+                usual_peak,
+                ..Context::default()
+            };
+            queue.judge_with(value, None, &context)
+        };
+        // unknown hour: the fixed threshold
+        assert_eq!(at_peak(None, 26.0).severity, Some(Severity::Warning));
+        // 26 waiting where 24 is this hour's usual peak: usual, and no resolution either
+        let usual = at_peak(Some(24.0), 26.0);
+        assert_eq!(usual.severity, None);
+        assert!(!usual.clear);
+        // far above the usual peak, and critical whatever the hour
+        assert_eq!(at_peak(Some(24.0), 31.0).severity, Some(Severity::Warning));
+        assert_eq!(at_peak(Some(48.0), 51.0).severity, Some(Severity::Critical));
+    }
+
+    #[test]
+    fn a_draining_queue_is_neither_bad_nor_resolving_and_a_growing_one_alerts() {
+        let library = RuleLibrary::parse(BUILT_IN).unwrap();
+        let backlog = library
+            .rules
+            .iter()
+            .find(|r| r.id == "fax_backlog")
+            .unwrap();
+        let judge = |previous: f64, value: f64| {
+            let context = Context {
+                previous: Some(previous),
+                ..Context::default()
+            };
+            backlog.judge_with(value, None, &context)
+        };
+        let draining = judge(40.0, 32.0);
+        assert_eq!(draining.severity, None);
+        assert!(!draining.clear);
+        assert_eq!(judge(30.0, 32.0).severity, Some(Severity::Warning));
+        assert_eq!(judge(32.0, 32.0).severity, Some(Severity::Warning), "stuck");
+        let refused = BUILT_IN.replace(
+            "signal = \"faxes_transmitting\"\nwhen = \"above\"",
+            "signal = \"faxes_transmitting\"\nwhen = \"below\"",
+        );
+        let error = RuleLibrary::parse(&refused).unwrap_err().to_string();
+        assert!(error.contains("draining_is_healthy"), "{error}");
+    }
+
+    #[test]
     fn a_forecast_without_a_good_line_does_not_resolve_while_heading_for_the_limit() {
         let library = RuleLibrary::parse(BUILT_IN).unwrap();
         let forecast = library
@@ -910,8 +1024,8 @@ mod tests {
                 series.record(index as i64 * 900_000, *value, 900_000);
             }
             let context = Context {
-                baseline: None,
                 series: Some(&series),
+                ..Context::default()
             };
             forecast.judge_with(*values.last().unwrap(), None, &context)
         };

@@ -1,7 +1,8 @@
 //! What the processors remember of one metric of one server: a baseline (exponentially weighted
-//! mean and mean absolute deviation, robust enough for "abnormal for this server") and a window
+//! mean and mean absolute deviation, robust enough for "abnormal for this server"), a window
 //! of recent points whose least-squares line gives the trend used for leak and full-disk
-//! forecasts.
+//! forecasts, and (for seasonal rules) a daily profile: the highest value of each hour of the
+//! last days, so that a call centre's usual morning peak is known as usual.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -14,6 +15,13 @@ const MAD_TO_SIGMA: f64 = 1.25;
 /// Points kept for the trend.
 const TREND_POINTS: usize = 32;
 const DAY_MS: f64 = 86_400_000.0;
+const HOUR_MS: i64 = 3_600_000;
+/// Days of each hour's highest value a daily profile keeps.
+const PROFILE_DAYS: usize = 4;
+/// Earlier days an hour needs before the profile says what is usual then.
+pub const PROFILE_MIN_DAYS: usize = 2;
+/// Hours of a profile: 24 of weekdays, 24 of weekends (a Saturday peak is not a Monday's).
+const PROFILE_SLOTS: usize = 48;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Series {
@@ -23,6 +31,81 @@ pub struct Series {
     deviation: f64,
     /// (event time in ms, value), oldest first, at least `min_spacing_ms` apart.
     points: VecDeque<(i64, f64)>,
+    /// Kept only for signals a seasonal rule reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<Box<DailyProfile>>,
+    /// The newest value, kept only for signals a draining-aware rule reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<f64>,
+}
+
+/// Each hour's highest value on the last [`PROFILE_DAYS`] days it was seen, weekdays and
+/// weekends apart (UTC hours: a server's peak keeps its UTC hour but for daylight saving, which
+/// the neighbouring hours absorb).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DailyProfile {
+    /// Per slot: (day number since 1970, that day's highest value in the hour), oldest first.
+    slots: Vec<Vec<(i64, f64)>>,
+}
+
+impl DailyProfile {
+    fn record(&mut self, at_ms: i64, value: f64) {
+        if self.slots.len() < PROFILE_SLOTS {
+            self.slots.resize(PROFILE_SLOTS, Vec::new());
+        }
+        let (day, slot) = day_and_slot(at_ms);
+        let days = &mut self.slots[slot];
+        match days.last_mut() {
+            Some((last, highest)) if *last == day => *highest = highest.max(value),
+            Some((last, _)) if *last > day => {} // a late beat of a day already passed
+            _ => {
+                days.push((day, value));
+                if days.len() > PROFILE_DAYS {
+                    days.remove(0);
+                }
+            }
+        }
+    }
+
+    /// The usual highest value around this hour on earlier days of its kind: per earlier day
+    /// the highest of this hour and its two neighbours, then the lower median of those days (one
+    /// bad day among them does not make its fault usual). `None` until [`PROFILE_MIN_DAYS`]
+    /// earlier days were seen; today's own values never count.
+    pub fn usual_peak(&self, at_ms: i64) -> Option<f64> {
+        let (today, slot) = day_and_slot(at_ms);
+        let (kind, hour) = (slot / 24 * 24, slot % 24);
+        let mut by_day: Vec<(i64, f64)> = Vec::new();
+        for neighbour in [(hour + 23) % 24, hour, (hour + 1) % 24] {
+            for &(day, highest) in self.slots.get(kind + neighbour).into_iter().flatten() {
+                if day >= today {
+                    continue;
+                }
+                match by_day.iter_mut().find(|(seen, _)| *seen == day) {
+                    Some((_, max)) => *max = max.max(highest),
+                    None => by_day.push((day, highest)),
+                }
+            }
+        }
+        // the newest days only
+        by_day.sort_by_key(|&(day, _)| std::cmp::Reverse(day));
+        by_day.truncate(PROFILE_DAYS);
+        if by_day.len() < PROFILE_MIN_DAYS {
+            return None;
+        }
+        let mut peaks: Vec<f64> = by_day.into_iter().map(|(_, max)| max).collect();
+        peaks.sort_by(f64::total_cmp);
+        Some(peaks[(peaks.len() - 1) / 2])
+    }
+}
+
+/// The day number (UTC) of `at_ms` and its profile slot: the hour, plus 24 on Saturdays and
+/// Sundays.
+fn day_and_slot(at_ms: i64) -> (i64, usize) {
+    let day = at_ms.div_euclid(DAY_MS as i64);
+    let hour = (at_ms.rem_euclid(DAY_MS as i64) / HOUR_MS) as usize;
+    // 1970-01-01 was a Thursday: Monday is 0
+    let weekend = (day + 3).rem_euclid(7) >= 5;
+    (day, hour + if weekend { 24 } else { 0 })
 }
 
 /// The usual level of a series and how much it usually strays from it.
@@ -90,6 +173,23 @@ impl Series {
         while self.points.len() > TREND_POINTS {
             self.points.pop_front();
         }
+    }
+
+    /// Adds `value` to the daily profile (started at the first call).
+    pub fn record_seasonal(&mut self, at_ms: i64, value: f64) {
+        self.profile
+            .get_or_insert_with(Default::default)
+            .record(at_ms, value);
+    }
+
+    /// What this server usually peaks at around this hour ([`DailyProfile::usual_peak`]).
+    pub fn usual_peak(&self, at_ms: i64) -> Option<f64> {
+        self.profile.as_ref()?.usual_peak(at_ms)
+    }
+
+    /// Remembers `value` as the newest (queue rules) and answers the one before it.
+    pub fn replace_last(&mut self, value: f64) -> Option<f64> {
+        self.last.replace(value)
     }
 
     /// The line through every point of the window.
@@ -299,6 +399,61 @@ mod tests {
     use super::*;
 
     const HOUR: i64 = 3_600_000;
+    /// Thursday 2026-11-19 00:00 UTC.
+    const THURSDAY: i64 = 1_795_046_400_000;
+
+    /// A day of 5-minute values: `peak` from 08:30 to 10:00, 3 otherwise.
+    fn a_day_with_a_morning_peak(series: &mut Series, midnight: i64, peak: f64) {
+        for minute in (0..24 * 60).step_by(5) {
+            let value = if (510..600).contains(&minute) {
+                peak
+            } else {
+                3.0
+            };
+            series.record_seasonal(midnight + minute * 60_000, value);
+        }
+    }
+
+    #[test]
+    fn the_profile_knows_an_hours_usual_peak_from_earlier_days_only() {
+        assert_eq!(day_and_slot(THURSDAY + 9 * HOUR).1, 9);
+        assert_eq!(
+            day_and_slot(THURSDAY + 2 * DAY_MS as i64 + 9 * HOUR).1,
+            33,
+            "a Saturday"
+        );
+        let mut series = Series::default();
+        a_day_with_a_morning_peak(&mut series, THURSDAY - 2 * DAY_MS as i64, 24.0);
+        let nine_today = THURSDAY + 9 * HOUR;
+        assert_eq!(
+            series.usual_peak(nine_today),
+            None,
+            "one earlier day is not enough"
+        );
+        a_day_with_a_morning_peak(&mut series, THURSDAY - DAY_MS as i64, 26.0);
+        // two earlier days: the lower of their peaks; 07:00 neighbours 08:00, which saw 3
+        assert_eq!(series.usual_peak(nine_today), Some(24.0));
+        assert_eq!(
+            series.usual_peak(THURSDAY + 7 * HOUR),
+            Some(24.0),
+            "08:30 is a neighbour"
+        );
+        assert_eq!(series.usual_peak(THURSDAY + 14 * HOUR), Some(3.0));
+        // today's own values never make themselves usual
+        series.record_seasonal(nine_today, 55.0);
+        assert_eq!(series.usual_peak(nine_today + 5 * 60_000), Some(24.0));
+        // one bad day among three does not make its fault usual
+        let mut series = Series::default();
+        for (days_ago, peak) in [(3, 24.0), (2, 55.0), (1, 25.0)] {
+            a_day_with_a_morning_peak(&mut series, THURSDAY - days_ago * DAY_MS as i64, peak);
+        }
+        assert_eq!(series.usual_peak(nine_today), Some(25.0));
+        // a Saturday morning has no usual peak yet: weekdays are not weekends
+        assert_eq!(
+            series.usual_peak(THURSDAY + 2 * DAY_MS as i64 + 9 * HOUR),
+            None
+        );
+    }
 
     #[test]
     fn the_baseline_follows_the_usual_level_and_spread() {

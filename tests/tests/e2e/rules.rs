@@ -615,3 +615,93 @@ async fn an_edited_rule_file_takes_effect_without_a_restart() {
     assert_eq!(alerts[0].threshold, 15.0);
     let _ = std::fs::remove_file(&file);
 }
+
+/// A busy call centre's morning queue, seen at the same hour on the earlier weekdays, is its
+/// normal: no alert; a surge far above that peak at the same hour alerts. Beats carry their
+/// event times (within the gateway's 7 days), so the days are replayed in seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_peak_seen_on_earlier_weekdays_gives_no_alert_and_a_surge_does() {
+    let (kafka, gateway, processors) = gateway_and_processors("seasonal", None).await;
+    put_customer(&gateway.url, "cust-seasonal", "GOLD", true).await;
+    let key = add_installation(&gateway.url, "cust-seasonal", "inst-seasonal").await;
+    let weekday = |day: i64| (day + 3).rem_euclid(7) < 5; // 1970-01-01 was a Thursday
+                                                          // the newest weekday 09:00 UTC that has passed, and the two weekdays before it
+    let now = ucx_common::now_ms();
+    let mut days: Vec<i64> = (0..8)
+        .map(|back| now.div_euclid(DAY_MS) - back)
+        .filter(|&day| weekday(day) && day * DAY_MS + 9 * HOUR_MS + 1_800_000 < now)
+        .take(3)
+        .collect();
+    days.reverse();
+    let minute = 60_000;
+    // 08:30–10:00 every 5 minutes, `queued(k)` callers, then quiet (3) until 10:30
+    let a_morning = |day: i64, queued: &dyn Fn(i64) -> i64| -> Value {
+        let beats: Vec<Value> = (0..25)
+            .map(|k| {
+                let mut beat = example_beat(Category::UcxSuiteAcd, "inst-seasonal");
+                beat["sent_at"] = json!(day * DAY_MS + 8 * HOUR_MS + (30 + 5 * k) * minute);
+                let calls = if k < 19 { queued(k) } else { 3 };
+                beat["data"]["fifo_queued_calls"] = json!(calls);
+                beat["data"]["camp_on_queued_calls"] = json!(calls / 5);
+                beat
+            })
+            .collect();
+        Value::Array(beats)
+    };
+    let post = |batch: Value| {
+        let (gateway, key) = (gateway.url.clone(), key.clone());
+        async move {
+            let status = post_with_key(&gateway, Some(&key), &batch).await.status();
+            assert_eq!(status, 202);
+        }
+    };
+    let peak = |k: i64| 22 + k % 5; // 22–26 callers
+    for &day in &days[..2] {
+        post(a_morning(day, &peak)).await;
+    }
+    post(a_morning(days[2], &peak)).await;
+    wait_until(
+        "the three mornings judged",
+        Duration::from_secs(30),
+        || async {
+            metrics_text(&processors.url).await.contains(&format!(
+                "ucx_records_received_total{{stage=\"processors\",topic=\"{}\"}} 75",
+                kafka.beats_topic
+            ))
+        },
+    )
+    .await;
+    let opened_on = |alerts: &[Alert], day: i64| -> Vec<String> {
+        alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Open && a.event_at.div_euclid(DAY_MS) == day)
+            .filter(|a| a.rule_id.starts_with("acd_"))
+            .map(|a| a.rule_id.clone())
+            .collect()
+    };
+    let alerts = alerts_of(&kafka, 1000, Duration::from_secs(3));
+    // the first morning alerts (nothing is known yet); the third is this server's normal
+    assert!(
+        opened_on(&alerts, days[0]).contains(&"acd_queue_high".to_string()),
+        "{alerts:?}"
+    );
+    assert_eq!(opened_on(&alerts, days[2]), Vec::<String>::new());
+
+    // 45 callers at the same hour, far above the usual 22–26: a surge, alerted
+    let mut surge = a_morning(days[2], &|_| 45);
+    let surge_beats = surge.as_array_mut().unwrap();
+    surge_beats.truncate(2);
+    for (k, beat) in surge_beats.iter_mut().enumerate() {
+        beat["beat_id"] = json!(uuid::Uuid::new_v4().to_string());
+        beat["sent_at"] = json!(days[2] * DAY_MS + 10 * HOUR_MS + (35 + 5 * k as i64) * minute);
+    }
+    post(surge).await;
+    let mut surged = Vec::new();
+    for _ in 0..20 {
+        surged = opened_on(&alerts_of(&kafka, 1000, Duration::from_secs(2)), days[2]);
+        if !surged.is_empty() {
+            break;
+        }
+    }
+    assert!(surged.contains(&"acd_queue_high".to_string()), "{surged:?}");
+}
