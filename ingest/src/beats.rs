@@ -311,6 +311,8 @@ async fn store_beat(
     }
     let content_hash = parsed.content_hash;
     let mut beat = parsed.beat;
+    // Residency follows the registry: the customer's region, whatever the beat claims.
+    beat.envelope.region = origin.sender.customer.region;
     let own_installation = &origin.sender.installation.installation_id;
     if &beat.envelope.installation_id != own_installation {
         return Err(IngestError::WrongInstallation {

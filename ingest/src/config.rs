@@ -1,11 +1,12 @@
 //! The gateway's configuration: `[kafka]` and `[ingest]` of the deployment's TOML file.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use ucx_common::config::{seconds, section_defaults, KafkaSettings};
-use ucx_schemas::PiiPolicy;
+use ucx_schemas::{PiiPolicy, Region};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +65,11 @@ pub struct IngestSettings {
     /// whose id it remembers with other content gets 409 `beat_id_conflict` instead of replacing
     /// the stored row. 0 turns the check off.
     pub beat_id_window: usize,
+    /// Data residency: the region this gateway serves; installations of customers registered in
+    /// another region get 421 `wrong_region`. `None`: every region (one deployment for all).
+    pub region: Option<Region>,
+    /// Each region's beats endpoint (`EU`, `US`, `ME` → URL), named in a 421 answer.
+    pub region_endpoints: BTreeMap<String, String>,
 }
 
 impl Default for IngestSettings {
@@ -75,6 +81,13 @@ impl Default for IngestSettings {
 impl IngestSettings {
     /// Checks what the types cannot; a bad setting stops the gateway at start with a message.
     pub fn check(&self) -> anyhow::Result<()> {
+        for region in self.region_endpoints.keys() {
+            if region_named(region).is_none() {
+                anyhow::bail!(
+                    "ingest.region_endpoints names region {region:?}; regions are EU, US and ME"
+                );
+            }
+        }
         if self.rate_limit_beats_per_second == 0 {
             anyhow::bail!("ingest.rate_limit_beats_per_second must be at least 1");
         }
@@ -121,5 +134,20 @@ impl IngestSettings {
             );
         }
         Ok(())
+    }
+}
+
+/// The region of a `region_endpoints` key.
+fn region_named(name: &str) -> Option<Region> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+impl IngestSettings {
+    /// The beats endpoint of `region`, if configured.
+    pub fn endpoint_of(&self, region: Region) -> Option<&str> {
+        self.region_endpoints
+            .iter()
+            .find(|(name, _)| region_named(name) == Some(region))
+            .map(|(_, url)| url.as_str())
     }
 }

@@ -6,30 +6,64 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use ucx_schemas::Violation;
+use ucx_schemas::{Region, Violation};
 
 #[derive(Debug)]
 pub enum IngestError {
     UnsupportedMediaType(String),
     UnsupportedEncoding(String),
-    BodyTooLarge { limit_bytes: usize },
-    BatchTooLong { limit: usize, found: usize },
+    BodyTooLarge {
+        limit_bytes: usize,
+    },
+    BatchTooLong {
+        limit: usize,
+        found: usize,
+    },
     UnreadableBody(String),
-    BodyTimeout { seconds: u64 },
+    BodyTimeout {
+        seconds: u64,
+    },
     Malformed(String),
     Invalid(Vec<Violation>),
     PersonalData(Vec<Violation>),
     Unauthorized(String),
-    WrongInstallation { key_for: String, beat_for: String },
-    BeatIdConflict { beat_id: String },
-    UnknownCustomer { installation_id: String },
-    TelemetryDisabled { customer_id: String },
-    RateLimited { retry_after_seconds: u64 },
-    TooManyFailedAuthentications { retry_after_seconds: u64 },
-    TooManyConnections { retry_after_seconds: u32 },
-    Overloaded { retry_after_seconds: u32 },
-    RegistryLoading { retry_after_seconds: u32 },
-    BrokerUnavailable { retry_after_seconds: u32 },
+    WrongInstallation {
+        key_for: String,
+        beat_for: String,
+    },
+    BeatIdConflict {
+        beat_id: String,
+    },
+    UnknownCustomer {
+        installation_id: String,
+    },
+    TelemetryDisabled {
+        customer_id: String,
+    },
+    WrongRegion {
+        installation_id: String,
+        home: Region,
+        served: Region,
+        endpoint: Option<String>,
+    },
+    RateLimited {
+        retry_after_seconds: u64,
+    },
+    TooManyFailedAuthentications {
+        retry_after_seconds: u64,
+    },
+    TooManyConnections {
+        retry_after_seconds: u32,
+    },
+    Overloaded {
+        retry_after_seconds: u32,
+    },
+    RegistryLoading {
+        retry_after_seconds: u32,
+    },
+    BrokerUnavailable {
+        retry_after_seconds: u32,
+    },
     Internal(String),
 }
 
@@ -51,6 +85,7 @@ impl IngestError {
             IngestError::BeatIdConflict { .. } => "beat_id_conflict",
             IngestError::UnknownCustomer { .. } => "unknown_customer",
             IngestError::TelemetryDisabled { .. } => "telemetry_disabled",
+            IngestError::WrongRegion { .. } => "wrong_region",
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::TooManyFailedAuthentications { .. } => "too_many_failed_authentications",
             IngestError::TooManyConnections { .. } => "too_many_connections",
@@ -114,6 +149,23 @@ impl IngestError {
             IngestError::TelemetryDisabled { customer_id } => (
                 StatusCode::FORBIDDEN,
                 format!("telemetry is switched off for customer {customer_id}: stop sending beats until it is switched on again in the portal"),
+            ),
+            IngestError::WrongRegion {
+                installation_id,
+                home,
+                served,
+                endpoint,
+            } => (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "installation {installation_id} belongs to a customer of region {}; this gateway keeps region {}'s data only: send its beats to {}",
+                    home.as_str(),
+                    served.as_str(),
+                    endpoint.as_deref().map_or_else(
+                        || format!("the {} gateway (its address is in the installation's Cloud Licensing settings)", home.as_str()),
+                        str::to_string
+                    )
+                ),
             ),
             IngestError::RateLimited { retry_after_seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -1,6 +1,7 @@
 //! What a beat request passes before a byte of its body is read or decompressed: a place among
 //! the requests in flight, a loaded registry, a valid key (failed attempts limited per client
-//! address) and a customer with telemetry on. Whoever has no key costs the gateway a header
+//! address), a customer with telemetry on, and registered in the region this gateway serves.
+//! Whoever has no key costs the gateway a header
 //! lookup, never a body.
 
 use std::net::SocketAddr;
@@ -62,6 +63,21 @@ pub async fn beats_guard(
                 customer_id: sender.customer.customer_id.clone(),
             },
         );
+    }
+    if let Some(served) = state.region {
+        let home = sender.customer.region;
+        if home != served {
+            // Residency: another region's telemetry is not read here, let alone stored.
+            return refuse(
+                &state,
+                IngestError::WrongRegion {
+                    installation_id: sender.installation.installation_id.clone(),
+                    home,
+                    served,
+                    endpoint: state.region_endpoints.get(&home).cloned(),
+                },
+            );
+        }
     }
     request.extensions_mut().insert(Arc::new(sender));
     next.run(request).await

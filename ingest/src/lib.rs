@@ -61,6 +61,10 @@ struct AppState {
     max_body_bytes: usize,
     max_batch_beats: usize,
     pii_policy: ucx_schemas::PiiPolicy,
+    /// The region served (data residency); `None`: all.
+    region: Option<ucx_schemas::Region>,
+    /// Each region's beats endpoint, for the 421 answer.
+    region_endpoints: std::collections::HashMap<ucx_schemas::Region, String>,
     metrics: IngestMetrics,
     readiness: ucx_common::readiness::Readiness,
 }
@@ -224,6 +228,15 @@ impl AppState {
             max_body_bytes: settings.max_body_bytes,
             max_batch_beats: settings.max_batch_beats,
             pii_policy: settings.pii_policy,
+            region: settings.region,
+            region_endpoints: [
+                ucx_schemas::Region::EU,
+                ucx_schemas::Region::US,
+                ucx_schemas::Region::ME,
+            ]
+            .into_iter()
+            .filter_map(|region| Some((region, settings.endpoint_of(region)?.to_string())))
+            .collect(),
             metrics: IngestMetrics::new(metrics_registry),
             readiness: ucx_common::readiness::Readiness::default(),
         })

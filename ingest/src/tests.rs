@@ -313,6 +313,36 @@ async fn a_beat_needs_its_own_installations_key() {
 }
 
 #[tokio::test]
+async fn another_regions_installation_gets_421_naming_its_endpoint() {
+    let endpoint = "https://eu.telemetry.example.com/v1/beats";
+    let us = gateway_with(|settings| {
+        settings.region = Some(Region::US);
+        settings.region_endpoints = [("EU".to_string(), endpoint.to_string())].into();
+    });
+    let (status, body) = us.post_json(&beat(Category::UcxSuiteIvr)).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+    assert_eq!(body["code"], "wrong_region");
+    assert!(body["error"].as_str().unwrap().contains(endpoint), "{body}");
+    assert_eq!(us.stored(), 0);
+
+    // its own region's gateway stores it with the registry's region, not the beat's claim
+    let eu = gateway_with(|settings| settings.region = Some(Region::EU));
+    let mut claims_us = beat(Category::UcxSuiteIvr);
+    claims_us["region"] = "US".into();
+    let (status, body) = eu.post_json(&claims_us).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(eu.stored(), 1);
+
+    let mut bad = IngestConfig::default();
+    bad.ingest.region_endpoints = [("Mars".to_string(), endpoint.to_string())].into();
+    let refusal = bad.ingest.check().unwrap_err().to_string();
+    assert!(
+        refusal.contains("Mars") && refusal.contains("EU, US and ME"),
+        "{refusal}"
+    );
+}
+
+#[tokio::test]
 async fn a_broker_that_does_not_acknowledge_gets_503_with_retry_after() {
     let gateway = gateway();
     gateway

@@ -125,7 +125,7 @@ pub fn openapi_document() -> Value {
             "beat_id": {"type": "string", "format": "uuid", "description": "chosen by the server; a retried beat keeps its id (the dedup key)"},
             "installation_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
             "node_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$", "description": "the cluster node that measured"},
-            "region": {"type": "string", "enum": ["EU", "US", "ME"]},
+            "region": {"type": "string", "enum": ["EU", "US", "ME"], "description": "the region the server believes it reports to; what is stored is the customer's region from the registry"},
             "sent_at": {"description": "when the server measured: RFC 3339 text or epoch milliseconds; at most 10 minutes ahead, at most 7 days old",
                         "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "format": "int64"}]}
         },
@@ -145,7 +145,7 @@ pub fn openapi_document() -> Value {
     schemas.insert("Error".into(), json!({
         "type": "object", "required": ["code", "error"],
         "properties": {
-            "code": {"type": "string", "description": "stable, for programs: e.g. invalid, unauthorized, wrong_installation, telemetry_disabled (stop sending), rate_limited, too_many_failed_authentications, body_timeout, overloaded, too_many_connections, broker_unavailable, method_not_allowed, not_found"},
+            "code": {"type": "string", "description": "stable, for programs: e.g. invalid, unauthorized, wrong_installation, telemetry_disabled (stop sending), wrong_region (send to the endpoint named), rate_limited, too_many_failed_authentications, body_timeout, overloaded, too_many_connections, broker_unavailable, method_not_allowed, not_found"},
             "error": {"type": "string", "description": "what is wrong and what to do, for people"},
             "violations": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}}
         }
@@ -280,6 +280,7 @@ pub fn openapi_document() -> Value {
                     "431": error_response("code headers_too_large: the request head is larger than the gateway reads (about 400 KiB; the connection is closed)"),
                     "401": error_response("no key, an unknown key or a revoked key (code unauthorized)"),
                     "403": error_response("code telemetry_disabled: the customer switched telemetry off, stop sending until it is switched on again; code wrong_installation: the key is of another installation than the beat; code unknown_customer"),
+                    "421": error_response("code wrong_region: the installation's customer is registered in another data region than this gateway serves (ingest.region); nothing of the request was read or stored: send the beats to the endpoint the message names"),
                     "409": error_response("code beat_id_conflict: a beat_id this gateway accepted lately (the last beat_id_window beats, default 100,000) sent again with another category, node or data; a new beat needs a new beat_id (a retry of the same beat, sent_at renewed or not, gets 202)"),
                     "405": error_response("a method other than POST (code method_not_allowed); every path answers a wrong method so"),
                     "408": error_response("the body did not fully arrive within body_timeout_s (default 30 s) of the request head, e.g. a Content-Length larger than the body (code body_timeout)"),

@@ -125,6 +125,9 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        // Its port is free for another test's stage from now on: keep no mapping pointing from
+        // it to this gateway's admin port.
+        forget_admin_url(&self.url);
         self.shutdown.cancel();
     }
 }
@@ -211,6 +214,12 @@ pub fn remember_admin_url(public: &str, admin: &str) {
         .lock()
         .unwrap()
         .insert(public.to_string(), admin.to_string());
+}
+
+/// Forgets the admin listener of a gateway that stops (the kernel may hand its public port to
+/// any stage of another test next).
+pub fn forget_admin_url(public: &str) {
+    admin_urls().lock().unwrap().remove(public);
 }
 
 /// The admin listener (admin API, `/metrics`, `/ready`) of the gateway whose public URL is
@@ -416,8 +425,18 @@ pub async fn start_pipeline_adjusted(
     adjust: impl FnOnce(&mut ucx_processors::ProcessorConfig),
     adjust_gateway: impl FnOnce(&mut ucx_ingest::IngestConfig),
 ) -> Pipeline {
-    let kafka = services.kafka(test);
-    let clickhouse = services.clickhouse(test);
+    let (kafka, clickhouse) = (services.kafka(test), services.clickhouse(test));
+    start_pipeline_on(kafka, clickhouse, adjust, adjust_gateway).await
+}
+
+/// A pipeline on the given topics and database (e.g. one region's, beside another region's
+/// pipeline that shares the registry topic).
+pub async fn start_pipeline_on(
+    kafka: KafkaSettings,
+    clickhouse: ClickHouseSettings,
+    adjust: impl FnOnce(&mut ucx_processors::ProcessorConfig),
+    adjust_gateway: impl FnOnce(&mut ucx_ingest::IngestConfig),
+) -> Pipeline {
     let mut sink_config = ucx_sinks::SinkConfig {
         kafka: kafka.clone(),
         clickhouse: clickhouse.clone(),

@@ -236,6 +236,7 @@ impl Drop for StageProcess {
             );
         }
         self.kill9();
+        crate::forget_admin_url(&self.url());
     }
 }
 

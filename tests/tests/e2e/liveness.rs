@@ -1,12 +1,14 @@
 //! Liveness per node and per kind of beat: a cluster node that goes silent is alerted on its
 //! own (its peer keeps the installation's other beats coming), an inventory that stops while
 //! the measurements flow is noticed as overdue without a heartbeat alarm, and a heartbeat alert
-//! can be acknowledged like any other and resolves when the node is back.
+//! can be acknowledged like any other and resolves when the node is back. A required service
+//! that vanishes from the running list alerts; a planned reboot in a maintenance window
+//! (silent, then services `StartPending`) does not.
 
 use std::time::Duration;
 
-use serde_json::Value;
-use ucx_admin_api::AcknowledgementInput;
+use serde_json::{json, Value};
+use ucx_admin_api::{AcknowledgementInput, SilenceInput, SilenceKindInput};
 use ucx_e2e::{
     add_installation, admin_client, example_beat, post_with_key, put_customer, start_gateway,
     start_processors, unique, wait_until, Services, Stage,
@@ -141,4 +143,120 @@ async fn a_silent_cluster_node_and_an_overdue_inventory_are_each_alerted() {
         std::future::ready(states_of_lost().contains(&AlertState::Resolved))
     })
     .await;
+}
+
+/// Three servers whose inventory says `ApolloService` starts automatically: on one it vanishes
+/// from the running list (a crash: alerted); one reboots in a maintenance window (silent, then
+/// `StartPending`: nothing); one reboots without a window (the silence is alerted, the
+/// `StartPending` services are on their way, not stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_service_alerts_and_a_planned_reboot_does_not() {
+    let kafka = Services::from_env().kafka("presence");
+    let gateway = start_gateway(ucx_ingest::IngestConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    })
+    .await;
+    let mut config = ucx_processors::ProcessorConfig {
+        kafka: kafka.clone(),
+        ..Default::default()
+    };
+    config.processors.group_id = unique("presence");
+    config.processors.checkpoint_interval_ms = Duration::from_millis(200);
+    config.processors.heartbeat_timeout_ms = 2_000;
+    let _processors = start_processors(config).await;
+    let customer = "cust-presence";
+    put_customer(&gateway.url, customer, "GOLD", true).await;
+    let servers = ["inst-vanish", "inst-planned", "inst-unplanned"];
+    let mut keys = Vec::new();
+    for server in servers {
+        keys.push(add_installation(&gateway.url, customer, server).await);
+    }
+    admin_client(&gateway.url)
+        .put_silence(
+            "reboot-planned",
+            &SilenceInput {
+                kind: Some(SilenceKindInput::Maintenance),
+                customer_id: customer.into(),
+                installation_id: Some("inst-planned".into()),
+                rule_id: None,
+                starts_at: None,
+                ends_at: None,
+                duration_minutes: Some(30),
+                comment: "monthly patch reboot".into(),
+                created_by: "e2e".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // What each server sends: `None` nothing (rebooting), else its running services' state
+    // (`"gone"`: ApolloService is not in the list), with a memory beat.
+    let send = |seconds: u64, states: [Option<&'static str>; 3]| {
+        let (gateway, keys) = (&gateway, &keys);
+        async move {
+            for _ in 0..seconds * 4 {
+                for ((server, key), state) in servers.iter().zip(keys).zip(states) {
+                    let Some(state) = state else { continue };
+                    let mut running = beat(Category::ProcessesWindowsServices, server, "node-1");
+                    if state == "gone" {
+                        running["data"]["services"] =
+                            json!([{ "pid": 900, "name": "Spooler", "status": "Running" }]);
+                    } else {
+                        running["data"]["services"][0]["status"] = json!(state);
+                    }
+                    post(gateway, key, &running).await;
+                    let memory = beat(Category::HardwareInfoMemory, server, "node-1");
+                    post(gateway, key, &memory).await;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    for (server, key) in servers.iter().zip(&keys) {
+        let inventory = beat(Category::SoftwareInfoWindowsServices, server, "node-1");
+        post(&gateway, key, &inventory).await;
+    }
+    let running = Some("Running");
+    send(2, [running, running, running]).await;
+    send(5, [Some("gone"), None, None]).await;
+    let starting = Some("StartPending");
+    send(3, [Some("gone"), starting, starting]).await;
+    send(1, [Some("gone"), running, running]).await;
+
+    let opened_on = |alerts: &[Alert], server: &str| -> Vec<(String, String)> {
+        let mut opened: Vec<(String, String)> = alerts
+            .iter()
+            .filter(|a| a.installation_id == server && a.state == AlertState::Open)
+            .map(|a| (a.rule_id.clone(), a.subject.clone()))
+            .collect();
+        opened.sort();
+        opened.dedup();
+        opened
+    };
+    let mut alerts = Vec::new();
+    wait_until(
+        "the crash and the unplanned silence alerted",
+        Duration::from_secs(30),
+        || {
+            alerts = alerts_of(&kafka);
+            std::future::ready(
+                !opened_on(&alerts, "inst-vanish").is_empty()
+                    && !opened_on(&alerts, "inst-unplanned").is_empty(),
+            )
+        },
+    )
+    .await;
+    let pair = |rule: &str, subject: &str| (rule.to_string(), subject.to_string());
+    assert_eq!(
+        opened_on(&alerts, "inst-vanish"),
+        [pair("required_service_stopped", "service ApolloService")]
+    );
+    assert_eq!(
+        opened_on(&alerts, "inst-unplanned"),
+        [pair("heartbeat_lost", "heartbeat")]
+    );
+    assert_eq!(
+        opened_on(&alerts, "inst-planned"),
+        Vec::<(String, String)>::new()
+    );
 }

@@ -30,6 +30,7 @@ mod openapi;
 mod personal_data;
 mod processor_state;
 mod purge;
+mod residency;
 mod retention;
 mod rules;
 mod shadow;

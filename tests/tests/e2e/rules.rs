@@ -705,3 +705,40 @@ async fn a_daily_peak_seen_on_earlier_weekdays_gives_no_alert_and_a_surge_does()
     }
     assert!(surged.contains(&"acd_queue_high".to_string()), "{surged:?}");
 }
+
+/// A disk that sits at its threshold (15 % free on Gold, ± half a point from beat to beat) is one
+/// episode: opened once, never resolved and reopened with every good reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stable_disk_at_the_threshold_is_one_episode() {
+    let (kafka, gateway, processors) = gateway_and_processors("steady-disk", None).await;
+    put_customer(&gateway.url, "cust-steady", "GOLD", true).await;
+    let key = add_installation(&gateway.url, "cust-steady", "inst-steady-disk").await;
+    let readings = [
+        14.7, 15.3, 14.9, 15.4, 14.6, 15.2, 15.1, 14.8, 15.5, 14.9, 15.3, 14.7,
+    ];
+    for percent in readings {
+        let mut disks = example_beat(Category::HardwareInfoDisks, "inst-steady-disk");
+        let size = disks["data"]["disks"][1]["size_bytes"].as_i64().unwrap();
+        disks["data"]["disks"][1]["free_bytes"] = json!((size as f64 * percent / 100.0) as i64);
+        let status = post_with_key(&gateway.url, Some(&key), &disks)
+            .await
+            .status();
+        assert_eq!(status, 202);
+    }
+    wait_until("the readings judged", Duration::from_secs(30), || async {
+        metrics_text(&processors.url).await.contains(&format!(
+            "ucx_records_received_total{{stage=\"processors\",topic=\"{}\"}} {}",
+            kafka.beats_topic,
+            readings.len()
+        ))
+    })
+    .await;
+    let alerts = alerts_of(&kafka, 1000, Duration::from_secs(3));
+    let states: Vec<(String, AlertState)> = alerts
+        .iter()
+        .filter(|a| a.rule_id == "disk_free_low")
+        .map(|a| (a.alert_id.clone(), a.state))
+        .collect();
+    assert_eq!(states.len(), 1, "one opening, no flapping: {states:?}");
+    assert_eq!(states[0].1, AlertState::Open);
+}
