@@ -47,6 +47,10 @@ pub struct Progress {
     pub next_offset: i64,
 }
 
+/// How long a customer's telemetry may be off without a purge request on record before the
+/// registry view derives one (the request is normally written milliseconds after the switch).
+pub const PURGE_FALLBACK_AFTER_MS: i64 = 30_000;
+
 pub struct RegistryView {
     state: RwLock<State>,
     progress: watch::Sender<Progress>,
@@ -219,9 +223,42 @@ impl RegistryView {
         state.customers.get(&installation.customer_id).cloned()
     }
 
-    /// The latest purge request of every customer that switched telemetry off.
+    /// The latest purge request of every customer that switched telemetry off; and for a
+    /// customer whose telemetry has been off for [`PURGE_FALLBACK_AFTER_MS`] with no purge
+    /// request at or after its record's last change (the gateway that switched it off died, or
+    /// lost the broker, between the two writes), one derived from the customer record: every
+    /// switch-off ends purged, whatever happened to the request. An edit of an opted-out
+    /// customer thus purges once more, which deletes nothing new.
     pub fn purges(&self) -> Vec<PurgeRequest> {
-        self.read().purges.values().cloned().collect()
+        let state = self.read();
+        let mut purges: Vec<PurgeRequest> = state.purges.values().cloned().collect();
+        let now = crate::now_ms();
+        for customer in state.customers.values() {
+            let requested = state
+                .purges
+                .get(&customer.customer_id)
+                .is_some_and(|purge| purge.requested_at >= customer.updated_at);
+            if customer.telemetry_enabled
+                || requested
+                || now - customer.updated_at < PURGE_FALLBACK_AFTER_MS
+            {
+                continue;
+            }
+            let mut installation_ids: Vec<String> = state
+                .installations
+                .values()
+                .filter(|installation| installation.customer_id == customer.customer_id)
+                .map(|installation| installation.installation_id.clone())
+                .collect();
+            installation_ids.sort();
+            purges.push(PurgeRequest {
+                customer_id: customer.customer_id.clone(),
+                installation_ids,
+                requested_at: customer.updated_at,
+                reason: "telemetry switched off; no purge request was on record, so the pipeline derived one from the customer record".into(),
+            });
+        }
+        purges
     }
 
     /// Data of this installation up to the returned instant (UTC ms) is to be purged.

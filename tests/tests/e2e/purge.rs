@@ -373,3 +373,77 @@ async fn erasing_a_customer_removes_it_from_the_registry_and_every_store() {
         .unwrap_err();
     assert_eq!(again.status().map(|s| s.as_u16()), Some(404), "{again}");
 }
+
+/// The gateway that switches telemetry off writes the customer record, then the purge request;
+/// one that dies (or loses the broker) between the two writes leaves a switch-off without a
+/// request. The pipeline derives the purge from the customer record after
+/// `PURGE_FALLBACK_AFTER_MS`: the switch-off still ends purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_off_whose_purge_request_was_lost_still_ends_purged() {
+    let services = Services::from_env();
+    let pipeline = start_pipeline(&services, "purge-lost").await;
+    let url = &pipeline.gateway.url;
+    put_customer(url, "cust-lost", "GOLD", true).await;
+    let key = add_installation(url, "cust-lost", "inst-lost").await;
+    let disks = example_beat(Category::HardwareInfoDisks, "inst-lost");
+    assert_eq!(post_with_key(url, Some(&key), &disks).await.status(), 202);
+    let clickhouse = &pipeline.clickhouse;
+    wait_until("the row stored", Duration::from_secs(30), || async {
+        rows_of(clickhouse, "inst-lost").await[0] > 0
+    })
+    .await;
+
+    // What a gateway that died after its first write leaves: telemetry off, no purge request.
+    let customer = ucx_schemas::registry::Customer {
+        customer_id: "cust-lost".into(),
+        name: "cust-lost Ltd".into(),
+        region: ucx_schemas::Region::EU,
+        contract_tier: ucx_schemas::registry::ContractTier::Gold,
+        care_end_date: None,
+        telemetry_enabled: false,
+        alert_contacts: vec![],
+        updated_at: ucx_common::now_ms(),
+    };
+    let record = ucx_schemas::registry::RegistryRecord::Customer(customer);
+    let producer = ucx_common::kafka::Producer::new(&pipeline.kafka).unwrap();
+    producer
+        .produce(
+            &pipeline.kafka.registry_topic,
+            record.key().as_bytes(),
+            &ucx_schemas::encode_registry(&record).unwrap(),
+            rdkafka::message::OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    // refused once the gateway read it, purged once the fallback's wait is over
+    let admin = ucx_e2e::admin_client(url);
+    wait_until(
+        "the gateway sees telemetry off",
+        Duration::from_secs(10),
+        || async {
+            admin
+                .customer("cust-lost")
+                .await
+                .is_ok_and(|view| !view.customer.telemetry_enabled)
+        },
+    )
+    .await;
+    assert_eq!(post_with_key(url, Some(&key), &disks).await.status(), 403);
+    wait_until(
+        "the derived purge done",
+        Duration::from_millis(ucx_common::registry::PURGE_FALLBACK_AFTER_MS as u64 + 60_000),
+        || async {
+            query(
+                clickhouse,
+                "SELECT reason FROM purges WHERE customer_id = 'cust-lost'",
+            )
+            .await
+            .is_ok_and(|reason| reason.contains("derived"))
+        },
+    )
+    .await;
+    assert_eq!(
+        rows_of(clickhouse, "inst-lost").await,
+        vec![0; TABLES.len()]
+    );
+}
