@@ -695,7 +695,8 @@ mod tests {
     }
 
     fn run(library: &RuleLibrary, book: &mut AlertBook, beat: &Beat) -> Vec<Alert> {
-        let findings = library.evaluate(beat, &Facts::default(), None, &mut Default::default());
+        let findings =
+            library.evaluate(beat, &Facts::default(), None, &mut Default::default(), None);
         book.apply(beat, findings, &Audience::default())
     }
 
@@ -753,8 +754,13 @@ mod tests {
         let mut book = AlertBook::default();
         let at = |book: &mut AlertBook, id: &str, free: i64, at_ms: i64| {
             let beat = beat_at(id, free, at_ms);
-            let findings =
-                library.evaluate(&beat, &Facts::default(), None, &mut Default::default());
+            let findings = library.evaluate(
+                &beat,
+                &Facts::default(),
+                None,
+                &mut Default::default(),
+                None,
+            );
             book.apply(&beat, findings, &audience)
         };
         let opened = at(&mut book, "1", 10, 1_000);
@@ -894,8 +900,13 @@ mod tests {
         let mut changes = Vec::new();
         for (minute, free) in frees {
             let beat = beat_at(&format!("m{minute}"), *free, minute * MINUTE);
-            let findings =
-                library.evaluate(&beat, &Facts::default(), None, &mut Default::default());
+            let findings = library.evaluate(
+                &beat,
+                &Facts::default(),
+                None,
+                &mut Default::default(),
+                None,
+            );
             let mut alerts = book.apply(&beat, findings, audience);
             // the processors' tick, at the beat's event time
             alerts.extend(book.remind(minute * MINUTE, audience));
@@ -1026,7 +1037,8 @@ mod tests {
     }
 
     fn closings(library: &RuleLibrary, book: &mut AlertBook, beat: &Beat) -> Vec<Alert> {
-        let findings = library.evaluate(beat, &Facts::default(), None, &mut Default::default());
+        let findings =
+            library.evaluate(beat, &Facts::default(), None, &mut Default::default(), None);
         let mut changes = book.close_gone(beat, &findings);
         changes.extend(book.apply(beat, findings, &Audience::default()));
         changes

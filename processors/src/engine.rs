@@ -11,6 +11,7 @@ use crate::alert_book::Audience;
 use crate::heartbeat;
 use crate::routing::Routed;
 use crate::rules::library::RuleLibrary;
+use crate::rules::peers::Peers;
 use crate::state::{self, Applied, InstallationState};
 
 /// What one beat caused.
@@ -40,6 +41,8 @@ pub struct Engine {
     watermark: i64,
     /// The `library_version` of the rules last applied: every alert carries it.
     library_version: i32,
+    /// The newest values of every server judged here, by peer group (`above_peers` rules).
+    peers: Peers,
 }
 
 impl Engine {
@@ -56,6 +59,7 @@ impl Engine {
             counts: Counts::default(),
             watermark,
             library_version: 0,
+            peers: Peers::default(),
         }
     }
 
@@ -77,7 +81,13 @@ impl Engine {
         let changes = state.inventory.observe(beat, &routed.audience.customer_id);
         state.facts.learn(beat);
         state.facts.licence(routed.licence.0, routed.licence.1);
-        let findings = library.evaluate(beat, &state.facts, routed.tier, &mut state.history);
+        let findings = library.evaluate(
+            beat,
+            &state.facts,
+            routed.tier,
+            &mut state.history,
+            Some(&mut self.peers),
+        );
         self.counts.series_not_remembered += std::mem::take(&mut state.history.not_remembered);
         let mut reported: HashMap<&str, HashSet<&str>> = HashMap::new();
         for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
@@ -105,6 +115,11 @@ impl Engine {
             .iter_mut()
             .filter(|alert| alert.state == AlertState::Open)
         {
+            if library.compares_with_peers(&alert.rule_id) {
+                if let Some(group) = state.facts.peer_group() {
+                    alert.summary = format!("{} (peer group: {group})", alert.summary);
+                }
+            }
             let changes = state.inventory.changes_before(alert.event_at);
             if !changes.is_empty() {
                 alert.summary = format!(
@@ -321,6 +336,7 @@ impl Engine {
         let mut written = Vec::new();
         for installation_id in erased {
             self.dirty.remove(&installation_id);
+            self.peers.forget(&installation_id);
             if let Some(applied) = self
                 .states
                 .remove(&installation_id)

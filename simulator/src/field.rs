@@ -120,7 +120,10 @@ impl Kind {
             Kind::NodeSilent => (&["heartbeat_lost"], &["cluster_node_missing"]),
             Kind::DiskBursts => (&["disk_full_forecast", "disk_free_low"], &[]),
             Kind::SlowHandleLeak => (&["handle_leak"], &["handle_count_high"]),
-            Kind::MemoryLeak => (&["process_memory_leak"], &["memory_low"]),
+            Kind::MemoryLeak => (
+                &["process_memory_leak"],
+                &["memory_low", "memory_above_peers"],
+            ),
             Kind::QueueSustained => (&["acd_queue_high", "acd_queue_abnormal"], &[]),
             Kind::FaxBuildUp => (&["fax_backlog", "fax_backlog_abnormal"], &[]),
             Kind::FirewallProfileOff => (&["firewall_disabled"], &[]),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use ucx_schemas::registry::ContractTier;
 use ucx_schemas::{Beat, Severity};
 
+use super::peers::{PeerFigures, Peers};
 use super::series::{Baseline, History, Series};
 use super::signals::{Facts, Signal};
 use super::Finding;
@@ -112,6 +113,9 @@ pub enum When {
     AboveBaseline,
     /// The trend reaches `limit` within `warning`/`critical` days.
     Forecast,
+    /// Further above the median of servers like this one (its peer group) than
+    /// `warning`/`critical` deviations, once `min_peers` of them are known.
+    AbovePeers,
 }
 
 impl When {
@@ -161,6 +165,8 @@ fn default_trend_spacing_minutes() -> u32 {
 
 /// Below this many learnt values (baseline) or trend points (forecast) a rule stays quiet.
 const DEFAULT_WARM_UP: u32 = 12;
+/// Servers of a peer group besides the one judged, when a rule names no `min_peers`.
+const DEFAULT_MIN_PEERS: u32 = 5;
 /// A forecast needs a trend a straight line explains this well (R²).
 const DEFAULT_MIN_FIT: f64 = 0.8;
 
@@ -194,6 +200,8 @@ pub struct Rule {
     /// Baseline rules: the smallest spread assumed, so that a series that never moved is not
     /// "infinitely abnormal" on its first small change.
     pub min_spread: Option<f64>,
+    /// Peer rules: servers of the group needed (besides the one judged) before it judges.
+    pub min_peers: Option<u32>,
     /// Forecast rules: the value the trend must not reach (0 for free space, 100 for a limit).
     pub limit: Option<f64>,
     /// Forecast rules: how well a straight line must explain the points (R², 0…1).
@@ -369,14 +377,22 @@ impl RuleLibrary {
                 }
                 _ => {}
             }
-            let history_only = rule.warm_up.is_some()
-                || rule.min_spread.is_some()
-                || rule.limit.is_some()
-                || rule.min_fit.is_some();
+            let history_only =
+                rule.warm_up.is_some() || rule.limit.is_some() || rule.min_fit.is_some();
             if history_only && !rule.when.needs_history() {
                 return Err(invalid(
-                    "warm_up, min_spread, limit and min_fit belong to baseline and forecast rules",
+                    "warm_up, limit and min_fit belong to baseline and forecast rules",
                 ));
+            }
+            if rule.min_spread.is_some()
+                && !(rule.when.needs_history() || rule.when == When::AbovePeers)
+            {
+                return Err(invalid(
+                    "min_spread belongs to baseline, forecast and peer rules",
+                ));
+            }
+            if rule.min_peers.is_some() && rule.when != When::AbovePeers {
+                return Err(invalid("min_peers belongs to above_peers rules"));
             }
             if let (Some(warning), Some(critical)) = (rule.warning, rule.critical) {
                 for tier in [
@@ -463,6 +479,13 @@ impl RuleLibrary {
         self.staged
     }
 
+    /// Whether the rule `id` judges a server against its peers.
+    pub fn compares_with_peers(&self, id: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.id == id && rule.when == When::AbovePeers)
+    }
+
     /// Every rule's verdict on every subject of `beat` it reads. `history` is the server's
     /// memory: baselines and trends of the signals that baseline and forecast rules read, updated
     /// with this beat.
@@ -472,7 +495,12 @@ impl RuleLibrary {
         facts: &Facts,
         tier: Option<ContractTier>,
         history: &mut History,
+        mut peers: Option<&mut Peers>,
     ) -> Vec<Finding> {
+        let group = match peers {
+            Some(_) => facts.peer_group(),
+            None => None,
+        };
         let mut signals: Vec<Signal> = Vec::new();
         for rule in &self.rules {
             if !signals.contains(&rule.signal) {
@@ -506,6 +534,13 @@ impl RuleLibrary {
                 let wants_history = rules.iter().any(|rule| rule.needs_history());
                 let seasonal = rules.iter().any(|rule| rule.seasonal.is_some());
                 let draining = rules.iter().any(|rule| rule.draining_is_healthy);
+                let compared = rules.iter().any(|rule| rule.when == When::AbovePeers);
+                if let (true, Some(group), Some(peers)) = (compared, &group, peers.as_deref_mut()) {
+                    let (server, at) = (&beat.envelope.installation_id, beat.envelope.sent_at);
+                    let (key, subject) = (signal.key(), &observation.subject);
+                    context.peers = peers.figures(group, key, subject, server, at);
+                    peers.record(group, key, subject, server, at, observation.value);
+                }
                 let known =
                     wants_history && history.contains(node, signal.key(), &observation.subject);
                 let remembered =
@@ -584,6 +619,8 @@ pub struct Context<'a> {
     pub usual_peak: Option<f64>,
     /// The value of the beat before (draining-aware rules).
     pub previous: Option<f64>,
+    /// What the other servers of its peer group show (peer rules, once any reported).
+    pub peers: Option<PeerFigures>,
 }
 
 /// A rule's judgement of one value.
@@ -601,6 +638,8 @@ pub struct Verdict {
     pub rate_per_day: Option<f64>,
     /// Healthy and beyond the rule's `clear_margin`: counts towards resolving an open alert.
     pub clear: bool,
+    /// Peer rules: how many servers of the group the median is of.
+    pub peers: Option<f64>,
 }
 
 impl Rule {
@@ -644,6 +683,7 @@ impl Rule {
             baseline: None,
             rate_per_day: None,
             clear: true,
+            peers: None,
         };
         let margin = self.clear_margin;
         // The severity of the first threshold `crossed` and the threshold it crossed.
@@ -685,6 +725,24 @@ impl Rule {
                 let spread = baseline.spread.max(self.min_spread.unwrap_or(1.0));
                 let deviations = (value - baseline.mean) / spread;
                 let limit_of = |k: f64| baseline.mean + k * spread;
+                verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
+                if let Some((severity, k)) = grade(&|k| deviations > k) {
+                    verdict.severity = Some(severity);
+                    verdict.threshold = limit_of(k);
+                } else if let Some(k) = warning.or(critical) {
+                    verdict.clear = deviations <= k - margin;
+                }
+            }
+            When::AbovePeers => {
+                let needed = self.min_peers.unwrap_or(DEFAULT_MIN_PEERS) as usize;
+                let Some(peers) = context.peers.filter(|p| p.count >= needed) else {
+                    return verdict;
+                };
+                let spread = peers.spread.max(self.min_spread.unwrap_or(1.0));
+                let deviations = (value - peers.median) / spread;
+                verdict.baseline = Some(peers.median);
+                verdict.peers = Some(peers.count as f64);
+                let limit_of = |k: f64| peers.median + k * spread;
                 verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
                 if let Some((severity, k)) = grade(&|k| deviations > k) {
                     verdict.severity = Some(severity);
@@ -765,6 +823,7 @@ impl RuleText {
             // the words say which way ("loses", "grows"): the rate is a magnitude
             .replace("{rate}", &optional(verdict.rate_per_day.map(f64::abs)))
             .replace("{limit}", &optional(self.limit))
+            .replace("{peers}", &optional(verdict.peers))
     }
 
     /// The summary of a resolved alert: what the value is now, not the trouble's template
@@ -791,10 +850,12 @@ impl RuleText {
 
 /// `12` for whole numbers, `12.3` otherwise.
 fn number(value: f64) -> String {
-    if value.fract() == 0.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.1}")
+    // 85.0000001 (a percentage computed from bytes) reads as 85, not 85.0
+    let text = format!("{value:.1}");
+    match text.strip_suffix(".0") {
+        Some(whole) if whole != "-0" => whole.to_string(),
+        Some(_) => "0".to_string(),
+        None => text,
     }
 }
 
@@ -865,6 +926,7 @@ mod tests {
             baseline: None,
             rate_per_day: Some(-3.2),
             clear: false,
+            peers: None,
         };
         let forecast = rule("disk_full_forecast");
         let summary = forecast.summary_of("disk D:", &falling);
@@ -874,6 +936,7 @@ mod tests {
             value: f64::INFINITY,
             rate_per_day: None,
             clear: true,
+            peers: None,
             ..falling
         };
         assert_eq!(

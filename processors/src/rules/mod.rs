@@ -5,6 +5,7 @@
 //! - `reload`: follows the file and swaps in a new library when it changes and validates.
 
 pub mod library;
+pub mod peers;
 pub mod reload;
 pub mod series;
 pub mod signals;

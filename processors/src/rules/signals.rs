@@ -20,6 +20,8 @@ pub enum Signal {
     DiskFreePercent,
     /// Available memory, percent of the total.
     MemoryAvailablePercent,
+    /// Memory in use, percent of the total (100 − available): what peers are compared on.
+    MemoryUsedPercent,
     /// Per process name: CPU percent (the busiest instance).
     ProcessCpuPercent,
     /// Per process name: open handles (the largest instance).
@@ -112,6 +114,25 @@ fn transitional(status: &str) -> bool {
 }
 
 impl Facts {
+    /// The installation's peer group: its UCX Suite release family (`2024.Winter`) and memory
+    /// size class (the largest node's memory rounded up to a power of two: `32 GiB`); `None`
+    /// until a suite-info and a memory beat told both. Servers of one group are alike enough
+    /// that one using far more than the others is worth a look.
+    pub fn peer_group(&self) -> Option<String> {
+        let version = self
+            .newest_suite_version
+            .values()
+            .max_by(|a, b| compare_versions(a, b))?;
+        let release: Vec<&str> = version.split('.').take(2).collect();
+        let memory = *self.total_memory_bytes.values().max()?;
+        let gib = (memory as f64 / (1u64 << 30) as f64).ceil().max(1.0) as u64;
+        Some(format!(
+            "UCX Suite {}, {} GiB class",
+            release.join("."),
+            gib.next_power_of_two()
+        ))
+    }
+
     /// Takes the licensed call-manager capacity from the registry (it changes there, not in beats).
     pub fn licence(&mut self, users: Option<i32>, devices: Option<i32>) {
         self.licensed_users = users.map(i64::from);
@@ -180,6 +201,7 @@ impl Signal {
         match self {
             Signal::DiskFreePercent => "disk_free_percent",
             Signal::MemoryAvailablePercent => "memory_available_percent",
+            Signal::MemoryUsedPercent => "memory_used_percent",
             Signal::ProcessCpuPercent => "process_cpu_percent",
             Signal::ProcessHandleCount => "process_handle_count",
             Signal::ProcessMemoryPercent => "process_memory_percent",
@@ -223,6 +245,14 @@ impl Signal {
                 vec![observe(
                     "memory",
                     100.0 * data.available_bytes as f64 / data.total_bytes as f64,
+                )]
+            }
+            (Signal::MemoryUsedPercent, BeatPayload::HardwareInfoMemory(data))
+                if data.total_bytes > 0 =>
+            {
+                vec![observe(
+                    "memory",
+                    100.0 - 100.0 * data.available_bytes as f64 / data.total_bytes as f64,
                 )]
             }
             (Signal::ProcessCpuPercent, BeatPayload::ProcessesRunningProcesses(data)) => {

@@ -12,7 +12,7 @@ use ucx_e2e::{
     read_topic, set_telemetry, start_gateway, start_processors, unique, wait_until, Services,
     Stage,
 };
-use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
+use ucx_processors::rules::library::{RuleLibrary, When, BUILT_IN};
 use ucx_schemas::{decode_alert, decode_change, Alert, AlertState, Category, ChangeKind};
 
 const DAY_MS: i64 = 86_400_000;
@@ -396,12 +396,18 @@ async fn every_starter_rule_fires_once_and_resolves() {
     let now = ucx_common::now_ms();
     let scenarios = scenarios("inst-rules", now);
     let scripted: Vec<&str> = scenarios.iter().map(|s| s.0).collect();
-    let shipped: Vec<&str> = library.rules.iter().map(|r| r.id.as_str()).collect();
+    // a peer rule needs a fleet: a_server_far_above_its_peers_is_alerted_with_the_peer_figures
+    let judged: Vec<_> = library
+        .rules
+        .iter()
+        .filter(|r| r.when != When::AbovePeers)
+        .collect();
+    let shipped: Vec<&str> = judged.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         scripted, shipped,
         "a scenario per starter rule, in the library's order"
     );
-    for ((rule_id, scene, bad, good), rule) in scenarios.into_iter().zip(&library.rules) {
+    for ((rule_id, scene, bad, good), rule) in scenarios.into_iter().zip(&judged) {
         let mut beats = scene;
         beats.extend((0..rule.for_beats).map(|_| fresh(bad.clone())));
         beats.extend((0..rule.clear_beats).map(|_| fresh(good.clone())));
@@ -411,7 +417,7 @@ async fn every_starter_rule_fires_once_and_resolves() {
         }
     }
 
-    let alerts = alerts_of(&kafka, 2 * library.rules.len(), Duration::from_secs(90));
+    let alerts = alerts_of(&kafka, 2 * judged.len(), Duration::from_secs(90));
     let mut by_rule: BTreeMap<&str, Vec<AlertState>> = BTreeMap::new();
     for alert in &alerts {
         by_rule.entry(&alert.rule_id).or_default().push(alert.state);
@@ -425,7 +431,7 @@ async fn every_starter_rule_fires_once_and_resolves() {
             alert.dashboard_url
         );
     }
-    for rule in &library.rules {
+    for rule in &judged {
         assert_eq!(
             by_rule.get(rule.id.as_str()).map(Vec::as_slice),
             Some([AlertState::Open, AlertState::Resolved].as_slice()),
@@ -433,7 +439,7 @@ async fn every_starter_rule_fires_once_and_resolves() {
             rule.id
         );
     }
-    assert_eq!(alerts.len(), 2 * library.rules.len());
+    assert_eq!(alerts.len(), 2 * judged.len());
 
     // the suite versions above, as change events: 2022 → 2024 → older 2024 → back (all were
     // published before the alerts above were)
@@ -741,4 +747,70 @@ async fn a_stable_disk_at_the_threshold_is_one_episode() {
         .collect();
     assert_eq!(states.len(), 1, "one opening, no flapping: {states:?}");
     assert_eq!(states[0].1, AlertState::Open);
+}
+
+/// Six servers of one peer group (UCX Suite 2024.Winter, 16 GiB): five use about 40 % of their
+/// memory, one 85 % from its first beat on — normal for itself, far above its peers. Only that
+/// one gets `memory_above_peers`, with the peers' figures and the group in its summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_far_above_its_peers_is_alerted_with_the_peer_figures() {
+    let (kafka, gateway, _processors) = gateway_and_processors("peers", None).await;
+    put_customer(&gateway.url, "cust-peers", "GOLD", true).await;
+    let servers: Vec<String> = (0..6).map(|i| format!("inst-peer-{i}")).collect();
+    let mut keys = Vec::new();
+    for server in &servers {
+        let key = add_installation(&gateway.url, "cust-peers", server).await;
+        let info = example_beat(Category::UcxSuiteSuiteInfo, server);
+        assert_eq!(
+            post_with_key(&gateway.url, Some(&key), &info)
+                .await
+                .status(),
+            202
+        );
+        keys.push(key);
+    }
+    let used = |index: usize, round: usize| match index {
+        5 => 85.0,
+        _ => 38.0 + ((index + round) % 5) as f64, // 38–42 %
+    };
+    for round in 0..4 {
+        for (index, (server, key)) in servers.iter().zip(&keys).enumerate() {
+            let mut memory = example_beat(Category::HardwareInfoMemory, server);
+            let total = memory["data"]["total_bytes"].as_f64().unwrap();
+            let available = total * (100.0 - used(index, round)) / 100.0;
+            memory["data"]["available_bytes"] = json!(available as i64);
+            assert_eq!(
+                post_with_key(&gateway.url, Some(key), &memory)
+                    .await
+                    .status(),
+                202
+            );
+        }
+    }
+    let alerts = alerts_of(&kafka, 1, Duration::from_secs(30));
+    let peers: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.rule_id == "memory_above_peers")
+        .collect();
+    assert_eq!(peers.len(), 1, "{alerts:?}");
+    let alert = peers[0];
+    assert_eq!(alert.installation_id, "inst-peer-5");
+    assert_eq!(alert.state, AlertState::Open);
+    assert!(
+        alert.summary.contains("85% of the memory is in use")
+            && alert
+                .summary
+                .contains("servers like this one (5 of them use 4")
+            && alert
+                .summary
+                .contains("peer group: UCX Suite 2024.Winter, 16 GiB class"),
+        "{}",
+        alert.summary
+    );
+    // and nobody else: a peer's later alert would be on the topic by now
+    let later = alerts_of(&kafka, 1000, Duration::from_secs(3));
+    assert!(
+        later.iter().all(|a| a.installation_id == "inst-peer-5"),
+        "{later:?}"
+    );
 }
