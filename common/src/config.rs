@@ -108,6 +108,10 @@ pub struct KafkaSettings {
     /// Partitions of topics the pipeline creates; bounds how many consumers share the work.
     pub topic_partitions: i32,
     pub topic_replication_factor: i32,
+    /// How long the beats, alerts, changes and dead-letter topics keep a record (`retention.ms`
+    /// of the topics the stages create): the bound on how long an erased customer's copies
+    /// outlive its erasure there.
+    pub retention_hours: u32,
     /// How long a produced record may wait for the broker's acknowledgement before the
     /// producer gives up (librdkafka `message.timeout.ms`); the gateway answers 503 then.
     #[serde(with = "millis")]

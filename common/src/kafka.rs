@@ -252,6 +252,7 @@ pub async fn pause_after_consume_error(error: &KafkaError) {
 
 /// Creates the pipeline's topics if they are missing; existing topics are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
+    let retention_ms = (u64::from(settings.retention_hours) * 3_600_000).to_string();
     let new_topics: Vec<NewTopic> = topics
         .iter()
         .map(|name| {
@@ -260,6 +261,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
                 settings.topic_partitions,
                 TopicReplication::Fixed(settings.topic_replication_factor),
             )
+            .set("retention.ms", &retention_ms)
         })
         .collect();
     create_topics(settings, &new_topics).await

@@ -447,3 +447,43 @@ async fn a_switch_off_whose_purge_request_was_lost_still_ends_purged() {
         vec![0; TABLES.len()]
     );
 }
+
+/// Copies of an erased customer's beats, alerts, changes and dead letters in the topics are
+/// bounded by the topics' retention: the stages create them with `kafka.retention_hours`
+/// (default 7 days), whatever the broker's default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_topics_keep_records_for_the_configured_retention_only() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let mut kafka = Services::from_env().kafka("retention-bound");
+    assert_eq!(kafka.retention_hours, 168, "the default: 7 days");
+    // a day here: the topics carry our setting, not a broker default that happens to match
+    kafka.retention_hours = 24;
+    ucx_common::kafka::ensure_pipeline_topics(&kafka)
+        .await
+        .unwrap();
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .create()
+        .unwrap();
+    let topics = [
+        &kafka.beats_topic,
+        &kafka.alerts_topic,
+        &kafka.changes_topic,
+        &kafka.dead_letter_topic,
+    ];
+    let resources: Vec<ResourceSpecifier> = topics
+        .iter()
+        .map(|topic| ResourceSpecifier::Topic(topic.as_str()))
+        .collect();
+    let described = admin
+        .describe_configs(&resources, &AdminOptions::new())
+        .await
+        .unwrap();
+    for (topic, resource) in topics.iter().zip(described) {
+        let resource = resource.unwrap();
+        let retention = resource
+            .get("retention.ms")
+            .and_then(|entry| entry.value.clone());
+        assert_eq!(retention.as_deref(), Some("86400000"), "{topic}");
+    }
+}
