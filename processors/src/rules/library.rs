@@ -864,6 +864,10 @@ mod tests {
     use super::*;
     use crate::rules::series::Series;
 
+    fn rule_of<'a>(library: &'a RuleLibrary, id: &str) -> &'a Rule {
+        library.rules.iter().find(|r| r.id == id).unwrap()
+    }
+
     #[test]
     fn the_built_in_library_validates() {
         let library = RuleLibrary::parse(BUILT_IN).unwrap();
@@ -896,11 +900,7 @@ mod tests {
     #[test]
     fn thresholds_follow_the_tier() {
         let library = RuleLibrary::parse(BUILT_IN).unwrap();
-        let disk = library
-            .rules
-            .iter()
-            .find(|r| r.id == "disk_free_low")
-            .unwrap();
+        let disk = rule_of(&library, "disk_free_low");
         assert_eq!(disk.judge(17.0, Some(ContractTier::Gold)), (None, 15.0));
         assert_eq!(
             disk.judge(17.0, Some(ContractTier::Platinum)),
@@ -1022,11 +1022,7 @@ mod tests {
     #[test]
     fn a_usual_daily_peak_is_no_warning_and_a_critical_value_stays_one() {
         let library = RuleLibrary::parse(BUILT_IN).unwrap();
-        let queue = library
-            .rules
-            .iter()
-            .find(|r| r.id == "acd_queue_high")
-            .unwrap();
+        let queue = rule_of(&library, "acd_queue_high");
         let at_peak = |usual_peak: Option<f64>, value: f64| {
             let context = Context {
                 usual_peak,
@@ -1048,11 +1044,7 @@ mod tests {
     #[test]
     fn a_draining_queue_is_neither_bad_nor_resolving_and_a_growing_one_alerts() {
         let library = RuleLibrary::parse(BUILT_IN).unwrap();
-        let backlog = library
-            .rules
-            .iter()
-            .find(|r| r.id == "fax_backlog")
-            .unwrap();
+        let backlog = rule_of(&library, "fax_backlog");
         let judge = |previous: f64, value: f64| {
             let context = Context {
                 previous: Some(previous),
@@ -1076,11 +1068,7 @@ mod tests {
     #[test]
     fn a_forecast_without_a_good_line_does_not_resolve_while_heading_for_the_limit() {
         let library = RuleLibrary::parse(BUILT_IN).unwrap();
-        let forecast = library
-            .rules
-            .iter()
-            .find(|r| r.id == "disk_full_forecast")
-            .unwrap();
+        let forecast = rule_of(&library, "disk_full_forecast");
         let judge = |values: &[f64]| {
             let mut series = Series::default();
             for (index, value) in values.iter().enumerate() {

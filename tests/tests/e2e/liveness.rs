@@ -32,9 +32,9 @@ fn alerts_of(kafka: &ucx_common::config::KafkaSettings) -> Vec<Alert> {
     ucx_e2e::alerts_on(kafka, Duration::from_secs(1))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_cluster_node_and_an_overdue_inventory_are_each_alerted() {
-    let kafka = Services::from_env().kafka("liveness");
+/// A gateway and processors on topics of their own; a node silent for 2 s is lost.
+async fn gateway_and_processors(test: &str) -> (ucx_common::config::KafkaSettings, Stage, Stage) {
+    let kafka = Services::from_env().kafka(test);
     let gateway = start_gateway(ucx_ingest::IngestConfig {
         kafka: kafka.clone(),
         ..Default::default()
@@ -44,10 +44,16 @@ async fn a_silent_cluster_node_and_an_overdue_inventory_are_each_alerted() {
         kafka: kafka.clone(),
         ..Default::default()
     };
-    config.processors.group_id = unique("liveness");
+    config.processors.group_id = unique(test);
     config.processors.checkpoint_interval_ms = Duration::from_millis(200);
     config.processors.heartbeat_timeout_ms = 2_000;
-    let _processors = start_processors(config).await;
+    let processors = start_processors(config).await;
+    (kafka, gateway, processors)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_cluster_node_and_an_overdue_inventory_are_each_alerted() {
+    let (kafka, gateway, _processors) = gateway_and_processors("liveness").await;
     put_customer(&gateway.url, "cust-live", "PLATINUM", true).await;
     let cluster = add_installation(&gateway.url, "cust-live", "inst-cluster").await;
     let steady = add_installation(&gateway.url, "cust-live", "inst-steady").await;
@@ -151,20 +157,7 @@ async fn a_silent_cluster_node_and_an_overdue_inventory_are_each_alerted() {
 /// `StartPending` services are on their way, not stopped).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_service_alerts_and_a_planned_reboot_does_not() {
-    let kafka = Services::from_env().kafka("presence");
-    let gateway = start_gateway(ucx_ingest::IngestConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    })
-    .await;
-    let mut config = ucx_processors::ProcessorConfig {
-        kafka: kafka.clone(),
-        ..Default::default()
-    };
-    config.processors.group_id = unique("presence");
-    config.processors.checkpoint_interval_ms = Duration::from_millis(200);
-    config.processors.heartbeat_timeout_ms = 2_000;
-    let _processors = start_processors(config).await;
+    let (kafka, gateway, _processors) = gateway_and_processors("presence").await;
     let customer = "cust-presence";
     put_customer(&gateway.url, customer, "GOLD", true).await;
     let servers = ["inst-vanish", "inst-planned", "inst-unplanned"];
