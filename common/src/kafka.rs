@@ -288,7 +288,9 @@ async fn create_topics(
 }
 
 /// Whether a failed admin call (topic creation) cannot succeed by trying again: the request is
-/// refused (no permission, a policy, an impossible partition or replica count, a bad name).
+/// refused (no permission, a policy, an impossible partition count, a bad name). Too few
+/// brokers for the replication factor is not: a cluster still starting answers so until its
+/// brokers registered.
 pub fn is_permanent_admin_error(error: &KafkaError) -> bool {
     match error {
         KafkaError::AdminOp(code) => matches!(
@@ -296,7 +298,6 @@ pub fn is_permanent_admin_error(error: &KafkaError) -> bool {
             RDKafkaErrorCode::TopicAuthorizationFailed
                 | RDKafkaErrorCode::ClusterAuthorizationFailed
                 | RDKafkaErrorCode::PolicyViolation
-                | RDKafkaErrorCode::InvalidReplicationFactor
                 | RDKafkaErrorCode::InvalidPartitions
                 | RDKafkaErrorCode::InvalidConfig
                 | RDKafkaErrorCode::InvalidTopic

@@ -51,6 +51,19 @@ pub struct Progress {
 /// registry view derives one (the request is normally written milliseconds after the switch).
 pub const PURGE_FALLBACK_AFTER_MS: i64 = 30_000;
 
+/// The instant a purge derived from `customer`'s switch-off covers, if one is due: telemetry
+/// off for [`PURGE_FALLBACK_AFTER_MS`] with no purge request at or after the record's last
+/// change. It covers that wait too, so beats a gateway still accepted while its view lagged
+/// behind the switch are purged with the rest.
+fn derived_purge_at(state: &State, customer: &Customer, now: i64) -> Option<i64> {
+    let requested = state
+        .purges
+        .get(&customer.customer_id)
+        .is_some_and(|purge| purge.requested_at >= customer.updated_at);
+    let due = customer.updated_at + PURGE_FALLBACK_AFTER_MS;
+    (!customer.telemetry_enabled && !requested && now >= due).then_some(due)
+}
+
 pub struct RegistryView {
     state: RwLock<State>,
     progress: watch::Sender<Progress>,
@@ -234,16 +247,9 @@ impl RegistryView {
         let mut purges: Vec<PurgeRequest> = state.purges.values().cloned().collect();
         let now = crate::now_ms();
         for customer in state.customers.values() {
-            let requested = state
-                .purges
-                .get(&customer.customer_id)
-                .is_some_and(|purge| purge.requested_at >= customer.updated_at);
-            if customer.telemetry_enabled
-                || requested
-                || now - customer.updated_at < PURGE_FALLBACK_AFTER_MS
-            {
+            let Some(requested_at) = derived_purge_at(&state, customer, now) else {
                 continue;
-            }
+            };
             let mut installation_ids: Vec<String> = state
                 .installations
                 .values()
@@ -254,16 +260,26 @@ impl RegistryView {
             purges.push(PurgeRequest {
                 customer_id: customer.customer_id.clone(),
                 installation_ids,
-                requested_at: customer.updated_at,
+                requested_at,
                 reason: "telemetry switched off; no purge request was on record, so the pipeline derived one from the customer record".into(),
             });
         }
         purges
     }
 
-    /// Data of this installation up to the returned instant (UTC ms) is to be purged.
+    /// Data of this installation up to the returned instant (UTC ms) is to be purged: by a
+    /// purge request, or by one derived from its customer's switch-off (see [`Self::purges`]).
     pub fn purged_until(&self, installation_id: &str) -> Option<i64> {
-        self.read().purged_until.get(installation_id).copied()
+        let state = self.read();
+        let requested = state.purged_until.get(installation_id).copied();
+        // two lookups per record; telemetry on (nearly every record) ends at the second
+        let derived = state
+            .installations
+            .get(installation_id)
+            .and_then(|installation| state.customers.get(&installation.customer_id))
+            .filter(|customer| !customer.telemetry_enabled)
+            .and_then(|customer| derived_purge_at(&state, customer, crate::now_ms()));
+        requested.max(derived)
     }
 
     /// Every silence and maintenance window, ended ones included, by start.

@@ -111,6 +111,7 @@ impl Stage {
     /// Ends the stage abruptly, as a crash would: its task is dropped mid-flight and nothing it
     /// would do on a planned stop (final flushes, checkpoints) happens.
     pub async fn crash(mut self) {
+        forget_admin_url(&self.url, &self.admin_url);
         let handle = self.handle.take().expect("running");
         handle.abort();
         let _ = handle.await;
@@ -118,6 +119,7 @@ impl Stage {
 
     /// Stops the stage the way SIGTERM does and returns how its `run` ended.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        forget_admin_url(&self.url, &self.admin_url);
         self.shutdown.cancel();
         self.handle.take().expect("running").await?
     }
@@ -127,7 +129,7 @@ impl Drop for Stage {
     fn drop(&mut self) {
         // Its port is free for another test's stage from now on: keep no mapping pointing from
         // it to this gateway's admin port.
-        forget_admin_url(&self.url);
+        forget_admin_url(&self.url, &self.admin_url);
         self.shutdown.cancel();
     }
 }
@@ -218,8 +220,12 @@ pub fn remember_admin_url(public: &str, admin: &str) {
 
 /// Forgets the admin listener of a gateway that stops (the kernel may hand its public port to
 /// any stage of another test next).
-pub fn forget_admin_url(public: &str) {
-    admin_urls().lock().unwrap().remove(public);
+/// Only its own mapping: another gateway may hold that public URL by now.
+pub fn forget_admin_url(public: &str, admin: &str) {
+    let mut urls = admin_urls().lock().unwrap();
+    if urls.get(public).is_some_and(|known| known == admin) {
+        urls.remove(public);
+    }
 }
 
 /// The admin listener (admin API, `/metrics`, `/ready`) of the gateway whose public URL is

@@ -235,8 +235,8 @@ impl Drop for StageProcess {
                 self.log_tail()
             );
         }
+        crate::forget_admin_url(&self.url(), &self.admin_url());
         self.kill9();
-        crate::forget_admin_url(&self.url());
     }
 }
 

@@ -186,9 +186,12 @@ where
         || async {
             kafka::ensure_pipeline_topics(kafka_settings)
                 .await
-                .map_err(|error| match kafka::is_permanent_admin_error(&error) {
-                    true => Failure::Permanent(error),
-                    false => Failure::Transient(error),
+                .map_err(|error| {
+                    readiness.set(TOPICS_CHECK, Err(format!("creating them: {error}")));
+                    match kafka::is_permanent_admin_error(&error) {
+                        true => Failure::Permanent(error),
+                        false => Failure::Transient(error),
+                    }
                 })
         },
     )

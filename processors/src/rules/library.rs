@@ -165,6 +165,8 @@ fn default_trend_spacing_minutes() -> u32 {
 
 /// Below this many learnt values (baseline) or trend points (forecast) a rule stays quiet.
 const DEFAULT_WARM_UP: u32 = 12;
+/// A queue at most this share of its previous value is draining.
+const DRAINING_FACTOR: f64 = 0.9;
 /// Servers of a peer group besides the one judged, when a rule names no `min_peers`.
 const DEFAULT_MIN_PEERS: u32 = 5;
 /// A forecast needs a trend a straight line explains this well (R²).
@@ -214,8 +216,8 @@ pub struct Rule {
     /// (weekday, weekend) is usual, not bad (`0.25`: up to 25 % above). A critical threshold is
     /// absolute and still fires. Until two earlier days were seen, the rule judges as without it.
     pub seasonal: Option<f64>,
-    /// Queue rules: a value lower than the one before is a queue being worked off (a fax
-    /// broadcast draining), neither bad nor resolving.
+    /// Queue rules: a value a tenth or more lower than the one before is a queue being worked
+    /// off (a fax broadcast draining), neither bad nor resolving.
     #[serde(default)]
     pub draining_is_healthy: bool,
     /// Correlation group: open alerts of rules of one group on one installation are one
@@ -579,7 +581,7 @@ impl RuleLibrary {
                     // the baseline is the library in force's: a shadow rule does not change it
                     abnormal |= rule.mode == Mode::Live
                         && rule.when == When::AboveBaseline
-                        && verdict.severity.is_some();
+                        && (verdict.severity.is_some() || verdict.excused);
                     findings.push(Finding {
                         rule_id: rule.id.clone(),
                         rule_version: rule.version,
@@ -640,6 +642,9 @@ pub struct Verdict {
     pub clear: bool,
     /// Peer rules: how many servers of the group the median is of.
     pub peers: Option<f64>,
+    /// A bad value taken for usual at this hour (seasonal) or for a queue draining: not
+    /// alerted, and not learnt into the baseline either.
+    pub excused: bool,
 }
 
 impl Rule {
@@ -684,6 +689,7 @@ impl Rule {
             rate_per_day: None,
             clear: true,
             peers: None,
+            excused: false,
         };
         let margin = self.clear_margin;
         // The severity of the first threshold `crossed` and the threshold it crossed.
@@ -736,6 +742,9 @@ impl Rule {
             When::AbovePeers => {
                 let needed = self.min_peers.unwrap_or(DEFAULT_MIN_PEERS) as usize;
                 let Some(peers) = context.peers.filter(|p| p.count >= needed) else {
+                    // unknown (after a restart the figures build up again): neither bad nor
+                    // resolving an open alert
+                    verdict.clear = false;
                     return verdict;
                 };
                 let spread = peers.spread.max(self.min_spread.unwrap_or(1.0));
@@ -792,14 +801,16 @@ impl Rule {
                 }
             }
         }
-        if verdict.severity == Some(Severity::Warning) && self.usual_at_this_hour(value, context) {
+        // draining: a tenth lower than the beat before at least (a jittering stuck queue is not)
+        let draining = context
+            .previous
+            .is_some_and(|before| value <= before * DRAINING_FACTOR);
+        let usual =
+            verdict.severity == Some(Severity::Warning) && self.usual_at_this_hour(value, context);
+        if usual || (verdict.severity.is_some() && self.draining_is_healthy && draining) {
             verdict.severity = None;
             verdict.clear = false;
-        }
-        let draining = context.previous.is_some_and(|before| value < before);
-        if verdict.severity.is_some() && self.draining_is_healthy && draining {
-            verdict.severity = None;
-            verdict.clear = false;
+            verdict.excused = true;
         }
         verdict
     }
@@ -927,6 +938,7 @@ mod tests {
             rate_per_day: Some(-3.2),
             clear: false,
             peers: None,
+            excused: false,
         };
         let forecast = rule("disk_full_forecast");
         let summary = forecast.summary_of("disk D:", &falling);
@@ -1057,6 +1069,11 @@ mod tests {
         assert!(!draining.clear);
         assert_eq!(judge(30.0, 32.0).severity, Some(Severity::Warning));
         assert_eq!(judge(32.0, 32.0).severity, Some(Severity::Warning), "stuck");
+        assert_eq!(
+            judge(32.0, 30.0).severity,
+            Some(Severity::Warning),
+            "jitter"
+        );
         let refused = BUILT_IN.replace(
             "signal = \"faxes_transmitting\"\nwhen = \"above\"",
             "signal = \"faxes_transmitting\"\nwhen = \"below\"",

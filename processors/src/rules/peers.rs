@@ -88,7 +88,8 @@ impl Peers {
         values.insert(server.to_string(), (at_ms, value));
     }
 
-    /// Forgets a server everywhere (it left the group, was erased or revoked).
+    /// Forgets a server everywhere (erased). One that left its group or stopped reporting
+    /// ages out after two hours.
     pub fn forget(&mut self, server: &str) {
         for values in self.groups.values_mut() {
             values.remove(server);

@@ -72,27 +72,30 @@ impl DailyProfile {
     /// bad day among them does not make its fault usual). `None` until [`PROFILE_MIN_DAYS`]
     /// earlier days were seen; today's own values never count.
     pub fn usual_peak(&self, at_ms: i64) -> Option<f64> {
-        let (today, slot) = day_and_slot(at_ms);
-        let (kind, hour) = (slot / 24 * 24, slot % 24);
-        let mut by_day: Vec<(i64, f64)> = Vec::new();
-        for neighbour in [(hour + 23) % 24, hour, (hour + 1) % 24] {
-            for &(day, highest) in self.slots.get(kind + neighbour).into_iter().flatten() {
+        // per earlier day, counted back from now (1: yesterday): the hour before, this hour and
+        // the hour after, each of its own day and slot (across midnight: the day before or
+        // after, a weekday or a weekend)
+        let mut by_days_back: Vec<(i64, f64)> = Vec::new();
+        for offset in [-HOUR_MS, 0, HOUR_MS] {
+            let (today, slot) = day_and_slot(at_ms + offset);
+            for &(day, highest) in self.slots.get(slot).into_iter().flatten() {
                 if day >= today {
                     continue;
                 }
-                match by_day.iter_mut().find(|(seen, _)| *seen == day) {
+                let back = today - day;
+                match by_days_back.iter_mut().find(|(seen, _)| *seen == back) {
                     Some((_, max)) => *max = max.max(highest),
-                    None => by_day.push((day, highest)),
+                    None => by_days_back.push((back, highest)),
                 }
             }
         }
         // the newest days only
-        by_day.sort_by_key(|&(day, _)| std::cmp::Reverse(day));
-        by_day.truncate(PROFILE_DAYS);
-        if by_day.len() < PROFILE_MIN_DAYS {
+        by_days_back.sort_by_key(|&(back, _)| back);
+        by_days_back.truncate(PROFILE_DAYS);
+        if by_days_back.len() < PROFILE_MIN_DAYS {
             return None;
         }
-        let mut peaks: Vec<f64> = by_day.into_iter().map(|(_, max)| max).collect();
+        let mut peaks: Vec<f64> = by_days_back.into_iter().map(|(_, max)| max).collect();
         peaks.sort_by(f64::total_cmp);
         Some(peaks[(peaks.len() - 1) / 2])
     }
@@ -448,6 +451,15 @@ mod tests {
             a_day_with_a_morning_peak(&mut series, THURSDAY - days_ago * DAY_MS as i64, peak);
         }
         assert_eq!(series.usual_peak(nine_today), Some(25.0));
+        // just after midnight the hour before is last night's, which is today's window: of the
+        // 23:30s on Monday (30), Tuesday (40) and Wednesday (70, an hour ago), only the first
+        // two are earlier days
+        let mut series = Series::default();
+        for (days_ago, value) in [(3, 30.0), (2, 40.0), (1, 70.0)] {
+            let midnight = THURSDAY - (days_ago - 1) * DAY_MS as i64;
+            series.record_seasonal(midnight - HOUR_MS / 2, value);
+        }
+        assert_eq!(series.usual_peak(THURSDAY + HOUR_MS / 2), Some(30.0));
         // a Saturday morning has no usual peak yet: weekdays are not weekends
         assert_eq!(
             series.usual_peak(THURSDAY + 2 * DAY_MS as i64 + 9 * HOUR),
