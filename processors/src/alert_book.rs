@@ -1,6 +1,6 @@
 //! The alert lifecycle: one alert per (installation, node, rule, subject). A subject that stays
-//! bad for the rule's `for_beats` opens it, a change of severity re-announces it under the same
-//! id, an alert still open after the tier's reminder interval is announced again as a reminder
+//! bad for the rule's `for_beats` opens it, a worse severity re-announces it under the same id
+//! (a milder one waits for the resolution: an episode keeps its worst), an alert still open after the tier's reminder interval is announced again as a reminder
 //! (not once acknowledged), and `clear_beats` good verdicts in a row resolve it: a value
 //! wavering around the threshold does not open and resolve an alert on every beat.
 //!
@@ -139,9 +139,16 @@ impl AlertBook {
                 tracked.group = finding.text.group.clone();
             }
             let change = match finding.severity {
-                Some(severity) => {
+                Some(found) => {
                     tracked.bad_streak += 1;
                     tracked.good_streak = 0;
+                    // An open episode keeps its worst severity until it resolves: a value
+                    // wavering at the critical threshold (4.9 %, 5 %, 4.6 % free) escalates
+                    // once, not CRITICAL, WARNING, CRITICAL in turn.
+                    let severity = match &tracked.open {
+                        Some(open) if rank(open.severity) > rank(found) => open.severity,
+                        _ => found,
+                    };
                     match &tracked.open {
                         // a reminder with the next bad verdict; between beats the processors'
                         // tick reminds (`remind`), so a subject no beat carries is reminded too
@@ -640,6 +647,15 @@ fn to_alert(
     }
 }
 
+/// Severities in order, mildest first.
+fn rank(severity: Severity) -> u8 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Critical => 2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,6 +837,13 @@ mod tests {
             states(&mut book, "4", 3),
             [(AlertState::Open, Severity::Critical)]
         );
+        // wavering at the critical threshold (5 %): no step back to WARNING and up again
+        assert_eq!(
+            states(&mut book, "4a", 6),
+            [],
+            "the episode keeps its worst"
+        );
+        assert_eq!(states(&mut book, "4b", 4), []);
         assert_eq!(
             states(&mut book, "5", 60),
             [(AlertState::Resolved, Severity::Critical)]
