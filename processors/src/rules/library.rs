@@ -536,7 +536,13 @@ impl RuleLibrary {
                 let wants_history = rules.iter().any(|rule| rule.needs_history());
                 let seasonal = rules.iter().any(|rule| rule.seasonal.is_some());
                 let draining = rules.iter().any(|rule| rule.draining_is_healthy);
-                let compared = rules.iter().any(|rule| rule.when == When::AbovePeers);
+                // every server with a group is a peer, whether or not a peer rule is in force
+                // for it (a tier or a staged rollout): the sample stays the whole group
+                let compared = self.rules.iter().any(|rule| {
+                    rule.when == When::AbovePeers
+                        && rule.signal == signal
+                        && rule.judges(&observation.subject)
+                });
                 if let (true, Some(group), Some(peers)) = (compared, &group, peers.as_deref_mut()) {
                     let (server, at) = (&beat.envelope.installation_id, beat.envelope.sent_at);
                     let (key, subject) = (signal.key(), &observation.subject);

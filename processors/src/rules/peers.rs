@@ -35,7 +35,8 @@ pub struct Peers {
 
 impl Peers {
     /// The figures of the servers of `group` other than `server`, of values at most
-    /// [`MAX_AGE_MS`] older than `at_ms`; `None` when none.
+    /// [`MAX_AGE_MS`] from `at_ms` (older, or newer: a server whose clock runs ahead); `None`
+    /// when none.
     pub fn figures(
         &self,
         group: &str,
@@ -49,7 +50,7 @@ impl Peers {
             .get(&(group.to_string(), signal, subject.to_string()))?;
         let mut current: Vec<f64> = values
             .iter()
-            .filter(|(id, (at, _))| id.as_str() != server && at_ms - at <= MAX_AGE_MS)
+            .filter(|(id, (at, _))| id.as_str() != server && (at_ms - at).abs() <= MAX_AGE_MS)
             .map(|(_, (_, value))| *value)
             .collect();
         if current.is_empty() {
@@ -85,7 +86,14 @@ impl Peers {
                 return;
             }
         }
-        values.insert(server.to_string(), (at_ms, value));
+        // a late beat does not replace a newer value
+        match values.get_mut(server) {
+            Some((at, newest)) if *at <= at_ms => (*at, *newest) = (at_ms, value),
+            Some(_) => {}
+            None => {
+                values.insert(server.to_string(), (at_ms, value));
+            }
+        }
     }
 
     /// Forgets a server everywhere (erased). One that left its group or stopped reporting
@@ -151,6 +159,12 @@ mod tests {
             ),
             None
         );
+        // a late value of a server does not replace its newer one
+        peers.record(group, "memory_used_percent", "memory", "e", 500, 90.0);
+        let figures = peers
+            .figures(group, "memory_used_percent", "memory", "odd", 2_000)
+            .unwrap();
+        assert_eq!(figures.median, 40.0);
         peers.forget("a");
         let figures = peers
             .figures(group, "memory_used_percent", "memory", "odd", 2_000)
