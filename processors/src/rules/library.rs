@@ -709,6 +709,21 @@ impl Rule {
                         .map(|w| (Severity::Warning, w))
                 })
         };
+        // `above_baseline` and `above_peers`: thresholds are spreads (at least `min_spread`)
+        // above a centre — the server's own mean, or its peers' median
+        let above_by_spreads = |verdict: &mut Verdict, centre: f64, spread: f64| {
+            let spread = spread.max(self.min_spread.unwrap_or(1.0));
+            let deviations = (value - centre) / spread;
+            let limit_of = |k: f64| centre + k * spread;
+            verdict.baseline = Some(centre);
+            verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
+            if let Some((severity, k)) = grade(&|k| deviations > k) {
+                verdict.severity = Some(severity);
+                verdict.threshold = limit_of(k);
+            } else if let Some(k) = warning.or(critical) {
+                verdict.clear = deviations <= k - margin;
+            }
+        };
         match self.when {
             When::True => {
                 verdict.severity = self.severity.filter(|_| value != 0.0);
@@ -733,17 +748,7 @@ impl Rule {
                 let Some(baseline) = context.baseline.filter(|b| b.learnt >= warm_up) else {
                     return verdict;
                 };
-                verdict.baseline = Some(baseline.mean);
-                let spread = baseline.spread.max(self.min_spread.unwrap_or(1.0));
-                let deviations = (value - baseline.mean) / spread;
-                let limit_of = |k: f64| baseline.mean + k * spread;
-                verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
-                if let Some((severity, k)) = grade(&|k| deviations > k) {
-                    verdict.severity = Some(severity);
-                    verdict.threshold = limit_of(k);
-                } else if let Some(k) = warning.or(critical) {
-                    verdict.clear = deviations <= k - margin;
-                }
+                above_by_spreads(&mut verdict, baseline.mean, baseline.spread);
             }
             When::AbovePeers => {
                 let needed = self.min_peers.unwrap_or(DEFAULT_MIN_PEERS) as usize;
@@ -753,18 +758,8 @@ impl Rule {
                     verdict.clear = false;
                     return verdict;
                 };
-                let spread = peers.spread.max(self.min_spread.unwrap_or(1.0));
-                let deviations = (value - peers.median) / spread;
-                verdict.baseline = Some(peers.median);
                 verdict.peers = Some(peers.count as f64);
-                let limit_of = |k: f64| peers.median + k * spread;
-                verdict.threshold = limit_of(warning.or(critical).unwrap_or_default());
-                if let Some((severity, k)) = grade(&|k| deviations > k) {
-                    verdict.severity = Some(severity);
-                    verdict.threshold = limit_of(k);
-                } else if let Some(k) = warning.or(critical) {
-                    verdict.clear = deviations <= k - margin;
-                }
+                above_by_spreads(&mut verdict, peers.median, peers.spread);
             }
             When::Forecast => {
                 let min_fit = self.min_fit.unwrap_or(DEFAULT_MIN_FIT);
