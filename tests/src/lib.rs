@@ -674,9 +674,25 @@ struct ServerProcess(Option<Child>);
 
 impl ServerProcess {
     fn spawn(command: &mut Command, what: &str) -> Self {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        Self::spawn_as_set(command, what)
+    }
+
+    /// Spawns with its output appended to `log`.
+    fn spawn_logged(command: &mut Command, what: &str, log: &std::path::Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|error| panic!("opening {}: {error}", log.display()));
+        command
+            .stdout(file.try_clone().expect("a log file handle"))
+            .stderr(file);
+        Self::spawn_as_set(command, what)
+    }
+
+    fn spawn_as_set(command: &mut Command, what: &str) -> Self {
         let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("starting {what}: {error}"));
         ServerProcess(Some(child))
@@ -794,15 +810,33 @@ pub fn free_port() -> u16 {
 pub struct OwnBroker {
     tansu_bin: PathBuf,
     pub port: u16,
+    /// Where a durable broker keeps its SQLite file; `None` for memory storage.
+    data_dir: Option<PathBuf>,
     process: ServerProcess,
 }
 
 impl OwnBroker {
+    /// A broker with memory storage: what it holds is gone when it stops.
     pub async fn start(tansu_bin: &std::path::Path) -> Self {
+        Self::start_with(tansu_bin, None).await
+    }
+
+    /// A broker that keeps its records, topics, groups and offsets in a SQLite file across a
+    /// restart (or a SIGKILL): `tansu` built with its `libsql` storage
+    /// (`scripts/services.sh install-durable-broker`, `UCX_TANSU_DURABLE_BIN`).
+    pub async fn start_durable() -> Self {
+        let tansu_bin = PathBuf::from(required_env("UCX_TANSU_DURABLE_BIN"));
+        let dir = std::env::temp_dir().join(unique("durable-broker"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_with(&tansu_bin, Some(dir)).await
+    }
+
+    async fn start_with(tansu_bin: &std::path::Path, data_dir: Option<PathBuf>) -> Self {
         let port = free_port();
         let mut broker = OwnBroker {
             tansu_bin: tansu_bin.to_path_buf(),
             port,
+            data_dir,
             process: ServerProcess::default(),
         };
         broker.restart().await;
@@ -813,18 +847,30 @@ impl OwnBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Starts the broker (again) on the same port; its memory storage starts empty.
+    /// Starts the broker (again) on the same port: memory storage starts empty, durable storage
+    /// where it was.
     pub async fn restart(&mut self) {
         self.stop();
         let listener = format!("tcp://127.0.0.1:{}", self.port);
-        self.process = ServerProcess::spawn(
-            Command::new(&self.tansu_bin)
-                .args(["broker", "--silent", "--listener-url", &listener])
-                .args(["--advertised-listener-url", &listener])
-                .args(["--storage-engine", "memory://tansu/"]),
-            "tansu",
-        );
+        let mut command = Command::new(&self.tansu_bin);
+        command
+            .args(["broker", "--silent", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &listener]);
+        match &self.data_dir {
+            None => command.args(["--storage-engine", "memory://tansu/"]),
+            // tansu resolves `sqlite://NAME` against its working directory
+            Some(dir) => command
+                .current_dir(dir)
+                .args(["--storage-engine", "sqlite://tansu.db"]),
+        };
+        self.process = match &self.data_dir {
+            None => ServerProcess::spawn(&mut command, "tansu"),
+            Some(dir) => ServerProcess::spawn_logged(&mut command, "tansu", &dir.join("tansu.log")),
+        };
         wait_for_port("the test broker's port", self.port).await;
+        if let Some(dir) = &self.data_dir {
+            index_record_headers(&dir.join("tansu.db"));
+        }
     }
 
     pub fn stop(&mut self) {
@@ -839,6 +885,40 @@ impl OwnBroker {
 
     pub fn resume(&self) {
         self.process.signal("CONT");
+    }
+}
+
+/// tansu's SQLite schema reads each fetched record's headers by (partition, offset) from a table
+/// without an index on them, so every fetch scans all headers ever stored: past ≈ 10,000 records
+/// with headers (every beat has some) fetching crawls. The index is what that lookup needs;
+/// `CREATE INDEX IF NOT EXISTS` after each start (tansu creates its tables at start-up).
+fn index_record_headers(database: &std::path::Path) {
+    let script = "import sqlite3, sys\n\
+                  connection = sqlite3.connect(sys.argv[1], timeout=30)\n\
+                  connection.execute('CREATE INDEX IF NOT EXISTS ucx_header_record ON header (topition, offset_id)')\n\
+                  connection.commit()\n";
+    let status = Command::new("python3")
+        .args(["-c", script])
+        .arg(database)
+        .status()
+        .expect("python3 runs");
+    assert!(
+        status.success(),
+        "indexing {}'s headers failed",
+        database.display()
+    );
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(dir) = &self.data_dir {
+            if std::env::var_os("UCX_KEEP_LOGS").is_some() {
+                eprintln!("the durable broker's data and log: {}", dir.display());
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 }
 

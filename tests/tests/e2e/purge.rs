@@ -448,6 +448,128 @@ async fn a_switch_off_whose_purge_request_was_lost_still_ends_purged() {
     );
 }
 
+/// Seconds from posting one disks beat of `installation` to its row in ClickHouse.
+async fn seconds_to_queryable(
+    url: &str,
+    key: &str,
+    installation: &str,
+    clickhouse: &ucx_common::config::ClickHouseSettings,
+) -> f64 {
+    let beat = example_beat(Category::HardwareInfoDisks, installation);
+    let beat_id = beat["beat_id"].as_str().unwrap().to_string();
+    let posted = std::time::Instant::now();
+    assert_eq!(post_with_key(url, Some(key), &beat).await.status(), 202);
+    wait_until("the beat queryable", Duration::from_secs(60), || async {
+        query(
+            clickhouse,
+            &format!("SELECT count() FROM hardware_disks WHERE beat_id = '{beat_id}'"),
+        )
+        .await
+        .is_ok_and(|count| count.trim() != "0")
+    })
+    .await;
+    posted.elapsed().as_secs_f64()
+}
+
+/// A purge that ClickHouse is slow to carry out does not hold up other customers' beats: with
+/// the merges (which run ClickHouse's deletions) stopped on this test's tables, the purge waits
+/// for its mutations while another customer's beats are stored as fast as before it began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_purge_does_not_pause_the_sinks() {
+    let services = Services::from_env();
+    let pipeline = start_pipeline(&services, "purge-slow").await;
+    let url = &pipeline.gateway.url;
+    let clickhouse = &pipeline.clickhouse;
+    put_customer(url, "cust-slow-gone", "GOLD", true).await;
+    put_customer(url, "cust-busy", "GOLD", true).await;
+    let gone_key = add_installation(url, "cust-slow-gone", "inst-slow-gone").await;
+    let busy_key = add_installation(url, "cust-busy", "inst-busy").await;
+    let gone_beat = example_beat(Category::HardwareInfoDisks, "inst-slow-gone");
+    assert_eq!(
+        post_with_key(url, Some(&gone_key), &gone_beat)
+            .await
+            .status(),
+        202
+    );
+    let mut before = Vec::new();
+    for _ in 0..5 {
+        before.push(seconds_to_queryable(url, &busy_key, "inst-busy", clickhouse).await);
+    }
+    assert!(rows_of(clickhouse, "inst-slow-gone").await[0] > 0);
+
+    let database = &clickhouse.database;
+    let tables = query(
+        clickhouse,
+        &format!("SELECT name FROM system.tables WHERE database = '{database}' AND engine LIKE '%MergeTree'"),
+    )
+    .await
+    .unwrap();
+    let merges = |verb: &'static str| {
+        let tables = tables.clone();
+        async move {
+            for table in tables.lines() {
+                query(
+                    clickhouse,
+                    &format!("SYSTEM {verb} MERGES {database}.{table}"),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    };
+    merges("STOP").await;
+    set_telemetry(url, "cust-slow-gone", false).await;
+    let unfinished = format!(
+        "SELECT count() FROM system.mutations WHERE database = '{database}' AND is_done = 0"
+    );
+    wait_until(
+        "the purge's deletions issued and waiting",
+        Duration::from_secs(30),
+        || async {
+            query(clickhouse, &unfinished)
+                .await
+                .is_ok_and(|count| count.trim() != "0")
+        },
+    )
+    .await;
+    let mut during = Vec::new();
+    for _ in 0..10 {
+        during.push(seconds_to_queryable(url, &busy_key, "inst-busy", clickhouse).await);
+    }
+    let purges_done = "SELECT count() FROM purges WHERE customer_id = 'cust-slow-gone'";
+    assert_eq!(
+        query(clickhouse, purges_done).await.unwrap().trim(),
+        "0",
+        "the purge was still under way while the other customer's beats were stored"
+    );
+    merges("START").await;
+    purges_reported(clickhouse, "cust-slow-gone", 1).await;
+    assert_eq!(rows_of(clickhouse, "inst-slow-gone").await[0], 0);
+    let busy_beats = query(
+        clickhouse,
+        "SELECT uniqExact(beat_id) FROM hardware_disks WHERE installation_id = 'inst-busy'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        busy_beats.trim(),
+        "15",
+        "every beat of the other customer kept"
+    );
+
+    let slowest = |seconds: &[f64]| seconds.iter().cloned().fold(0.0, f64::max);
+    eprintln!(
+        "slow purge: another customer's beat queryable after {:.2} s at most before the purge ({before:.2?}), {:.2} s at most while it waited ({during:.2?})",
+        slowest(&before),
+        slowest(&during)
+    );
+    // Paused sinks would store nothing until the merges restart: no beat would be queryable.
+    assert!(
+        slowest(&during) < slowest(&before) + 2.0,
+        "beats waited for the purge: before {before:?}, during {during:?}"
+    );
+}
+
 /// Copies of an erased customer's beats, alerts, changes and dead letters in the topics are
 /// bounded by the topics' retention: the stages create them with `kafka.retention_hours`
 /// (default 7 days), whatever the broker's default.
