@@ -4,9 +4,12 @@
 //!
 //! - `paths`: every route, once;
 //! - `types`: requests (`…Input`) and answers (`…View`, [`ErrorBody`]);
-//! - `client`: [`AdminClient`], used by `ucx-admin`, the simulator and the tests.
+//! - `client`: [`AdminClient`], used by `ucx-admin`, the simulator and the tests;
+//! - `erasure_report`: what is left of a customer in every store (`ucx-admin erasure-report`),
+//!   read from the broker and ClickHouse directly.
 
 pub mod client;
+pub mod erasure_report;
 pub mod paths;
 pub mod types;
 

@@ -13,7 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use rdkafka::{ClientConfig, Message};
+use rdkafka::{ClientConfig, Message, TopicPartitionList};
 
 use crate::config::KafkaSettings;
 
@@ -241,6 +241,79 @@ pub async fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<us
     })
     .await
     .expect("metadata task")
+}
+
+/// One record of [`scan_topic`].
+pub struct ScannedRecord<'a> {
+    pub key: Option<&'a [u8]>,
+    /// `None` for a tombstone.
+    pub payload: Option<&'a [u8]>,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Hands every retained record of `topic` to `each`, all partitions, until each partition
+/// reports its end (not the reported high watermark, which the local broker sets at the start
+/// of its last batch); answers how many records were read. Fails after `timeout`.
+pub async fn scan_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+    mut each: impl FnMut(ScannedRecord<'_>),
+) -> Result<u64, KafkaError> {
+    let partitions = partition_count(settings, topic).await?;
+    let consumer = reader(settings, "ucx-scan")?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut unfinished: std::collections::HashSet<i32> = (0..partitions as i32).collect();
+    let deadline = Instant::now() + timeout;
+    let mut read = 0;
+    while !unfinished.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = match tokio::time::timeout(left, consumer.recv()).await {
+            Err(_) => return Err(KafkaError::Global(RDKafkaErrorCode::OperationTimedOut)),
+            Ok(Err(KafkaError::PartitionEOF(partition))) => {
+                unfinished.remove(&partition);
+                continue;
+            }
+            Ok(Err(error)) => return Err(error),
+            Ok(Ok(message)) => message,
+        };
+        read += 1;
+        each(ScannedRecord {
+            key: message.key(),
+            payload: message.payload(),
+            timestamp_ms: message.timestamp().to_millis(),
+        });
+    }
+    Ok(read)
+}
+
+/// A topic's configuration entries, as the broker describes them (`retention.ms`,
+/// `cleanup.policy`, …); empty for a topic the broker does not know.
+pub async fn topic_config(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<std::collections::HashMap<String, String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> =
+        with_client_options(base_config(settings), settings).create()?;
+    let described = admin
+        .describe_configs(
+            &[rdkafka::admin::ResourceSpecifier::Topic(topic)],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?;
+    let mut config = std::collections::HashMap::new();
+    if let Some(Ok(resource)) = described.into_iter().next() {
+        for entry in resource.entries {
+            if let Some(value) = entry.value {
+                config.insert(entry.name, value);
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// What a consume loop does with a failed receive: log it and pause briefly (librdkafka

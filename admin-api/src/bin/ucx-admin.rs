@@ -73,6 +73,18 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// What is left of a customer in every store after its erasure: the registry (records,
+    /// contacts), every ClickHouse table holding customer data, every topic keyed by its
+    /// installations (with the date the topic's retention drops the last copy). Reads the broker
+    /// and ClickHouse directly with the stages' config (needs no admin token); prints JSON and
+    /// exits 0 when nothing is left, 1 when something is (listed under "left").
+    ErasureReport {
+        customer_id: String,
+        /// The stages' config file (its kafka and clickhouse sections); `UCX_…` variables
+        /// override it, as for the stages.
+        #[arg(long, env = "UCX_CONFIG")]
+        config: Option<std::path::PathBuf>,
+    },
     /// Register an installation of a customer and print its key (shown this once).
     AddInstallation {
         customer_id: String,
@@ -251,6 +263,8 @@ fn show(value: &impl Serialize) {
 
 async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
     match command {
+        // reads the stores, not the admin API: main runs it before asking for a token
+        Command::ErasureReport { .. } => unreachable!("the erasure report is run by main"),
         Command::Customers => show(&client.customers().await?),
         Command::Customer { customer_id } => show(&client.customer(&customer_id).await?),
         Command::PutCustomer {
@@ -369,6 +383,13 @@ async fn run(client: &AdminClient, command: Command) -> Result<(), AdminError> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let cli = Cli::parse();
+    if let Command::ErasureReport {
+        customer_id,
+        config,
+    } = &cli.command
+    {
+        std::process::exit(erasure_report(customer_id, config.as_deref()).await);
+    }
     let token = match admin_token(cli.token_file.as_deref()) {
         Ok(token) => token,
         Err(message) => {
@@ -386,6 +407,43 @@ async fn main() {
         Err(error @ AdminError::Transport { .. }) => {
             eprintln!("ucx-admin: {error}");
             std::process::exit(2);
+        }
+    }
+}
+
+/// The stores the erasure report reads, from the stages' configuration.
+#[derive(serde::Deserialize)]
+struct Stores {
+    kafka: ucx_common::config::KafkaSettings,
+    clickhouse: ucx_common::config::ClickHouseSettings,
+}
+
+/// Prints the report; answers the exit status (0 erased, 1 something left, 2 not readable).
+async fn erasure_report(customer_id: &str, config: Option<&std::path::Path>) -> i32 {
+    let report = async {
+        let stores: Stores = ucx_common::config::load(config)?;
+        ucx_admin_api::erasure_report::erasure_report(
+            &stores.kafka,
+            &stores.clickhouse,
+            customer_id,
+        )
+        .await
+    };
+    match report.await {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("a report serialises")
+            );
+            if report.erased {
+                0
+            } else {
+                1
+            }
+        }
+        Err(error) => {
+            eprintln!("ucx-admin: erasure report: {error:#}");
+            2
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use ucx_common::retry::{retry_transient, Backoff};
 use ucx_schemas::PurgeRequest;
+use ucx_tables::personal::{personal_tables, quoted};
 
 /// How long a purge may wait for ClickHouse to finish its deletions before it is retried.
 const MUTATION_TIMEOUT: Duration = Duration::from_secs(120);
@@ -35,12 +36,6 @@ struct PurgeRow {
 struct Done {
     customer_id: String,
     requested_at: u64,
-}
-
-#[derive(clickhouse::Row, Deserialize)]
-struct TableColumn {
-    table: String,
-    name: String,
 }
 
 pub struct Purger {
@@ -69,7 +64,7 @@ impl Purger {
 
     /// Deletes the rows of one purge request and records its completion.
     pub async fn carry_out(&self, purge: &PurgeRequest) -> Result<(), PurgeError> {
-        let tables = self.purged_tables().await?;
+        let tables = personal_tables(&self.client).await?;
         let installations = purge
             .installation_ids
             .iter()
@@ -79,10 +74,8 @@ impl Purger {
         let until_seconds = purge.requested_at.div_euclid(1000);
         let mut issued = Vec::new();
         for table in &tables {
-            let whose = match table.key {
-                Key::Installation if installations.is_empty() => continue,
-                Key::Installation => format!("installation_id IN ({installations})"),
-                Key::Customer => format!("customer_id = {}", quoted(&purge.customer_id)),
+            let Some(whose) = table.whose(&purge.customer_id, &installations) else {
+                continue;
             };
             let mut sql = format!("ALTER TABLE `{}` DELETE WHERE {whose}", table.name);
             if let Some(column) = table.time_column {
@@ -105,48 +98,6 @@ impl Purger {
         insert.end().await?;
         tracing::info!(customer_id = %purge.customer_id, installations = purge.installation_ids.len(), tables = row.tables.len(), "purge completed");
         Ok(())
-    }
-
-    /// Every table holding rows of an installation (`installation_id`) or, without one, of a
-    /// customer (`customer_id`: the notifier's deliveries, which hold contacts' addresses), and
-    /// its one time column, the one late records are dropped by: `received_at` for beats,
-    /// `event_at` for alerts, changes and notifications, `created_at` for deliveries.
-    async fn purged_tables(&self) -> Result<Vec<PurgedTable>, clickhouse::error::Error> {
-        let columns = self
-            .client
-            .query(
-                "SELECT table, name FROM system.columns WHERE database = currentDatabase() \
-                 AND name IN ('installation_id', 'customer_id', 'received_at', 'event_at', \
-                 'created_at') ORDER BY table",
-            )
-            .fetch_all::<TableColumn>()
-            .await?;
-        let has = |table: &str, name: &str| {
-            columns
-                .iter()
-                .any(|column| column.table == table && column.name == name)
-        };
-        let mut names: Vec<&str> = columns.iter().map(|column| column.table.as_str()).collect();
-        names.dedup();
-        let mut tables = Vec::new();
-        for name in names {
-            let key = if has(name, "installation_id") {
-                Key::Installation
-            } else if has(name, "customer_id") && !NOT_PURGED.contains(&name) {
-                Key::Customer
-            } else {
-                continue;
-            };
-            let time_column = ["received_at", "event_at", "created_at"]
-                .into_iter()
-                .find(|column| has(name, column));
-            tables.push(PurgedTable {
-                name: name.to_string(),
-                key,
-                time_column,
-            });
-        }
-        Ok(tables)
     }
 
     /// Waits until the deletions this purge issued are done: only its own, found by table and
@@ -189,22 +140,6 @@ impl Purger {
     }
 }
 
-/// Tables with a `customer_id` that are not the customer's data: the purge report itself.
-const NOT_PURGED: &[&str] = &["purges"];
-
-/// Whose rows a table holds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Key {
-    Installation,
-    Customer,
-}
-
-struct PurgedTable {
-    name: String,
-    key: Key,
-    time_column: Option<&'static str>,
-}
-
 /// Carries out the purge requests the sink hands over, each until it is done (tried again with
 /// backoff while ClickHouse fails), until `shutdown`.
 pub async fn work(
@@ -232,18 +167,4 @@ pub enum PurgeError {
     ClickHouse(#[from] clickhouse::error::Error),
     #[error("{0} deletions still running after {MUTATION_TIMEOUT:?}")]
     Unfinished(u64),
-}
-
-/// A string literal for ClickHouse SQL.
-fn quoted(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn quotes_cannot_escape_the_literal() {
-        assert_eq!(super::quoted("inst-1"), "'inst-1'");
-        assert_eq!(super::quoted("a'b\\"), "'a\\'b\\\\'");
-    }
 }

@@ -372,22 +372,16 @@ async fn nothing_lost_nothing_doubled_while_stages_crash_and_services_fail() {
 
     produce_poison(&broker.brokers()).await;
 
-    let totals = fleet.await.expect("the fleet task").expect("the fleet ran");
-    let retried = totals.retried;
     let outcome = check_outcome(
         &mut pipeline,
         &broker.brokers(),
         &clickhouse,
         &smtp,
         &dir,
-        totals,
+        fleet,
     )
     .await;
-    assert!(retried > 0, "some beats had to be retried: {outcome}");
     eprintln!("fault injection: {outcome}");
-    if std::env::var_os("UCX_KEEP_LOGS").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }
 
 /// The broker itself is killed (SIGKILL) and started again on its data while the fleet posts:
@@ -453,42 +447,39 @@ async fn nothing_lost_nothing_doubled_when_the_broker_is_killed_and_restarted() 
     let consuming_after = killed.elapsed();
     produce_poison(&broker.brokers()).await;
 
-    let totals = fleet.await.expect("the fleet task").expect("the fleet ran");
-    let retried = totals.retried;
     let outcome = check_outcome(
         &mut pipeline,
         &broker.brokers(),
         &clickhouse,
         &smtp,
         &dir,
-        totals,
+        fleet,
     )
     .await;
-    assert!(
-        retried > 0,
-        "the fleet retried what was refused while the broker was down: {outcome}"
-    );
     eprintln!(
         "broker restart: every stage ready {ready_after:?} and consuming {consuming_after:?} after the broker was killed (3 s down); {outcome}"
     );
-    if std::env::var_os("UCX_KEEP_LOGS").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }
 
-/// After a fleet ran through faults, against the simulator's record of what the gateway
-/// acknowledged: every beat in ClickHouse once, nothing else, every consumer caught up, no alert
-/// episode opened twice, every alert record stored, no mail sent twice, poison dead-lettered,
-/// and every stage exits 0 on SIGTERM. Answers a line of the figures.
+/// Once the fleet ran through the faults (and had to retry some beats), against the simulator's
+/// record of what the gateway acknowledged: every beat in ClickHouse once, nothing else, every
+/// consumer caught up, no alert episode opened twice, every alert record stored, no mail sent
+/// twice, poison dead-lettered, and every stage exits 0 on SIGTERM. Answers a line of the
+/// figures; removes `dir` unless `UCX_KEEP_LOGS` is set.
 async fn check_outcome(
     pipeline: &mut Pipeline,
     brokers: &str,
     clickhouse: &ClickHouseSettings,
     smtp: &OwnSmtp,
     dir: &std::path::Path,
-    totals: ucx_simulator::poster::Totals,
+    fleet: tokio::task::JoinHandle<anyhow::Result<ucx_simulator::poster::Totals>>,
 ) -> String {
+    let totals = fleet.await.expect("the fleet task").expect("the fleet ran");
     assert_eq!((totals.refused, totals.abandoned), (0, 0), "{totals:?}");
+    assert!(
+        totals.retried > 0,
+        "the fleet retried what the gateway refused while a service was down: {totals:?}"
+    );
 
     // Recovery: every acknowledged beat arrives and every consumer catches up.
     let acked = acknowledged(&dir.join("acks.tsv"));
@@ -608,6 +599,9 @@ async fn check_outcome(
             stage.name,
             stage.log_tail()
         );
+    }
+    if std::env::var_os("UCX_KEEP_LOGS").is_none() {
+        let _ = std::fs::remove_dir_all(dir);
     }
     outcome
 }

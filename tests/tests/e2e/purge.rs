@@ -323,6 +323,30 @@ async fn erasing_a_customer_removes_it_from_the_registry_and_every_store() {
     )
     .await;
 
+    // the erasure report before: everything still there, and it says what to do
+    let report = || {
+        ucx_admin_api::erasure_report::erasure_report(&pipeline.kafka, clickhouse, "cust-erased")
+    };
+    let before = report().await.unwrap();
+    assert!(!before.erased, "{before:?}");
+    assert!(
+        before
+            .left
+            .iter()
+            .any(|left| left.contains("erase it first")),
+        "{:?}",
+        before.left
+    );
+    assert!(before.registry.customer_record && before.registry.alert_contacts == 1);
+    let rows_in = |report: &ucx_admin_api::erasure_report::ErasureReport, table: &str| {
+        report
+            .tables
+            .iter()
+            .find(|check| check.table == table)
+            .unwrap_or_else(|| panic!("{table} checked: {report:?}"))
+            .rows
+    };
+
     let admin = ucx_e2e::admin_client(url);
     let refused = admin
         .erase_customer("cust-erased", &ucx_admin_api::ErasureInput::default())
@@ -366,6 +390,39 @@ async fn erasing_a_customer_removes_it_from_the_registry_and_every_store() {
         || std::future::ready(newest_states(&pipeline.kafka).get("inst-erased") == Some(&None)),
     )
     .await;
+    // the erasure report after: nothing left but the topics' copies, each with its bound
+    let after = report().await.unwrap();
+    assert!(after.erased, "{:?}", after.left);
+    assert_eq!(after.installation_ids, ["inst-erased"]);
+    assert!(!after.registry.customer_record && after.registry.installations == 0);
+    assert!(after
+        .purge_requests
+        .iter()
+        .all(|purge| purge.completed_at.is_some()));
+    assert!(
+        after.tables.iter().all(|check| check.rows == 0),
+        "{after:?}"
+    );
+    assert_eq!(rows_in(&before, "hardware_disks"), 2);
+    assert_eq!(rows_in(&after, "notification_deliveries"), 0);
+    let topic = |name: &str| {
+        after
+            .topics
+            .iter()
+            .find(|check| check.topic == name)
+            .unwrap_or_else(|| panic!("{name} checked: {after:?}"))
+    };
+    let beats = topic(&pipeline.kafka.beats_topic);
+    assert_eq!(beats.records, 2, "the two beats' copies, until retention");
+    assert_eq!(
+        beats.gone_by_ms.unwrap() - beats.newest_at_ms.unwrap(),
+        i64::from(pipeline.kafka.retention_hours) * 3_600_000
+    );
+    assert_eq!(
+        topic(&pipeline.kafka.processor_state_topic).live_keys,
+        Some(0)
+    );
+    assert_eq!(topic(&pipeline.kafka.registry_topic).live_keys, Some(0));
     // erasing again: nothing left to erase
     let again = admin
         .erase_customer("cust-erased", &input)
