@@ -1,0 +1,195 @@
+//! `ucx-bench-floor`: the floor of each stage's cost per beat — the work no implementation of
+//! the stage can skip — measured on one core on the benchmark's beat mix (the simulator's
+//! installations, as `ucx-bench` posts them), without the broker, ClickHouse or HTTP:
+//! - gateway: JSON parse, validation and the personal-data scan (`parse_beat`), Avro encode;
+//! - sinks: Avro decode and the rows of the beat (`add_beat`) — the RowBinary serialisation
+//!   happens inside the clickhouse crate's insert and is not counted;
+//! - processors: Avro decode and the rule library's judgement on warm state (the processors'
+//!   engine through the offline judge, after a first pass over the same installations).
+//!
+//! Prints CPU-ms per 1,000 beats of each; with `--figures` (the `figures.json` of
+//! `scripts/bench.sh`) also each stage's measured cost there as a ratio to its floor.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use ucx_processors::backtest::judge::Judge;
+use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
+use ucx_schemas::{decode_beat, encode_beat, parse_beat, Beat, PiiPolicy};
+use ucx_simulator::fleet::Installation;
+
+#[derive(Parser)]
+#[command(version, about = "The floor of each stage's cost per beat")]
+struct Args {
+    /// Installations of the beat mix (small, medium and large servers in turn).
+    #[arg(long, default_value_t = 30)]
+    installations: usize,
+    /// Ticks (simulated minutes) of each installation: the mix is every beat they send.
+    #[arg(long, default_value_t = 240)]
+    ticks: usize,
+    /// A `figures.json` of `scripts/bench.sh`: print each stage's cost there against its floor.
+    #[arg(long)]
+    figures: Option<PathBuf>,
+}
+
+/// CPU seconds this process has used (user + system).
+fn cpu_seconds() -> f64 {
+    let ticks = procfs::ticks_per_second() as f64;
+    procfs::process::Process::myself()
+        .and_then(|process| process.stat())
+        .map(|stat| (stat.utime + stat.stime) as f64 / ticks)
+        .unwrap_or(0.0)
+}
+
+/// CPU-ms per 1,000 beats of `work` over `beats` beats (wall time where the CPU clock's 10 ms
+/// ticks are too coarse for the run).
+fn per_thousand(beats: usize, mut work: impl FnMut()) -> f64 {
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    work();
+    let cpu = cpu_seconds() - cpu;
+    let seconds = if cpu >= 1.0 {
+        cpu
+    } else {
+        wall.elapsed().as_secs_f64()
+    };
+    seconds * 1e6 / beats as f64
+}
+
+/// Rows counted, not kept: the floor of building them.
+#[derive(Default)]
+struct CountingSink(usize);
+
+impl ucx_tables::RowSink for CountingSink {
+    fn push<R: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync + 'static>(
+        &mut self,
+        _table: &'static str,
+        rows: Vec<R>,
+    ) {
+        self.0 += rows.len();
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let start = ucx_common::now_ms() - args.ticks as i64 * 60_000;
+    let mut fleet: Vec<Installation> = (0..args.installations)
+        .map(|index| Installation::new(index, start))
+        .collect();
+    let mut beats: Vec<Beat> = Vec::new();
+    for tick in 0..args.ticks {
+        for installation in &mut fleet {
+            beats.extend(installation.tick(start + tick as i64 * 60_000));
+        }
+    }
+    let bodies: Vec<Vec<u8>> = beats
+        .iter()
+        .map(|beat| serde_json::to_vec(&beat.to_wire_json()).expect("JSON"))
+        .collect();
+    let received_at = ucx_common::now_ms();
+    let records: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|body| {
+            let beat = parse_beat(body, received_at, PiiPolicy::Redact)
+                .expect("the simulator's beats are valid")
+                .beat;
+            encode_beat(&beat).expect("encodes")
+        })
+        .collect();
+    let count = beats.len();
+    let json_bytes = bodies.iter().map(Vec::len).sum::<usize>() / count;
+    let avro_bytes = records.iter().map(Vec::len).sum::<usize>() / count;
+
+    let gateway = per_thousand(count, || {
+        for body in &bodies {
+            let beat = parse_beat(body, received_at, PiiPolicy::Redact)
+                .expect("valid")
+                .beat;
+            std::hint::black_box(encode_beat(&beat).expect("encodes"));
+        }
+    });
+    let decode = per_thousand(count, || {
+        for record in &records {
+            std::hint::black_box(decode_beat(record).expect("decodes"));
+        }
+    });
+    let mut rows = CountingSink::default();
+    let sinks = per_thousand(count, || {
+        for record in &records {
+            let beat = decode_beat(record).expect("decodes");
+            ucx_tables::add_beat(&beat, "cust", &mut rows).expect("rows");
+        }
+    });
+    let ids: Vec<String> = (0..args.installations)
+        .map(|index| format!("inst-{:04}", index + 1))
+        .collect();
+    let mut judge = Judge::new(
+        RuleLibrary::parse(BUILT_IN)?,
+        ucx_simulator::offline::registry(args.installations),
+        &ids,
+        0,
+    )
+    .await;
+    // warm: every installation's state, baselines and forecasts built by a first pass
+    for beat in &beats {
+        judge.beat(beat);
+    }
+    // the same beats again, later (a second stretch of the same servers' lives)
+    let later = args.ticks as i64 * 60_000;
+    let again: Vec<Vec<u8>> = beats
+        .iter()
+        .map(|beat| {
+            let mut beat = beat.clone();
+            beat.envelope.sent_at += later;
+            beat.envelope.received_at += later;
+            encode_beat(&beat).expect("encodes")
+        })
+        .collect();
+    let processors = per_thousand(count, || {
+        for record in &again {
+            judge.beat(&decode_beat(record).expect("decodes"));
+        }
+    });
+
+    println!(
+        "floor per beat, one core: {count} beats of {} installations × {} ticks ({json_bytes} B JSON, {avro_bytes} B Avro, {:.1} rows each)",
+        args.installations,
+        args.ticks,
+        rows.0 as f64 / count as f64
+    );
+    println!("  CPU-ms per 1,000 beats");
+    println!("  gateway     {gateway:>7.2}  (JSON parse + validation + personal-data scan + Avro encode)");
+    println!("  sinks       {sinks:>7.2}  (Avro decode {decode:.2} + rows)");
+    println!("  processors  {processors:>7.2}  (Avro decode {decode:.2} + rules on warm state)");
+    println!("  together    {:>7.2}", gateway + sinks + processors);
+    if let Some(path) = &args.figures {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| anyhow::anyhow!("reading {}: {error}", path.display()))?;
+        let figures: serde_json::Value = serde_json::from_str(&text)?;
+        println!(
+            "  measured in {} (CPU-ms per 1,000 beats, ratio to the floor):",
+            path.display()
+        );
+        let mut total = 0.0;
+        for (stage, floor) in [
+            ("gateway", gateway),
+            ("processors", processors),
+            ("sinks", sinks),
+        ] {
+            let measured = figures["cpu"][format!("{stage}_cpu_ms_per_1000_beats")]
+                .as_f64()
+                .ok_or_else(|| anyhow::anyhow!("{} has no cpu.{stage}_cpu_ms_per_1000_beats: is it a figures.json of scripts/bench.sh?", path.display()))?;
+            total += measured;
+            println!(
+                "  {stage:<11} {measured:>7.2}  {:>5.1}× its floor",
+                measured / floor
+            );
+        }
+        println!(
+            "  together    {total:>7.2}  {:>5.1}× the floor",
+            total / (gateway + sinks + processors)
+        );
+    }
+    Ok(())
+}
