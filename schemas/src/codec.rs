@@ -77,6 +77,8 @@ impl Kind {
 struct KnownSchema {
     kind: Kind,
     schema: Schema,
+    /// This schema is its kind's current one: a datum it wrote needs no resolution.
+    current: bool,
 }
 
 struct Catalog {
@@ -113,6 +115,7 @@ fn catalog() -> &'static Catalog {
             let known = KnownSchema {
                 kind,
                 schema: schema.clone(),
+                current: true,
             };
             by_fingerprint.insert(print, known);
             current.insert(kind, (schema, print));
@@ -147,7 +150,14 @@ fn catalog() -> &'static Catalog {
         for (category, name, source) in SCHEMA_HISTORY {
             let schema = parse_embedded(name, source);
             let kind = Kind::Beat(*category);
-            by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
+            by_fingerprint.insert(
+                fingerprint(&schema),
+                KnownSchema {
+                    kind,
+                    schema,
+                    current: false,
+                },
+            );
         }
         let older = ALERT_SCHEMA_HISTORY
             .iter()
@@ -159,7 +169,14 @@ fn catalog() -> &'static Catalog {
             );
         for (kind, (name, source)) in older {
             let schema = parse_embedded(name, source);
-            by_fingerprint.insert(fingerprint(&schema), KnownSchema { kind, schema });
+            by_fingerprint.insert(
+                fingerprint(&schema),
+                KnownSchema {
+                    kind,
+                    schema,
+                    current: false,
+                },
+            );
         }
         Catalog {
             by_fingerprint,
@@ -208,8 +225,7 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
             found: known.kind.describe(),
         });
     };
-    let (reader_schema, _) = catalog().current(known.kind);
-    let value = read_datum(&known.schema, datum, reader_schema)?;
+    let value = read_datum(known, datum)?;
     Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
 
@@ -285,15 +301,20 @@ fn decode_serde<T: serde::de::DeserializeOwned>(
     known: &KnownSchema,
     datum: &[u8],
 ) -> Result<T, CodecError> {
-    let (reader_schema, _) = catalog().current(known.kind);
-    let value = read_datum(&known.schema, datum, reader_schema)?;
+    let value = read_datum(known, datum)?;
     Ok(apache_avro::from_value(&value)?)
 }
 
-/// Decodes a datum written with `writer` and resolves it against `reader`, honouring the
-/// reader's field aliases.
-fn read_datum(writer: &Schema, mut datum: &[u8], reader: &Schema) -> Result<Value, CodecError> {
-    let written = apache_avro::from_avro_datum(writer, &mut datum, None)?;
+/// Decodes a datum written with `writer` and, unless that is its kind's current schema, resolves
+/// it against the current one, honouring the reader's field aliases.
+fn read_datum(writer: &KnownSchema, mut datum: &[u8]) -> Result<Value, CodecError> {
+    let written = apache_avro::from_avro_datum(&writer.schema, &mut datum, None)?;
+    if writer.current {
+        // written with the schema it is read with (nearly every record): already in shape;
+        // resolving it would copy the whole value twice for nothing
+        return Ok(written);
+    }
+    let (reader, _) = catalog().current(writer.kind);
     Ok(apply_reader_aliases(written, reader).resolve(reader)?)
 }
 
