@@ -147,36 +147,28 @@ fn catalog() -> &'static Catalog {
             FLEET_INCIDENT_SCHEMA_SOURCE,
         );
         add_current(Kind::Change, "change", CHANGE_SCHEMA_SOURCE);
-        for (category, name, source) in SCHEMA_HISTORY {
-            let schema = parse_embedded(name, source);
-            let kind = Kind::Beat(*category);
-            by_fingerprint.insert(
-                fingerprint(&schema),
-                KnownSchema {
-                    kind,
-                    schema,
-                    current: false,
-                },
-            );
-        }
-        let older = ALERT_SCHEMA_HISTORY
+        // earlier versions: readable, resolved against the current one
+        let older = SCHEMA_HISTORY
             .iter()
-            .map(|source| (Kind::Alert, source))
+            .map(|&(category, name, source)| (Kind::Beat(category), name, source))
+            .chain(
+                ALERT_SCHEMA_HISTORY
+                    .iter()
+                    .map(|&(name, source)| (Kind::Alert, name, source)),
+            )
             .chain(
                 INSTALLATION_SCHEMA_HISTORY
                     .iter()
-                    .map(|source| (Kind::Installation, source)),
+                    .map(|&(name, source)| (Kind::Installation, name, source)),
             );
-        for (kind, (name, source)) in older {
+        for (kind, name, source) in older {
             let schema = parse_embedded(name, source);
-            by_fingerprint.insert(
-                fingerprint(&schema),
-                KnownSchema {
-                    kind,
-                    schema,
-                    current: false,
-                },
-            );
+            let known = KnownSchema {
+                kind,
+                schema,
+                current: false,
+            };
+            by_fingerprint.insert(fingerprint(&known.schema), known);
         }
         Catalog {
             by_fingerprint,
