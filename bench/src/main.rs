@@ -3,6 +3,7 @@
 //! `scripts/bench.sh` (release build, own services); each section says what it measures.
 
 mod load;
+mod probe;
 mod raw;
 mod report;
 mod stages;
@@ -12,9 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hdrhistogram::Histogram;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use report::Report;
 use stages::{cpu_seconds, peak_rss_mib, pid, service_pid};
 use ucx_e2e::process::{StageConfig, StageProcess};
@@ -57,11 +57,26 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Seconds of sustained load through the whole pipeline.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     e2e_seconds: u64,
+    /// Seconds of latency probes through the quiet pipeline, before the sustained load.
+    #[arg(long, default_value_t = 15)]
+    quiet_seconds: u64,
+    /// Milliseconds between two latency probes (half are timed until queryable, a quarter
+    /// until their alert).
+    #[arg(long, default_value_t = 50)]
+    probe_interval_ms: u64,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Record each stage with `perf record -g` during the end-to-end phase into
+    /// DIR/<stage>.perf.data (needs `perf`; read with `perf report -i`).
+    #[arg(long, value_name = "DIR")]
+    profile: Option<PathBuf>,
+    /// A librdkafka property for every client of the three stages, over their own (an
+    /// experiment, e.g. `--client-option fetch.min.bytes=65536`); repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    client_option: Vec<(String, String)>,
 }
 
 #[tokio::main]
@@ -140,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         registry_topic: format!("{run}.registry"),
         changes_topic: format!("{run}.changes"),
         processor_state_topic: format!("{run}.processor-state"),
+        client_options: args.client_option.iter().cloned().collect(),
         ..Default::default()
     };
     ucx_common::kafka::ensure_pipeline_topics(&pipeline_kafka).await?;
@@ -229,8 +245,8 @@ async fn main() -> anyhow::Result<()> {
     .await;
     report.load("gateway", "batched", &batched);
     report.figure(
-        "cpu",
-        "gateway_cpu_ms_per_1000_beats",
+        "gateway",
+        "cpu_ms_per_1000_beats",
         1e6 * (cpu_seconds(pid(&gateway)) - gateway_cpu) / (single.beats + batched.beats) as f64,
     );
     report.figure(
@@ -264,12 +280,33 @@ async fn main() -> anyhow::Result<()> {
         report.figure("backlog", "sinks_beats_per_second", rate);
     }
 
-    // 4. End to end under sustained load, with latency probes.
+    // 4. Latency through the quiet pipeline.
     let ch = ucx_common::clickhouse::client(&ucx_common::config::ClickHouseSettings {
         url: args.clickhouse_url.clone(),
         database: database.clone(),
         ..Default::default()
     });
+    let probe = probe::Probe {
+        client: client.clone(),
+        url: beats_url.clone(),
+        key: probe_key.clone(),
+        installation_id: probe_id.clone(),
+        clickhouse: ch.clone(),
+        brokers: args.brokers.clone(),
+        alerts_topic: alerts_topic.clone(),
+        partitions: PARTITIONS,
+    };
+    let probe_interval = Duration::from_millis(args.probe_interval_ms);
+    eprintln!(
+        "bench: latency probes through the quiet pipeline, {} s",
+        args.quiet_seconds
+    );
+    let quiet = probe
+        .run(Duration::from_secs(args.quiet_seconds), probe_interval)
+        .await?;
+    report.latencies("quiet", &quiet);
+
+    // 5. End to end under sustained load, with latency probes.
     let pids: Vec<(&str, i32)> = [
         Some(("gateway", pid(&gateway))),
         Some(("processors", pid(&processors))),
@@ -295,16 +332,11 @@ async fn main() -> anyhow::Result<()> {
         "bench: end to end, {} s of batched load with latency probes",
         args.e2e_seconds
     );
-    let alerts_seen = watch_alerts(&args.brokers, &alerts_topic)?;
-    let probes = tokio::spawn(probe(
-        client.clone(),
-        beats_url.clone(),
-        probe_key.clone(),
-        probe_id.clone(),
-        ch.clone(),
-        alerts_seen,
-        e2e_limit,
-    ));
+    let probes = tokio::spawn(async move { probe.run(e2e_limit, probe_interval).await });
+    let profiling = match &args.profile {
+        Some(dir) => stages::profile(dir, &pids[..3], e2e_limit)?,
+        None => Vec::new(),
+    };
     let e2e_started = Instant::now();
     let sustained = load::post_all(
         &client,
@@ -316,7 +348,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let posted_for = e2e_started.elapsed().as_secs_f64();
-    let (queryable, alerting) = probes.await??;
+    for mut recorder in profiling {
+        recorder.wait()?;
+    }
     let sinks_lag_at_end = group_lag(&args.brokers, "ucx-sinks-clickhouse", &beats_topic)
         .await
         .unwrap_or(-1);
@@ -333,6 +367,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let rows_after = stored_rows(&ch, &database).await?;
     let drained_after = drained_after.unwrap_or(f64::NAN);
+    let latencies = probes.await??;
     report.load("e2e", "posted", &sustained);
     report.figure(
         "e2e",
@@ -340,6 +375,13 @@ async fn main() -> anyhow::Result<()> {
         sinks_lag_at_end as f64,
     );
     report.figure("e2e", "seconds_until_stored", drained_after);
+    report.figure(
+        "e2e",
+        "processors_lag_when_stored",
+        group_lag(&args.brokers, "ucx-processors", &beats_topic)
+            .await
+            .unwrap_or(-1) as f64,
+    );
     report.figure("e2e", "rows_stored", (rows_after - rows_before) as f64);
     report.figure(
         "e2e",
@@ -356,8 +398,7 @@ async fn main() -> anyhow::Result<()> {
         "rows_per_beat",
         (rows_after - rows_before) as f64 / sustained.beats as f64,
     );
-    report.latency("e2e", "beat_to_queryable", &queryable);
-    report.latency("e2e", "beat_to_alert", &alerting);
+    report.latencies("e2e", &latencies);
     for ((name, pid), before) in pids.iter().zip(&cpu_before) {
         report.figure(
             "cpu",
@@ -380,7 +421,7 @@ async fn main() -> anyhow::Result<()> {
             / sustained.beats as f64,
     );
 
-    // 5. Fleet scale: the installations the stored rate carries, checked by a paced run.
+    // 6. Fleet scale: the installations the stored rate carries, checked by a paced run.
     let stored_rate = sustained.beats as f64 / drained_after;
     let installations = (stored_rate * 60.0 / BEATS_PER_INSTALLATION_MINUTE).floor();
     let pace = installations * BEATS_PER_INSTALLATION_MINUTE / 60.0 * 0.9;
@@ -435,6 +476,12 @@ async fn main() -> anyhow::Result<()> {
     }
     drop((gateway, processors, sinks));
     Ok(())
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
 }
 
 /// Records waiting for `group` on `topic`: the high watermarks minus the committed offsets
@@ -492,114 +539,4 @@ async fn disk_usage(client: &clickhouse::Client, database: &str) -> anyhow::Resu
         .bind(database)
         .fetch_one::<(u64, u64)>()
         .await?)
-}
-
-/// A consumer at the end of the alerts topic; OPEN alerts' triggering beat ids go to the
-/// returned channel with the instant they arrived.
-fn watch_alerts(
-    brokers: &str,
-    topic: &str,
-) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("bench-alerts-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment.add_partition_offset(topic, partition, Offset::End)?;
-    }
-    consumer.assign(&assignment)?;
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(message) = consumer.recv().await {
-            let arrived = Instant::now();
-            if let Ok(alert) = ucx_schemas::decode_alert(message.payload().unwrap_or_default()) {
-                if alert.state == ucx_schemas::AlertState::Open
-                    && sender.send((alert.beat_id, arrived)).is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(receiver)
-}
-
-/// Every 250 ms during `limit`: a marked ACD beat of the probe server, timed from its post
-/// until a query finds it in ClickHouse; and every other time a firewall beat, alternately with
-/// a profile off and all on, timed from its post until the alert opened.
-async fn probe(
-    client: reqwest::Client,
-    url: String,
-    key: String,
-    installation_id: String,
-    clickhouse: clickhouse::Client,
-    mut alerts: tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>,
-    limit: Duration,
-) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
-    let mut queryable = Histogram::<u64>::new(3)?;
-    let mut alerting = Histogram::<u64>::new(3)?;
-    let started = Instant::now();
-    let mut round = 0u32;
-    while started.elapsed() < limit {
-        round += 1;
-        let beat_id = uuid::Uuid::new_v4().to_string();
-        let firewall = round.is_multiple_of(2);
-        let mut beat: serde_json::Value = serde_json::from_str(if firewall {
-            ucx_schemas::Category::SoftwareInfoWindowsFirewall.example_source()
-        } else {
-            ucx_schemas::Category::UcxSuiteAcd.example_source()
-        })?;
-        beat["beat_id"] = beat_id.clone().into();
-        beat["installation_id"] = installation_id.clone().into();
-        beat["sent_at"] = ucx_common::now_ms().into();
-        if firewall {
-            // Off on every fourth round, on otherwise: each "off" opens an alert, "on" resolves it.
-            let off = round.is_multiple_of(4);
-            beat["data"]["private_enabled"] = (!off).into();
-        }
-        let sent = Instant::now();
-        let response = client
-            .post(&url)
-            .bearer_auth(&key)
-            .json(&beat)
-            .send()
-            .await?;
-        if response.status().as_u16() != 202 {
-            anyhow::bail!("probe beat refused: {}", response.text().await?);
-        }
-        if firewall && round.is_multiple_of(4) {
-            let deadline = sent + Duration::from_secs(10);
-            while let Ok(Some((id, arrived))) =
-                tokio::time::timeout_at(deadline.into(), alerts.recv()).await
-            {
-                if id == beat_id {
-                    alerting.record(arrived.duration_since(sent).as_micros() as u64)?;
-                    break;
-                }
-            }
-        } else if !firewall {
-            let deadline = sent + Duration::from_secs(30);
-            loop {
-                let found = clickhouse
-                    .query("SELECT count() FROM ucx_acd WHERE beat_id = toUUID(?)")
-                    .bind(&beat_id)
-                    .fetch_one::<u64>()
-                    .await
-                    .unwrap_or(0);
-                if found > 0 {
-                    queryable.record(sent.elapsed().as_micros() as u64)?;
-                    break;
-                }
-                if Instant::now() > deadline {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok((queryable, alerting))
 }

@@ -30,6 +30,22 @@ impl Report {
             .map_or(f64::NAN, |(_, _, value)| *value)
     }
 
+    /// Both latencies of a probing phase, with their sample counts and the probes never seen.
+    pub fn latencies(&mut self, section: &str, latencies: &crate::probe::Latencies) {
+        self.latency(section, "beat_to_queryable", &latencies.queryable);
+        self.figure(
+            section,
+            "beat_to_queryable_missing",
+            latencies.queryable_missing as f64,
+        );
+        self.latency(section, "beat_to_alert", &latencies.alerting);
+        self.figure(
+            section,
+            "beat_to_alert_missing",
+            latencies.alerting_missing as f64,
+        );
+    }
+
     pub fn throughput(&mut self, section: &str, name: &str, throughput: &Throughput) {
         self.figure(
             section,

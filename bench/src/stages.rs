@@ -33,3 +33,28 @@ pub fn service_pid(services_dir: &Path, name: &str) -> Option<i32> {
     let path: PathBuf = services_dir.join(format!("{name}.pid"));
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
+
+/// Starts `perf record` (call graphs, 499 Hz) on each named process for `duration`, writing
+/// `dir/<name>.perf.data`; the caller waits for the returned children.
+pub fn profile(
+    dir: &Path,
+    processes: &[(&str, i32)],
+    duration: std::time::Duration,
+) -> anyhow::Result<Vec<std::process::Child>> {
+    std::fs::create_dir_all(dir)?;
+    processes
+        .iter()
+        .map(|(name, pid)| {
+            std::process::Command::new("perf")
+                .args(["record", "--quiet", "-F", "499", "-g", "-p"])
+                .arg(pid.to_string())
+                .arg("-o")
+                .arg(dir.join(format!("{name}.perf.data")))
+                .args(["--", "sleep"])
+                .arg(duration.as_secs().to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .map_err(|error| anyhow::anyhow!("starting perf (is it installed?): {error}"))
+        })
+        .collect()
+}

@@ -188,9 +188,12 @@ pub fn consumer_with_lag(
     group_id: &str,
     instance_id: &str,
     lag: prometheus::IntGaugeVec,
+    fetch_wait: Duration,
 ) -> Result<StreamConsumer<LagContext>, KafkaError> {
     let mut config = consumer_config(settings, group_id);
-    config.set("statistics.interval.ms", "5000");
+    config
+        .set("statistics.interval.ms", "5000")
+        .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string());
     if settings.consumer_static_membership {
         config.set("group.instance.id", instance_id);
     }

@@ -68,6 +68,7 @@ pub async fn run(
         clickhouse: Some(config.clickhouse.clone()),
         tick_interval: config.notifier.deferred_interval_ms,
         watch_progress: false,
+        fetch_wait: Duration::from_millis(100),
     };
     let kafka = config.kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {

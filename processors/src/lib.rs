@@ -17,6 +17,7 @@ pub mod rules;
 mod stage;
 pub mod state;
 
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use ucx_common::stage::StageSpec;
 
@@ -41,6 +42,8 @@ pub async fn run(
         // idle ticks judge silence and trigger checkpoints between beats
         tick_interval: config.processors.checkpoint_interval_ms,
         watch_progress: true,
+        // alerts are what the pipeline is for: a quiet pipeline answers within this
+        fetch_wait: Duration::from_millis(50),
     };
     let kafka = config.kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {

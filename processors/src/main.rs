@@ -1,5 +1,9 @@
 //! The UCX telemetry processors: rules over beats, alerts out.
 
+/// mimalloc, not glibc's malloc: see `mimalloc` in the workspace's Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ucx_processors::main().await

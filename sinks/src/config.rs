@@ -25,9 +25,20 @@ pub struct SinkSettings {
     pub group_id: String,
     /// A batch is written when it holds this many rows…
     pub batch_max_rows: NonZeroUsize,
-    /// …or when its first record is this old. ClickHouse wants few large inserts.
+    /// …or when its first record is this old (the longest a row waits while records keep
+    /// coming). ClickHouse wants few large inserts.
     #[serde(with = "millis")]
     pub batch_timeout_ms: Duration,
+    /// …or sooner, when no record came for this long and the batch holds fewer than
+    /// `idle_flush_max_rows` (a quiet pipeline's rows are queryable at once, a busy one's
+    /// batches stay large: every insert costs ClickHouse a part to merge)…
+    #[serde(with = "millis")]
+    pub idle_flush_ms: Duration,
+    pub idle_flush_max_rows: usize,
+    /// …but never sooner than this after the previous write (fewer, larger inserts when the
+    /// stream is thin).
+    #[serde(with = "millis")]
+    pub min_flush_interval_ms: Duration,
     /// Longest wait between retries of a failed insert (the backoff doubles up to this).
     #[serde(with = "millis")]
     pub retry_backoff_max_ms: Duration,

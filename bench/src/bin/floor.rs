@@ -19,6 +19,11 @@ use ucx_processors::rules::library::{RuleLibrary, BUILT_IN};
 use ucx_schemas::{decode_beat, encode_beat, parse_beat, Beat, PiiPolicy};
 use ucx_simulator::fleet::Installation;
 
+/// The stages' allocator (see `mimalloc` in the workspace's Cargo.toml): the floor is measured
+/// with the allocator the stages run with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "The floor of each stage's cost per beat")]
 struct Args {

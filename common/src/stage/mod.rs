@@ -64,6 +64,11 @@ pub struct StageSpec {
     /// Whether [`Tick::caught_up`] is wanted: it asks the broker for watermarks (a blocking
     /// round trip per partition not caught up yet), so only stages that need it pay for it.
     pub watch_progress: bool,
+    /// How long the broker may hold a fetch while nothing new waits (librdkafka's
+    /// `fetch.wait.max.ms`): a bound on how late a quiet stage sees a record from a broker that
+    /// answers held fetches late (the local tansu broker held them to the end: beat → alert took
+    /// 150 ms on a quiet pipeline with librdkafka's 500 ms), and the rate of empty fetches then.
+    pub fetch_wait: Duration,
 }
 
 /// What the runtime should do after a call.
@@ -213,6 +218,7 @@ where
         &spec.group_id,
         &instance_id,
         metrics.consumer_lag.clone(),
+        spec.fetch_wait,
     )?);
     let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
     kafka::subscribe(&consumer, &topics)?;

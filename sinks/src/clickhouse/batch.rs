@@ -53,6 +53,7 @@ pub struct Batch {
     /// The records each table's rows came from, to dead-letter if ClickHouse refuses them.
     sources: HashMap<&'static str, Vec<OwnedMessage>>,
     first_record_at: Option<Instant>,
+    last_record_at: Option<Instant>,
 }
 
 impl ucx_tables::RowSink for Batch {
@@ -89,7 +90,9 @@ impl Batch {
     /// Notes that a record was taken (as rows, a dead letter or nothing): the batch is due
     /// `batch_timeout_ms` after its first record.
     pub fn note_record(&mut self) {
-        self.first_record_at.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        self.first_record_at.get_or_insert(now);
+        self.last_record_at = Some(now);
     }
 
     pub fn row_count(&self) -> usize {
@@ -107,5 +110,10 @@ impl Batch {
     /// When the first record of this batch arrived; `None` for an empty batch.
     pub fn first_record_at(&self) -> Option<Instant> {
         self.first_record_at
+    }
+
+    /// When the newest record of this batch arrived; `None` for an empty batch.
+    pub fn last_record_at(&self) -> Option<Instant> {
+        self.last_record_at
     }
 }

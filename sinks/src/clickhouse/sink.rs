@@ -55,6 +55,7 @@ pub async fn run(
         clickhouse: Some(config.clickhouse.clone()),
         tick_interval: PURGE_CHECK_INTERVAL,
         watch_progress: false,
+        fetch_wait: Duration::from_millis(100),
     };
     let kafka = kafka.clone();
     ucx_common::stage::run(spec, &kafka, ops_listener, shutdown, |context| {
@@ -91,6 +92,10 @@ struct Sink {
     metrics: SinkMetrics,
     batch_max_rows: usize,
     batch_timeout: Duration,
+    idle_flush: Duration,
+    idle_flush_max_rows: usize,
+    min_flush_interval: Duration,
+    last_written_at: Instant,
     /// Purge requests seen and not handed to the purge worker yet: they go once the rows taken
     /// before them are written.
     purges_waiting: Vec<PurgeRequest>,
@@ -128,6 +133,10 @@ impl Sink {
             metrics,
             batch_max_rows: config.sinks.batch_max_rows.get(),
             batch_timeout: config.sinks.batch_timeout_ms,
+            idle_flush: config.sinks.idle_flush_ms,
+            idle_flush_max_rows: config.sinks.idle_flush_max_rows,
+            min_flush_interval: config.sinks.min_flush_interval_ms,
+            last_written_at: Instant::now(),
             purges_waiting: Vec::new(),
             purges_handed,
             purge_worker,
@@ -226,10 +235,18 @@ impl Stage for Sink {
         Ok(Flow::Continue)
     }
 
+    /// When the first record is `batch_timeout` old; a small batch (quiet pipeline) sooner:
+    /// once no record came for `idle_flush`, but not within `min_flush_interval` of the last
+    /// write.
     fn checkpoint_due(&self) -> Option<Instant> {
-        self.batch
-            .first_record_at()
-            .map(|first| Instant::from_std(first) + self.batch_timeout)
+        let first = Instant::from_std(self.batch.first_record_at()?);
+        let full_wait = first + self.batch_timeout;
+        if self.batch.row_count() >= self.idle_flush_max_rows {
+            return Some(full_wait);
+        }
+        let last = Instant::from_std(self.batch.last_record_at()?);
+        let quiet = (last + self.idle_flush).max(self.last_written_at + self.min_flush_interval);
+        Some(full_wait.min(quiet))
     }
 
     /// Writes the batch; rows ClickHouse refuses for what they are go to the dead-letter topic.
@@ -252,6 +269,7 @@ impl Stage for Sink {
                 }
             }
             self.batch = Batch::default();
+            self.last_written_at = Instant::now();
         }
         for purge in self.purges_waiting.drain(..) {
             self.purges_handed
