@@ -210,6 +210,15 @@ impl RegistryView {
         self.read().installations.get(installation_id).cloned()
     }
 
+    /// The customer of an installation: one string copied, not the whole record (the sinks ask
+    /// for every record).
+    pub fn customer_id_of(&self, installation_id: &str) -> Option<String> {
+        self.read()
+            .installations
+            .get(installation_id)
+            .map(|installation| installation.customer_id.clone())
+    }
+
     /// The installation whose current key has this public id (revoked ones included).
     pub fn installation_by_key_id(&self, key_id: &str) -> Option<Installation> {
         let state = self.read();

@@ -73,7 +73,12 @@ impl Engine {
         routed: &Routed,
     ) -> Option<Outcome> {
         let installation_id = &beat.envelope.installation_id;
-        let state = self.states.entry(installation_id.clone()).or_default();
+        // no copy of the id for an installation seen before (every beat but its first)
+        if !self.states.contains_key(installation_id) {
+            self.states
+                .insert(installation_id.clone(), InstallationState::default());
+        }
+        let state = self.states.get_mut(installation_id).expect("inserted");
         if state.includes(at.partition, at.offset) {
             return None;
         }
@@ -133,18 +138,20 @@ impl Engine {
         let class = beat.category().data_class();
         state.liveness.beat(&beat.envelope, class);
         let envelope = &beat.envelope;
-        for (rule, subject, summary) in [
-            (
-                heartbeat::RULE_ID,
-                heartbeat::SUBJECT.to_string(),
-                "beats arrive again",
-            ),
-            (
-                heartbeat::OVERDUE_RULE_ID,
-                heartbeat::overdue_subject(class),
-                "these beats arrive again",
-            ),
-        ] {
+        // the keys of a silence alert are built only when one of this node is tracked (rare)
+        let silences = [
+            (heartbeat::RULE_ID, "beats arrive again"),
+            (heartbeat::OVERDUE_RULE_ID, "these beats arrive again"),
+        ];
+        for (rule, summary) in silences {
+            if !state.alerts.tracks_node_rule(&envelope.node_id, rule) {
+                continue;
+            }
+            let subject = if rule == heartbeat::RULE_ID {
+                heartbeat::SUBJECT.to_string()
+            } else {
+                heartbeat::overdue_subject(class)
+            };
             let key = (
                 envelope.installation_id.clone(),
                 envelope.node_id.clone(),
@@ -155,7 +162,9 @@ impl Engine {
         }
         state.applied = Some(at);
         self.watermark = self.watermark.max(beat.envelope.received_at);
-        self.dirty.insert(installation_id.clone());
+        if !self.dirty.contains(installation_id) {
+            self.dirty.insert(installation_id.clone());
+        }
         Some(Outcome {
             alerts: self.versioned(alerts),
             changes,

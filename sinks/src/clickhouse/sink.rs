@@ -13,6 +13,7 @@ use rdkafka::Message;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use ucx_common::registry::RegistryView;
 use ucx_common::stage::{Context, DeadLetterReason, Flow, Stage, StageError, StageSpec, Tick};
 use ucx_schemas::PurgeRequest;
 
@@ -165,29 +166,13 @@ impl Sink {
             }
             purged
         };
-        // Every row names its customer (an alert or change says it; for a beat it is looked
-        // up). An installation registered moments ago may still be on its way to this view:
-        // waited for briefly; one still unknown gets ''.
-        let customer_of = |installation_id: &str, given: &str| {
-            let given = given.to_string();
-            let installation_id = installation_id.to_string();
-            async move {
-                if !given.is_empty() {
-                    return given;
-                }
-                registry
-                    .wait_for_installation(&installation_id, REGISTRY_CATCH_UP)
-                    .await
-                    .map(|installation| installation.customer_id)
-                    .unwrap_or_default()
-            }
-        };
         if topic == context.kafka.alerts_topic {
             let alert = ucx_schemas::decode_alert(payload).map_err(undecodable)?;
             if purged(&alert.installation_id, alert.event_at) {
                 return Ok(None);
             }
-            let customer_id = customer_of(&alert.installation_id, &alert.customer_id).await;
+            let customer_id =
+                customer_of(registry, &alert.installation_id, &alert.customer_id).await;
             add_alert(&alert, &customer_id, &mut self.batch)
                 .map(Some)
                 .map_err(unstorable)
@@ -196,7 +181,8 @@ impl Sink {
             if purged(&change.installation_id, change.event_at) {
                 return Ok(None);
             }
-            let customer_id = customer_of(&change.installation_id, &change.customer_id).await;
+            let customer_id =
+                customer_of(registry, &change.installation_id, &change.customer_id).await;
             add_change(&change, &customer_id, &mut self.batch)
                 .map(Some)
                 .map_err(unstorable)
@@ -206,12 +192,29 @@ impl Sink {
             if purged(&envelope.installation_id, envelope.received_at) {
                 return Ok(None);
             }
-            let customer_id = customer_of(&envelope.installation_id, "").await;
+            let customer_id = customer_of(registry, &envelope.installation_id, "").await;
             add_beat(&beat, &customer_id, &mut self.batch)
                 .map(Some)
                 .map_err(unstorable)
         }
     }
+}
+
+/// Every row names its customer (an alert or change says it; for a beat it is looked up). An
+/// installation registered moments ago may still be on its way to this view: waited for
+/// briefly; one still unknown gets ''.
+async fn customer_of(registry: &RegistryView, installation_id: &str, given: &str) -> String {
+    if !given.is_empty() {
+        return given.to_string();
+    }
+    if let Some(customer_id) = registry.customer_id_of(installation_id) {
+        return customer_id;
+    }
+    registry
+        .wait_for_installation(installation_id, REGISTRY_CATCH_UP)
+        .await
+        .map(|installation| installation.customer_id)
+        .unwrap_or_default()
 }
 
 impl Stage for Sink {
