@@ -499,10 +499,8 @@ impl RuleLibrary {
         history: &mut History,
         mut peers: Option<&mut Peers>,
     ) -> Vec<Finding> {
-        let group = match peers {
-            Some(_) => facts.peer_group(),
-            None => None,
-        };
+        // the peer group is named (a string built) only for a beat with a compared signal
+        let mut group: Option<Option<String>> = None;
         let mut signals: Vec<Signal> = Vec::new();
         for rule in &self.rules {
             if !signals.contains(&rule.signal) {
@@ -543,7 +541,12 @@ impl RuleLibrary {
                         && rule.signal == signal
                         && rule.judges(&observation.subject)
                 });
-                if let (true, Some(group), Some(peers)) = (compared, &group, peers.as_deref_mut()) {
+                let group = if compared && peers.is_some() {
+                    group.get_or_insert_with(|| facts.peer_group()).as_deref()
+                } else {
+                    None
+                };
+                if let (Some(group), Some(peers)) = (group, peers.as_deref_mut()) {
                     let (server, at) = (&beat.envelope.installation_id, beat.envelope.sent_at);
                     let (key, subject) = (signal.key(), &observation.subject);
                     context.peers = peers.figures(group, key, subject, server, at);
