@@ -210,12 +210,31 @@ pub const MAX_DOCUMENT_BYTES: usize = 900 * 1024;
 /// What a zstd frame starts with (a JSON document starts with `{`).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// zstd's fastest level: a state is written for every installation that had a beat since the
+/// last checkpoint, so on a fleet of many installations it is encoded for every few beats; level
+/// 1 is a third faster than 3 here for 2 % more bytes.
+const COMPRESSION_LEVEL: i32 = 1;
+
+thread_local! {
+    /// One compression context per thread, reused: a fresh one per document (its tables
+    /// allocated and cleared each time) cost as much as the compression itself.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 pub fn encode(state: &InstallationState) -> Vec<u8> {
     let json = serde_json::to_vec(state).expect("states serialise");
     if json.len() <= COMPRESS_ABOVE_BYTES {
         return json;
     }
-    zstd::encode_all(json.as_slice(), 3).expect("compressing in memory")
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        let compressor = match compressor {
+            Some(compressor) => compressor,
+            None => compressor
+                .insert(zstd::bulk::Compressor::new(COMPRESSION_LEVEL).expect("a zstd context")),
+        };
+        compressor.compress(&json).expect("compressing in memory")
+    })
 }
 
 pub fn decode(document: &[u8]) -> anyhow::Result<InstallationState> {

@@ -87,6 +87,16 @@ impl Judge {
         }
     }
 
+    /// The state documents a checkpoint would write now (every installation judged since the
+    /// last call), as the processors encode them.
+    pub fn take_state_documents(&mut self) -> Vec<Vec<u8>> {
+        let documents = self.engine.take_dirty();
+        documents
+            .into_iter()
+            .map(|(_, _, document)| document)
+            .collect()
+    }
+
     /// What the processors' idle tick does about silence.
     fn tick(&mut self) {
         for installation_id in self.engine.lost(self.heartbeat_timeout_ms) {
