@@ -227,7 +227,7 @@ impl Stage for Sink {
         let rows_before = self.batch.row_count();
         match self.rows_of(context, record).await {
             Ok(Some(table)) if self.batch.row_count() > rows_before => {
-                self.batch.add_source(table, record.detach());
+                self.batch.add_source(table, record);
             }
             Ok(_) => {}
             Err((reason, detail)) => context.dead_letter(record, reason, &detail).await?,
@@ -264,7 +264,7 @@ impl Stage for Sink {
                 for record in self.batch.sources(rejected.table) {
                     context
                         .dead_letter(
-                            record,
+                            &record,
                             DeadLetterReason::RefusedByClickHouse,
                             &rejected.reason,
                         )
