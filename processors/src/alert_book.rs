@@ -422,7 +422,6 @@ impl AlertBook {
             .collect()
     }
 
-    /// Resolves the open alert of `key` because what it waited for came back (`cleared`).
     /// Whether an alert of `rule` on `node` is tracked (open, or waiting for its resolution).
     pub fn tracks_node_rule(&self, node: &str, rule: &str) -> bool {
         self.tracked
@@ -430,6 +429,7 @@ impl AlertBook {
             .any(|(_, tracked_node, tracked_rule, _)| tracked_node == node && tracked_rule == rule)
     }
 
+    /// Resolves the open alert of `key` because what it waited for came back (`cleared`).
     pub fn resolve_silence(&mut self, key: &AlertKey, beat: &Beat, summary: &str) -> Option<Alert> {
         let open = self.tracked.get(key)?.open.as_ref()?;
         let mut alert = closing(
