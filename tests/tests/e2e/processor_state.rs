@@ -225,10 +225,14 @@ async fn a_silent_server_is_alerted_and_a_paused_pipeline_is_not() {
         async move {
             let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
             while tokio::time::Instant::now() < until {
-                for &index in &who {
+                // Posted together: one after the other, a post slowed by a loaded machine
+                // would leave one server's last beat a whole post behind the watermark that
+                // the other's moved, and a 2 s timeout would call that silence.
+                futures::future::join_all(who.iter().map(|&index| {
                     let beat = example_beat(Category::HardwareInfoMemory, &installations[index]);
-                    post(gateway, &keys[index], &beat).await;
-                }
+                    async move { post(gateway, &keys[index], &beat).await }
+                }))
+                .await;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
