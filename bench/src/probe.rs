@@ -52,7 +52,7 @@ impl Probe {
         let pending_alerts: Pending = Arc::default();
         let stop = tokio_util::sync::CancellationToken::new();
         let alert_watch = tokio::spawn(watch_alerts(
-            self.alert_consumer()?,
+            self.alert_consumer().await?,
             pending_alerts.clone(),
             alerting.clone(),
             stop.clone(),
@@ -143,17 +143,38 @@ impl Probe {
         Ok(beat)
     }
 
-    /// A consumer at the end of the alerts topic (assigned now, before any probe is posted).
-    fn alert_consumer(&self) -> anyhow::Result<StreamConsumer> {
+    /// A consumer at the end of the alerts topic as it is now, before any probe is posted.
+    /// The end offsets are asked for here: assigned at `Offset::End`, the consumer would look
+    /// the end up only once it starts fetching, a few hundred milliseconds later, and the
+    /// alerts of the first probes would already be behind it (they counted as missing).
+    async fn alert_consumer(&self) -> anyhow::Result<StreamConsumer> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", format!("bench-alerts-{}", uuid::Uuid::new_v4()))
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "10")
             .create()?;
+        let (consumer, ends) = tokio::task::spawn_blocking({
+            let (topic, partitions) = (self.alerts_topic.clone(), self.partitions);
+            move || -> anyhow::Result<_> {
+                let ends = (0..partitions)
+                    .map(|partition| {
+                        consumer
+                            .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                            .map(|(_, high)| high)
+                    })
+                    .collect::<Result<Vec<i64>, _>>()?;
+                Ok((consumer, ends))
+            }
+        })
+        .await??;
         let mut assignment = TopicPartitionList::new();
-        for partition in 0..self.partitions {
-            assignment.add_partition_offset(&self.alerts_topic, partition, Offset::End)?;
+        for (partition, end) in ends.into_iter().enumerate() {
+            assignment.add_partition_offset(
+                &self.alerts_topic,
+                partition as i32,
+                Offset::Offset(end),
+            )?;
         }
         consumer.assign(&assignment)?;
         Ok(consumer)
