@@ -3,6 +3,7 @@
 //! beat's data (process, service and application names, paths, identities) before the beat is
 //! typed, so one pass covers every category.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -133,49 +134,60 @@ fn is_builtin_account(domain: &str, user: &str) -> bool {
 }
 
 /// Replaces capture group `group` of every match of `pattern` in `text` with [`REDACTED`] where
-/// `personal` says so; true when anything was.
+/// `personal` says so; true when anything was. A text nothing matched is not copied.
 fn redact_group(
     pattern: &Regex,
-    text: &mut String,
+    text: &mut Cow<'_, str>,
     group: usize,
     personal: impl Fn(&regex::Captures) -> bool,
 ) -> bool {
+    // `replace_all` sets up capture slots even when nothing matches; most texts match nothing
+    if !pattern.is_match(text) {
+        return false;
+    }
     let mut found = false;
-    let replaced = pattern
-        .replace_all(text, |captures: &regex::Captures| {
-            let whole = captures.get(0).expect("the match");
-            let part = captures.get(group).expect("the group");
-            if !personal(captures) {
-                return whole.as_str().to_string();
-            }
-            found = true;
-            let (start, end) = (part.start() - whole.start(), part.end() - whole.start());
-            format!(
-                "{}{REDACTED}{}",
-                &whole.as_str()[..start],
-                &whole.as_str()[end..]
-            )
-        })
-        .into_owned();
-    *text = replaced;
+    let replaced = pattern.replace_all(text, |captures: &regex::Captures| {
+        let whole = captures.get(0).expect("the match");
+        let part = captures.get(group).expect("the group");
+        if !personal(captures) {
+            return whole.as_str().to_string();
+        }
+        found = true;
+        let (start, end) = (part.start() - whole.start(), part.end() - whole.start());
+        format!(
+            "{}{REDACTED}{}",
+            &whole.as_str()[..start],
+            &whole.as_str()[end..]
+        )
+    });
+    let replaced = match replaced {
+        Cow::Owned(replaced) => Some(replaced),
+        Cow::Borrowed(_) => None,
+    };
+    if let Some(replaced) = replaced {
+        *text = Cow::Owned(replaced);
+    }
     found
 }
 
 /// Scans one string; returns what it found and the redacted text.
-fn scan_text(text: &str) -> (Vec<PiiKind>, String) {
+fn scan_text(text: &str) -> (Vec<PiiKind>, Cow<'_, str>) {
     let detectors = detectors();
     let mut kinds = Vec::new();
-    let mut redacted = text.to_string();
+    // borrowed until a detector changes it: most strings carry nothing and are not copied
+    let mut redacted = Cow::Borrowed(text);
     // accounts first: an account handed to a command may look like an address (jdoe@ACME)
     let flagged = redact_group(&detectors.user_flag, &mut redacted, 3, |captures| {
         !is_builtin_account(&captures[1], &captures[3])
     });
     if detectors.email.is_match(&redacted) {
         kinds.push(PiiKind::EmailAddress);
-        redacted = detectors
-            .email
-            .replace_all(&redacted, REDACTED)
-            .into_owned();
+        redacted = Cow::Owned(
+            detectors
+                .email
+                .replace_all(&redacted, REDACTED)
+                .into_owned(),
+        );
     }
     let profile = redact_group(&detectors.profile_path, &mut redacted, 1, |captures| {
         !is_shared_profile(&captures[1])
@@ -194,19 +206,10 @@ fn scan_text(text: &str) -> (Vec<PiiKind>, String) {
     if flagged || whole_account {
         kinds.push(PiiKind::AccountName);
     }
-    let mut phone = false;
-    redacted = detectors
-        .phone
-        .replace_all(&redacted, |captures: &regex::Captures| {
-            let digits = captures[0].chars().filter(char::is_ascii_digit).count();
-            if (8..=15).contains(&digits) {
-                phone = true;
-                REDACTED.to_string()
-            } else {
-                captures[0].to_string()
-            }
-        })
-        .into_owned();
+    let phone = redact_group(&detectors.phone, &mut redacted, 0, |captures| {
+        let digits = captures[0].chars().filter(char::is_ascii_digit).count();
+        (8..=15).contains(&digits)
+    });
     if phone {
         kinds.push(PiiKind::PhoneNumber);
     }
@@ -216,25 +219,40 @@ fn scan_text(text: &str) -> (Vec<PiiKind>, String) {
 /// Finds personal data in every string of `value` (paths relative to `path`), redacting it in
 /// place. Under [`PiiPolicy::Reject`] the caller refuses the beat when anything was found.
 pub fn scrub(value: &mut serde_json::Value, path: &str, findings: &mut Vec<PiiFinding>) {
+    let mut path = path.to_string();
+    scrub_at(value, &mut path, findings);
+}
+
+/// [`scrub`] with one path buffer for the whole walk: a segment is pushed before descending
+/// and cut after, so a beat without personal data allocates no path at all.
+fn scrub_at(value: &mut serde_json::Value, path: &mut String, findings: &mut Vec<PiiFinding>) {
+    use std::fmt::Write;
+    let parent = path.len();
     match value {
         serde_json::Value::String(text) => {
             let (kinds, redacted) = scan_text(text);
             if !kinds.is_empty() {
                 findings.extend(kinds.into_iter().map(|kind| PiiFinding {
-                    path: path.to_string(),
+                    path: path.clone(),
                     kind,
                 }));
+                let redacted = redacted.into_owned();
                 *text = redacted;
             }
         }
         serde_json::Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                scrub(item, &format!("{path}[{index}]"), findings);
+                write!(path, "[{index}]").expect("writing to a String");
+                scrub_at(item, path, findings);
+                path.truncate(parent);
             }
         }
         serde_json::Value::Object(fields) => {
             for (name, field) in fields.iter_mut() {
-                scrub(field, &format!("{path}.{name}"), findings);
+                path.push('.');
+                path.push_str(name);
+                scrub_at(field, path, findings);
+                path.truncate(parent);
             }
         }
         _ => {}

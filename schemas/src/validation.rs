@@ -34,44 +34,82 @@ impl fmt::Display for Violation {
     }
 }
 
+/// The path of an item of a list, `data.disks[2]`, spelled out only when a violation needs it:
+/// the items of a valid beat (thousands of processes) cost no string.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemPath {
+    list: &'static str,
+    index: usize,
+}
+
+impl ItemPath {
+    pub fn new(list: &'static str, index: usize) -> Self {
+        Self { list, index }
+    }
+
+    /// A field of the item: `data.disks[2].free_bytes`.
+    pub fn field(self, name: &'static str) -> FieldPath {
+        FieldPath { item: self, name }
+    }
+}
+
+impl fmt::Display for ItemPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.list, self.index)
+    }
+}
+
+/// A field of a list's item (see [`ItemPath`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FieldPath {
+    item: ItemPath,
+    name: &'static str,
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.item, self.name)
+    }
+}
+
 /// The violations found so far in one beat.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<Violation>);
 
 impl Violations {
-    pub fn push(&mut self, path: impl Into<String>, expected: impl Into<String>, found: String) {
+    pub fn push(&mut self, path: impl fmt::Display, expected: impl Into<String>, found: String) {
         self.0.push(Violation {
-            path: path.into(),
+            path: path.to_string(),
             expected: expected.into(),
             found,
         });
     }
 
-    pub fn check_non_negative(&mut self, path: &str, value: i64) {
+    pub fn check_non_negative(&mut self, path: impl fmt::Display, value: i64) {
         if value < 0 {
             self.push(path, "a value >= 0", value.to_string());
         }
     }
 
-    pub fn check_percent(&mut self, path: &str, value: f64) {
+    pub fn check_percent(&mut self, path: impl fmt::Display, value: f64) {
         if !(0.0..=100.0).contains(&value) {
             self.push(path, "a percentage from 0 to 100", value.to_string());
         }
     }
 
-    pub fn check_rate(&mut self, path: &str, value: f64) {
+    pub fn check_rate(&mut self, path: impl fmt::Display, value: f64) {
         if !(value.is_finite() && value >= 0.0) {
             self.push(path, "a rate >= 0", value.to_string());
         }
     }
 
-    pub fn check_not_empty(&mut self, path: &str, value: &str) {
+    pub fn check_not_empty(&mut self, path: impl fmt::Display, value: &str) {
         if value.trim().is_empty() {
             self.push(path, "a non-empty string", format!("{value:?}"));
         }
     }
 
-    pub fn check_list_len(&mut self, path: &str, len: usize, max: usize) {
+    pub fn check_list_len(&mut self, path: impl fmt::Display, len: usize, max: usize) {
         if len > max {
             self.push(path, format!("at most {max} items"), format!("{len} items"));
         }

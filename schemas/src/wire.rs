@@ -102,13 +102,32 @@ pub fn parse_beat(
     received_at_ms: i64,
     pii_policy: PiiPolicy,
 ) -> Result<ParsedBeat, WireError> {
+    // Tracking the path of every field (for the message of a malformed beat) allocates a
+    // string per key: a beat is parsed without it first and again with it only if it failed.
+    match parse_beat_tracking(body, received_at_ms, pii_policy, false) {
+        Err(WireError::Malformed { .. }) => {
+            parse_beat_tracking(body, received_at_ms, pii_policy, true)
+        }
+        parsed => parsed,
+    }
+}
+
+/// [`parse_beat`], naming the path of a malformed field when `tracked` (in the error only).
+fn parse_beat_tracking(
+    body: &[u8],
+    received_at_ms: i64,
+    pii_policy: PiiPolicy,
+    tracked: bool,
+) -> Result<ParsedBeat, WireError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let mut unknown_fields = Vec::new();
     let mut note_unknown = |path: serde_ignored::Path| unknown_fields.push(path.to_string());
-    let wire: WireBeat = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
-        &mut deserializer,
-        &mut note_unknown,
-    ))
+    let wire = serde_ignored::Deserializer::new(&mut deserializer, &mut note_unknown);
+    let wire: WireBeat = if tracked {
+        serde_path_to_error::deserialize(wire)
+    } else {
+        WireBeat::deserialize(wire).map_err(untracked)
+    }
     .map_err(|error| malformed(None, error))?;
     deserializer.end().map_err(|error| WireError::Malformed {
         path: None,
@@ -121,7 +140,7 @@ pub fn parse_beat(
         return Err(WireError::Personal(pii_findings));
     }
     let content_hash = content_hash(wire.category.id(), &wire.node_id, &data);
-    let payload = BeatPayload::from_json(wire.category, data, |path| {
+    let payload = BeatPayload::from_json(wire.category, data, tracked, |path| {
         unknown_fields.push(format!("data.{path}"))
     })
     .map_err(|error| malformed(Some("data"), error))?;
@@ -144,6 +163,11 @@ pub fn parse_beat(
         pii_findings,
         content_hash,
     })
+}
+
+/// An error of an untracked parse, in the tracked form (with an empty path).
+pub(crate) fn untracked(error: serde_json::Error) -> serde_path_to_error::Error<serde_json::Error> {
+    serde_path_to_error::Error::new(serde_path_to_error::Track::new().path(), error)
 }
 
 fn malformed(

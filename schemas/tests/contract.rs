@@ -265,3 +265,27 @@ fn oversize_lists_are_refused() {
     assert_eq!(violations[0].expected, "at most 10000 items");
     assert_eq!(violations[0].found, "10001 items");
 }
+
+/// A beat is parsed without tracking field paths first; a malformed one is parsed again with
+/// them, so its message still names the field, in the envelope and inside the data.
+#[test]
+fn a_malformed_field_is_named_by_its_path() {
+    let body = String::from_utf8(example(Category::ProcessesRunningProcesses)).unwrap();
+    let pid = body.find("\"pid\":").expect("the example has a pid") + "\"pid\":".len();
+    let end = pid + body[pid..].find([',', '}']).unwrap();
+    let wrong_type = format!("{}\"many\"{}", &body[..pid], &body[end..]);
+    let WireError::Malformed { path, message } = refusal(&wrong_type) else {
+        panic!("a string for a number is malformed");
+    };
+    assert_eq!(path.as_deref(), Some("data.processes[0].pid"), "{message}");
+    assert!(
+        message.starts_with("field `data.processes[0].pid`: invalid type"),
+        "{message}"
+    );
+
+    let envelope = acd_with("{}").replace("\"sent_at\":1795428000000", "\"sent_at\":\"soon\"");
+    let WireError::Malformed { path, message } = refusal(&envelope) else {
+        panic!("a string for sent_at is malformed");
+    };
+    assert_eq!(path.as_deref(), Some("sent_at"), "{message}");
+}

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[allow(unused_imports)]
-use crate::validation::{Validate, Violations, MAX_LIST_ITEMS};
+use crate::validation::{ItemPath, Validate, Violations, MAX_LIST_ITEMS};
 
 /// `hardware_info.virtualization`: Hardware Info / Virtualization Info.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,14 +43,14 @@ impl Validate for HardwareInfoProcessors {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.processors", self.processors.len(), MAX_LIST_ITEMS);
         for (index, item) in self.processors.iter().enumerate() {
-            let path = format!("data.processors[{index}]");
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
-            violations.check_non_negative(&format!("{path}.cores"), item.cores);
+            let path = ItemPath::new("data.processors", index);
+            violations.check_not_empty(path.field("name"), &item.name);
+            violations.check_non_negative(path.field("cores"), item.cores);
         }
         for (index, processor) in self.processors.iter().enumerate() {
             if processor.bitness != 32 && processor.bitness != 64 {
                 violations.push(
-                    format!("data.processors[{index}].bitness"),
+                    ItemPath::new("data.processors", index).field("bitness"),
                     "32 or 64",
                     processor.bitness.to_string(),
                 );
@@ -116,15 +116,15 @@ impl Validate for HardwareInfoDisks {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.disks", self.disks.len(), MAX_LIST_ITEMS);
         for (index, item) in self.disks.iter().enumerate() {
-            let path = format!("data.disks[{index}]");
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
-            violations.check_non_negative(&format!("{path}.size_bytes"), item.size_bytes);
-            violations.check_non_negative(&format!("{path}.free_bytes"), item.free_bytes);
+            let path = ItemPath::new("data.disks", index);
+            violations.check_not_empty(path.field("name"), &item.name);
+            violations.check_non_negative(path.field("size_bytes"), item.size_bytes);
+            violations.check_non_negative(path.field("free_bytes"), item.free_bytes);
         }
         for (index, disk) in self.disks.iter().enumerate() {
             if disk.size_bytes >= 0 && disk.free_bytes > disk.size_bytes {
                 violations.push(
-                    format!("data.disks[{index}].free_bytes"),
+                    ItemPath::new("data.disks", index).field("free_bytes"),
                     format!("at most size_bytes ({})", disk.size_bytes),
                     disk.free_bytes.to_string(),
                 );
@@ -159,20 +159,16 @@ impl Validate for HardwareInfoNetwork {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.adapters", self.adapters.len(), MAX_LIST_ITEMS);
         for (index, item) in self.adapters.iter().enumerate() {
-            let path = format!("data.adapters[{index}]");
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
+            let path = ItemPath::new("data.adapters", index);
+            violations.check_not_empty(path.field("name"), &item.name);
             violations.check_list_len(
-                &format!("{path}.dns_servers"),
+                path.field("dns_servers"),
                 item.dns_servers.len(),
                 MAX_LIST_ITEMS,
             );
+            violations.check_list_len(path.field("gateways"), item.gateways.len(), MAX_LIST_ITEMS);
             violations.check_list_len(
-                &format!("{path}.gateways"),
-                item.gateways.len(),
-                MAX_LIST_ITEMS,
-            );
-            violations.check_list_len(
-                &format!("{path}.ip_addresses"),
+                path.field("ip_addresses"),
                 item.ip_addresses.len(),
                 MAX_LIST_ITEMS,
             );

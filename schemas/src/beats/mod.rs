@@ -153,11 +153,17 @@ macro_rules! beat_categories {
             pub(crate) fn from_json(
                 category: Category,
                 data: serde_json::Value,
+                tracked: bool,
                 mut on_unknown_field: impl FnMut(serde_ignored::Path),
             ) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
                 let data = serde_ignored::Deserializer::new(data, &mut on_unknown_field);
-                match category {
-                    $( Category::$variant => serde_path_to_error::deserialize(data).map(BeatPayload::$variant), )+
+                match (category, tracked) {
+                    $(
+                        (Category::$variant, true) => serde_path_to_error::deserialize(data).map(BeatPayload::$variant),
+                        (Category::$variant, false) => <$data>::deserialize(data)
+                            .map(BeatPayload::$variant)
+                            .map_err(crate::wire::untracked),
+                    )+
                 }
             }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[allow(unused_imports)]
-use crate::validation::{Validate, Violations, MAX_LIST_ITEMS};
+use crate::validation::{ItemPath, Validate, Violations, MAX_LIST_ITEMS};
 
 /// `processes.running_processes`: Processes / Running Processes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,13 +33,13 @@ impl Validate for ProcessesRunningProcesses {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.processes", self.processes.len(), MAX_LIST_ITEMS);
         for (index, item) in self.processes.iter().enumerate() {
-            let path = format!("data.processes[{index}]");
-            violations.check_non_negative(&format!("{path}.pid"), item.pid);
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
-            violations.check_non_negative(&format!("{path}.memory_bytes"), item.memory_bytes);
-            violations.check_non_negative(&format!("{path}.handle_count"), item.handle_count);
-            violations.check_non_negative(&format!("{path}.thread_count"), item.thread_count);
-            violations.check_percent(&format!("{path}.cpu_percent"), item.cpu_percent);
+            let path = ItemPath::new("data.processes", index);
+            violations.check_non_negative(path.field("pid"), item.pid);
+            violations.check_not_empty(path.field("name"), &item.name);
+            violations.check_non_negative(path.field("memory_bytes"), item.memory_bytes);
+            violations.check_non_negative(path.field("handle_count"), item.handle_count);
+            violations.check_non_negative(path.field("thread_count"), item.thread_count);
+            violations.check_percent(path.field("cpu_percent"), item.cpu_percent);
         }
     }
 }
@@ -66,10 +66,10 @@ impl Validate for ProcessesWindowsServices {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.services", self.services.len(), MAX_LIST_ITEMS);
         for (index, item) in self.services.iter().enumerate() {
-            let path = format!("data.services[{index}]");
-            violations.check_non_negative(&format!("{path}.pid"), item.pid);
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
-            violations.check_not_empty(&format!("{path}.status"), &item.status);
+            let path = ItemPath::new("data.services", index);
+            violations.check_non_negative(path.field("pid"), item.pid);
+            violations.check_not_empty(path.field("name"), &item.name);
+            violations.check_not_empty(path.field("status"), &item.status);
         }
     }
 }

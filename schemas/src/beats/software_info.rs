@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[allow(unused_imports)]
-use crate::validation::{Validate, Violations, MAX_LIST_ITEMS};
+use crate::validation::{ItemPath, Validate, Violations, MAX_LIST_ITEMS};
 
 /// `software_info.installed_applications`: Software Info / Installed applications.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,8 +32,8 @@ impl Validate for SoftwareInfoInstalledApplications {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.applications", self.applications.len(), MAX_LIST_ITEMS);
         for (index, item) in self.applications.iter().enumerate() {
-            let path = format!("data.applications[{index}]");
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
+            let path = ItemPath::new("data.applications", index);
+            violations.check_not_empty(path.field("name"), &item.name);
         }
     }
 }
@@ -85,9 +85,9 @@ impl Validate for SoftwareInfoWindowsServices {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.services", self.services.len(), MAX_LIST_ITEMS);
         for (index, item) in self.services.iter().enumerate() {
-            let path = format!("data.services[{index}]");
-            violations.check_not_empty(&format!("{path}.name"), &item.name);
-            violations.check_not_empty(&format!("{path}.startup_mode"), &item.startup_mode);
+            let path = ItemPath::new("data.services", index);
+            violations.check_not_empty(path.field("name"), &item.name);
+            violations.check_not_empty(path.field("startup_mode"), &item.startup_mode);
         }
     }
 }
@@ -113,8 +113,8 @@ impl Validate for SoftwareInfoWindowsUpdates {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.hotfixes", self.hotfixes.len(), MAX_LIST_ITEMS);
         for (index, item) in self.hotfixes.iter().enumerate() {
-            let path = format!("data.hotfixes[{index}]");
-            violations.check_not_empty(&format!("{path}.hotfix_id"), &item.hotfix_id);
+            let path = ItemPath::new("data.hotfixes", index);
+            violations.check_not_empty(path.field("hotfix_id"), &item.hotfix_id);
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[allow(unused_imports)]
-use crate::validation::{Validate, Violations, MAX_LIST_ITEMS};
+use crate::validation::{ItemPath, Validate, Violations, MAX_LIST_ITEMS};
 
 /// `ucx_suite.suite_info`: UCX Suite / UCX Suite Info.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,9 +150,9 @@ impl Validate for UcxSuiteAttendantConsole {
     fn validate(&self, violations: &mut Violations) {
         violations.check_list_len("data.consoles", self.consoles.len(), MAX_LIST_ITEMS);
         for (index, item) in self.consoles.iter().enumerate() {
-            let path = format!("data.consoles[{index}]");
-            violations.check_not_empty(&format!("{path}.console_type"), &item.console_type);
-            violations.check_non_negative(&format!("{path}.connected"), item.connected);
+            let path = ItemPath::new("data.consoles", index);
+            violations.check_not_empty(path.field("console_type"), &item.console_type);
+            violations.check_non_negative(path.field("connected"), item.connected);
         }
     }
 }
