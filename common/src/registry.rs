@@ -178,6 +178,19 @@ impl RegistryView {
         view
     }
 
+    /// Whether the customer of a registered installation lets its telemetry be kept (`None`:
+    /// no such installation). Nothing is copied: the processors ask for every beat.
+    pub fn telemetry_enabled(&self, installation_id: &str) -> Option<bool> {
+        let state = self.read();
+        let installation = state.installations.get(installation_id)?;
+        Some(
+            state
+                .customers
+                .get(&installation.customer_id)
+                .is_some_and(|customer| customer.telemetry_enabled),
+        )
+    }
+
     pub fn customer(&self, customer_id: &str) -> Option<Customer> {
         self.read().customers.get(customer_id).cloned()
     }

@@ -94,7 +94,7 @@ impl Engine {
             Some(&mut self.peers),
         );
         self.counts.series_not_remembered += std::mem::take(&mut state.history.not_remembered);
-        let mut reported: HashMap<&str, HashSet<&str>> = HashMap::new();
+        let mut reported: foldhash::HashMap<&str, foldhash::HashSet<&str>> = Default::default();
         for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
             reported
                 .entry(finding.signal)

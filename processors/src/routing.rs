@@ -62,12 +62,10 @@ impl Router {
     /// (which requests the purge of its data), or it was erased from the registry after its
     /// purge. A revoked key alone erases nothing.
     pub fn erased(&self, installation_id: &str) -> bool {
-        let Some(installation) = self.registry.installation(installation_id) else {
-            return self.registry.purged_until(installation_id).is_some();
-        };
-        self.registry
-            .customer(&installation.customer_id)
-            .is_none_or(|customer| !customer.telemetry_enabled)
+        match self.registry.telemetry_enabled(installation_id) {
+            Some(enabled) => !enabled,
+            None => self.registry.purged_until(installation_id).is_some(),
+        }
     }
 
     /// `None` when the installation may not be watched (see [`Router::inactive_reason`]):

@@ -314,11 +314,7 @@ impl History {
     /// Forgets the series of `node`'s subjects that a beat judged on a signal of `reported`
     /// no longer carries (a process that exited, a disk removed): state stays bounded by what
     /// the server runs now, not by everything it ever ran.
-    pub fn forget_unreported(
-        &mut self,
-        node: &str,
-        reported: &std::collections::HashMap<&str, std::collections::HashSet<&str>>,
-    ) {
+    pub fn forget_unreported(&mut self, node: &str, reported: &Map<&str, foldhash::HashSet<&str>>) {
         let Some(signals) = self.series.get_mut(node) else {
             return;
         };
@@ -376,21 +372,22 @@ impl<'de> Deserialize<'de> for History {
 /// Tuple-keyed maps as lists of entries: JSON object keys must be strings.
 mod keyed {
     use std::collections::HashMap;
-    use std::hash::Hash;
+    use std::hash::{BuildHasher, Hash};
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &HashMap<K, V>,
+    pub fn serialize<K: Serialize, V: Serialize, H, S: Serializer>(
+        map: &HashMap<K, V, H>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(map.iter())
     }
 
-    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<HashMap<K, V>, D::Error>
+    pub fn deserialize<'de, K, V, H, D>(deserializer: D) -> Result<HashMap<K, V, H>, D::Error>
     where
         K: Deserialize<'de> + Eq + Hash,
         V: Deserialize<'de>,
+        H: BuildHasher + Default,
         D: Deserializer<'de>,
     {
         Ok(Vec::<(K, V)>::deserialize(deserializer)?
