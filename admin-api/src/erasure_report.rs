@@ -94,17 +94,19 @@ pub async fn erasure_report(
         .iter()
         .flat_map(|purge| purge.installation_ids.iter().cloned())
         .collect();
-    installation_ids.extend(
-        view.installations_of(customer_id)
-            .into_iter()
-            .map(|installation| installation.installation_id),
-    );
+    // one answer of the registry for both: read twice, it could change in between
+    let registered = view.installations_of(customer_id);
     let registry = RegistryCheck {
         customer_record: customer.is_some(),
         alert_contacts: customer.as_ref().map_or(0, |c| c.alert_contacts.len()),
-        installations: view.installations_of(customer_id).len(),
+        installations: registered.len(),
         silences: view.silences_of(customer_id).len(),
     };
+    installation_ids.extend(
+        registered
+            .into_iter()
+            .map(|installation| installation.installation_id),
+    );
 
     let client = ucx_common::clickhouse::client(clickhouse);
     let quoted_ids = installation_ids
