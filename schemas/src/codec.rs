@@ -78,7 +78,8 @@ impl Kind {
 struct KnownSchema {
     kind: Kind,
     /// Decodes a datum the schema wrote. apache-avro's `from_avro_datum` builds the schema's
-    /// table of names on every call (a tenth of the processors' CPU); this reader built it once.
+    /// table of names on every call (13 % of the sinks', 9 % of the processors' profile samples);
+    /// this reader built it once.
     /// The single-object header is ours to check, so the reader expects none.
     reader: GenericSingleObjectReader,
     /// This schema is its kind's current one: a datum it wrote needs no resolution.

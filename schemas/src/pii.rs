@@ -160,11 +160,7 @@ fn redact_group(
             &whole.as_str()[end..]
         )
     });
-    let replaced = match replaced {
-        Cow::Owned(replaced) => Some(replaced),
-        Cow::Borrowed(_) => None,
-    };
-    if let Some(replaced) = replaced {
+    if let Cow::Owned(replaced) = replaced {
         *text = Cow::Owned(replaced);
     }
     found
