@@ -93,16 +93,33 @@ async fn metric(stage: &Stage, name: &str) -> f64 {
         .unwrap_or_default()
 }
 
-/// Waits until `processors` owns every beats partition (the broker's first group join is slow;
-/// a processor stopped before it joined would hold the group up until its session expires).
+/// Waits until `processors` owns every beats partition (the broker's first group join is slow:
+/// ≈ 5 s idle, far longer beside the suite's other stages joining theirs; a processor stopped
+/// before it joined would hold the group up until its session expires). Waiting for it apart
+/// leaves an alert's own timeout to the processing alone.
 async fn wait_assigned(processors: &Stage, kafka: &KafkaSettings) {
     let partitions = kafka.topic_partitions as f64;
     wait_until(
         "the processor assigned",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async { metric(processors, "processor_assigned_partitions").await == partitions },
     )
     .await;
+}
+
+/// What the processor had done, for a failure's message.
+async fn progress(processors: &Stage) -> String {
+    let mut lines = String::new();
+    for line in metrics_text(&processors.url).await.lines() {
+        if line.starts_with("processor_assigned_partitions")
+            || line.starts_with("ucx_records_received_total")
+            || line.starts_with("ucx_rebalances_total")
+        {
+            lines.push_str(line);
+            lines.push('\n');
+        }
+    }
+    format!("the processor's progress:\n{lines}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,9 +132,15 @@ async fn a_crashed_processor_neither_reopens_nor_loses_open_alerts() {
     let config = processor_config(&kafka, "state-crash");
 
     let processors = start_processors(config.clone()).await;
+    wait_assigned(&processors, &kafka).await;
     post(&gateway, &key, &disk_beat(&installation, 3)).await;
     let opened = alerts_of(&kafka, 1, Duration::from_secs(60));
-    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(
+        opened.len(),
+        1,
+        "{opened:?} {}",
+        progress(&processors).await
+    );
     assert_eq!(opened[0].state, AlertState::Open);
     wait_until(
         "the state checkpointed",
@@ -128,10 +151,16 @@ async fn a_crashed_processor_neither_reopens_nor_loses_open_alerts() {
     processors.crash().await;
 
     let processors = start_processors(config).await;
+    wait_assigned(&processors, &kafka).await;
     post(&gateway, &key, &disk_beat(&installation, 3)).await;
     post(&gateway, &key, &disk_beat(&installation, 60)).await;
     let alerts = alerts_of(&kafka, 2, Duration::from_secs(60));
-    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(
+        alerts.len(),
+        2,
+        "{alerts:?} {}",
+        progress(&processors).await
+    );
     assert_one_episode(&episodes(&alerts, "disk_free_low")[&installation]);
     assert_eq!(
         alerts_of(&kafka, 3, Duration::from_secs(3)).len(),
