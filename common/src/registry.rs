@@ -4,6 +4,7 @@
 //! answers 503) rather than act on a partial registry.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -77,6 +78,8 @@ pub struct RegistryView {
     /// Per key, the last few records read with their offsets: a writer learns whether another
     /// wrote the same key between its read and its own write (see [`RegistryView::version`]).
     recent: std::sync::Mutex<HashMap<String, RecentRecords>>,
+    /// Records applied so far: what a reader derived from the view holds while this stays.
+    generation: AtomicU64,
 }
 
 /// A key's last records, oldest first, with their offsets.
@@ -95,7 +98,14 @@ impl RegistryView {
             unreadable: Default::default(),
             failing: Default::default(),
             recent: Default::default(),
+            generation: Default::default(),
         }
+    }
+
+    /// Changes whenever a record is applied (read it before reading the view: what was derived
+    /// then is still true while it has not changed).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The offset of the newest record of `key` read so far (-1 for none): a writer notes it
@@ -466,6 +476,8 @@ impl RegistryView {
                 _ => tracing::warn!(key, "registry tombstone with an unknown key ignored"),
             },
         }
+        // after the change: whoever reads the new generation reads the changed state
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     fn advance(&self, next_offset: i64) {

@@ -2,7 +2,8 @@
 //! engineers only); Gold and Platinum → Proactive Support (the customer is notified too) while
 //! their care is in force, plus a grace period; opted-out customers are not processed at all.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use time::{macros::format_description, Date, Duration, OffsetDateTime};
 use ucx_common::registry::RegistryView;
@@ -15,12 +16,41 @@ use crate::config::{PerTier, ProcessorSettings};
 /// How long a beat of an installation the registry view does not know yet waits for it.
 const REGISTRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Routes kept at most (one per installation a processor holds; beyond, they start again).
+const ROUTES_KEPT: usize = 100_000;
+
 pub struct Router {
     registry: Arc<RegistryView>,
     care_grace: Duration,
     dashboard_url: String,
     reminder_interval_s: PerTier,
     reopen_window_ms: i64,
+    /// Every beat is routed: worked out once per installation, not from copies of its
+    /// registry records per beat.
+    routes: Mutex<Routes>,
+}
+
+/// Routes worked out from the registry view at `generation` on `day` (care ends by the day).
+#[derive(Default)]
+struct Routes {
+    generation: u64,
+    day: Option<Date>,
+    by_installation: HashMap<String, Arc<Routed>>,
+}
+
+impl Routes {
+    /// The routes still true at `generation` on `day`; forgets them all when they are not.
+    fn current(&mut self, generation: u64, day: Date) -> &mut HashMap<String, Arc<Routed>> {
+        if self.generation != generation
+            || self.day != Some(day)
+            || self.by_installation.len() >= ROUTES_KEPT
+        {
+            self.by_installation.clear();
+            self.generation = generation;
+            self.day = Some(day);
+        }
+        &mut self.by_installation
+    }
 }
 
 /// How one installation's alerts are judged and who hears of them.
@@ -40,6 +70,7 @@ impl Router {
             dashboard_url: settings.dashboard_url.clone(),
             reminder_interval_s: settings.reminder_interval_s,
             reopen_window_ms: settings.reopen_window_s.saturating_mul(1000) as i64,
+            routes: Mutex::default(),
         }
     }
 
@@ -70,11 +101,34 @@ impl Router {
 
     /// `None` when the installation may not be watched (see [`Router::inactive_reason`]):
     /// nothing is evaluated, no heartbeat judged.
-    pub async fn route(&self, installation_id: &str) -> Option<Routed> {
+    pub async fn route(&self, installation_id: &str) -> Option<Arc<Routed>> {
         if self.erased(installation_id) {
             // erased from the registry: do not wait for it to appear
             return None;
         }
+        // read before the view: a record applied meanwhile makes this route be worked out again
+        let generation = self.registry.generation();
+        let today = OffsetDateTime::now_utc().date();
+        let known = self
+            .routes
+            .lock()
+            .unwrap()
+            .current(generation, today)
+            .get(installation_id)
+            .cloned();
+        if known.is_some() {
+            return known;
+        }
+        let routed = Arc::new(self.work_out(installation_id, today).await?);
+        self.routes
+            .lock()
+            .unwrap()
+            .current(generation, today)
+            .insert(installation_id.to_string(), routed.clone());
+        Some(routed)
+    }
+
+    async fn work_out(&self, installation_id: &str, today: Date) -> Option<Routed> {
         let installation = self
             .registry
             .wait_for_installation(installation_id, REGISTRY_CATCH_UP)
@@ -88,7 +142,6 @@ impl Router {
         let licence = installation
             .map(|installation| (installation.licensed_users, installation.licensed_devices))
             .unwrap_or_default();
-        let today = OffsetDateTime::now_utc().date();
         let dashboard_url = self
             .dashboard_url
             .replace("{installation_id}", installation_id);
@@ -167,6 +220,52 @@ mod tests {
             alert_contacts: Vec::new(),
             updated_at: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn a_route_is_kept_until_the_registry_changes() {
+        use ucx_schemas::registry::{Installation, InstallationStatus, RegistryRecord};
+        let installation = Installation {
+            installation_id: "i".into(),
+            customer_id: "c".into(),
+            key_id: "k".into(),
+            key_sha256: String::new(),
+            status: InstallationStatus::Active,
+            updated_at: 0,
+            licensed_users: None,
+            licensed_devices: None,
+        };
+        let mut basic = customer(None);
+        basic.contract_tier = ContractTier::Basic;
+        let registry = Arc::new(RegistryView::loaded_from([
+            RegistryRecord::Customer(basic),
+            RegistryRecord::Installation(installation),
+        ]));
+        let router = Router::new(registry.clone(), &ProcessorSettings::default());
+
+        let first = router.route("i").await.expect("routed");
+        assert!(!first.audience.notify_customer);
+        assert!(Arc::ptr_eq(&first, &router.route("i").await.unwrap()));
+
+        let gold = customer(None);
+        registry.apply(
+            &RegistryRecord::Customer(gold.clone()).key(),
+            Some(RegistryRecord::Customer(gold)),
+        );
+        let upgraded = router.route("i").await.expect("routed");
+        assert_eq!(upgraded.tier, Some(ContractTier::Gold));
+        assert!(
+            upgraded.audience.notify_customer,
+            "the new tier, not the kept route"
+        );
+
+        let mut opted_out = customer(None);
+        opted_out.telemetry_enabled = false;
+        registry.apply("customer:c", Some(RegistryRecord::Customer(opted_out)));
+        assert!(
+            router.route("i").await.is_none(),
+            "opted out: not routed at all"
+        );
     }
 
     #[test]

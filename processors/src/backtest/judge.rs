@@ -21,7 +21,7 @@ const TICK_MS: i64 = 60_000;
 pub struct Judge {
     library: RuleLibrary,
     engine: Engine,
-    routes: HashMap<String, Routed>,
+    routes: HashMap<String, Arc<Routed>>,
     /// 0: silence is not judged.
     heartbeat_timeout_ms: i64,
     next_tick_ms: i64,

@@ -16,6 +16,7 @@ pub mod shards;
 pub mod source;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ucx_schemas::{Alert, Beat};
 
@@ -136,16 +137,18 @@ pub async fn simulated(
 
 /// The router of a simulated fleet: the registry it would have, the default settings.
 pub fn simulated_router(installations: usize) -> crate::routing::Router {
-    let registry = std::sync::Arc::new(ucx_common::registry::RegistryView::loaded_from(
+    let registry = Arc::new(ucx_common::registry::RegistryView::loaded_from(
         ucx_simulator::offline::registry(installations),
     ));
     crate::routing::Router::new(registry, &crate::ProcessorSettings::default())
 }
 
 /// How the simulated fleet's installations are routed: by the registry it would have.
-async fn simulated_routes(scenario: &ucx_simulator::offline::Scenario) -> HashMap<String, Routed> {
+async fn simulated_routes(
+    scenario: &ucx_simulator::offline::Scenario,
+) -> HashMap<String, Arc<Routed>> {
     let router = simulated_router(scenario.installations);
-    let mut routes: HashMap<String, Routed> = HashMap::new();
+    let mut routes: HashMap<String, Arc<Routed>> = HashMap::new();
     for index in 0..scenario.installations {
         let id = format!("inst-{:04}", index + 1);
         if let Some(routed) = router.route(&id).await {

@@ -115,7 +115,7 @@ async fn shard(
     router: Arc<Router>,
     only: Arc<HashSet<String>>,
 ) -> Done {
-    let mut routes: std::collections::HashMap<String, Option<Routed>> = Default::default();
+    let mut routes: std::collections::HashMap<String, Option<Arc<Routed>>> = Default::default();
     let mut undecodable = 0;
     while let Some(batch) = receiver.recv().await {
         for record in batch {
