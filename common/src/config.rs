@@ -119,6 +119,10 @@ pub struct KafkaSettings {
     /// Records the producer may hold awaiting acknowledgement; beyond that the gateway refuses
     /// with 503 instead of queueing without bound.
     pub max_in_flight_records: u32,
+    /// How long a busy producer gathers records into one request (librdkafka `linger.ms`):
+    /// fewer, larger requests cost the stages and the broker less per record. A record produced
+    /// while nothing else is in flight is sent at once, so a quiet pipeline does not wait it.
+    pub linger_ms: u32,
     /// A consumer-group member not heard of for this long is dropped and its partitions go to
     /// the others (librdkafka `session.timeout.ms`; Apache Kafka's minimum is 6 s). Short, so
     /// that a crashed stage's partitions move on within seconds.

@@ -12,7 +12,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message, TopicPartitionList};
 
 use crate::config::KafkaSettings;
@@ -54,7 +53,7 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
             "queue.buffering.max.messages",
             settings.max_in_flight_records.to_string(),
         )
-        .set("linger.ms", "5")
+        .set("linger.ms", settings.linger_ms.to_string())
         // Queued records are timed out by the broker's thread, which sleeps through reconnect
         // backoff (10 s by default): a short backoff keeps failures within the delivery timeout.
         .set("reconnect.backoff.max.ms", "1000");
@@ -412,6 +411,48 @@ pub struct Producer {
     settings: KafkaSettings,
     current: RwLock<Arc<FutureProducer>>,
     health: Mutex<ProducerHealth>,
+    idle_flush: IdleFlush,
+}
+
+/// How long one idle flush keeps `linger_ms` off: until all in flight is acknowledged, at most.
+const IDLE_FLUSH_WINDOW_MS: i32 = 5;
+
+/// Sends the record of an idle producer at once instead of after `linger_ms`: while
+/// `rd_kafka_flush` runs, librdkafka treats linger as zero. A busy producer (records already
+/// in flight) is not flushed and batches; an idle one answers within a round trip. The flush
+/// blocks, so it runs on a thread of its own.
+struct IdleFlush(std::sync::mpsc::SyncSender<Arc<FutureProducer>>);
+
+impl IdleFlush {
+    fn start() -> Result<Self, KafkaError> {
+        let (nudges, received) = std::sync::mpsc::sync_channel::<Arc<FutureProducer>>(1);
+        std::thread::Builder::new()
+            .name("kafka-idle-flush".into())
+            .spawn(move || {
+                for producer in received {
+                    use rdkafka::producer::Producer as _;
+                    // rdkafka's own `flush` calls rd_kafka_flush with no time at all, which
+                    // ends before the broker's thread has woken up to see it.
+                    // SAFETY: the client is alive (the Arc holds it) and rd_kafka_flush may
+                    // be called from any thread.
+                    unsafe {
+                        rdkafka::bindings::rd_kafka_flush(
+                            producer.client().native_ptr(),
+                            IDLE_FLUSH_WINDOW_MS,
+                        );
+                    }
+                }
+            })
+            .map_err(|error| {
+                KafkaError::ClientCreation(format!("starting the producer's flush thread: {error}"))
+            })?;
+        Ok(IdleFlush(nudges))
+    }
+
+    /// Asks for a flush; one already asked for and not yet started covers this record too.
+    fn nudge(&self, producer: &Arc<FutureProducer>) {
+        let _ = self.0.try_send(producer.clone());
+    }
 }
 
 struct ProducerHealth {
@@ -428,6 +469,7 @@ impl Producer {
                 last_acknowledged: Instant::now(),
                 last_replaced: Instant::now(),
             }),
+            idle_flush: IdleFlush::start()?,
         })
     }
 
@@ -481,15 +523,25 @@ impl Producer {
     }
 
     async fn send(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<Acknowledged, KafkaError> {
+        use rdkafka::producer::Producer as _;
         let producer = self.current.read().expect("producer lock").clone();
-        let result = producer
-            .send(record, Timeout::After(Duration::ZERO))
-            .await
-            .map(|delivery| Acknowledged {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            })
-            .map_err(|(error, _)| error);
+        let idle = producer.in_flight_count() == 0;
+        // a full queue fails at once (backpressure), never waits
+        let delivery = producer.send_result(record).map_err(|(error, _)| error);
+        if idle && delivery.is_ok() {
+            self.idle_flush.nudge(&producer);
+        }
+        let result = match delivery {
+            Ok(delivery) => match delivery.await {
+                Ok(Ok(delivery)) => Ok(Acknowledged {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Ok(Err((error, _))) => Err(error),
+                Err(_canceled) => Err(KafkaError::Canceled),
+            },
+            Err(error) => Err(error),
+        };
         match &result {
             Ok(_) => self.health.lock().expect("health lock").last_acknowledged = Instant::now(),
             Err(_) => self.replace_if_stuck(),

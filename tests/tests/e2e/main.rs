@@ -29,6 +29,7 @@ mod notifier;
 mod openapi;
 mod personal_data;
 mod processor_state;
+mod producer_linger;
 mod purge;
 mod residency;
 mod retention;
