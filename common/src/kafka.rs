@@ -1,7 +1,7 @@
 //! The one way the pipeline talks to Kafka: clients built from `[kafka]`, topics created by
 //! the project, records produced with broker acknowledgement, dead letters with their reason.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -414,50 +414,95 @@ pub struct Producer {
     idle_flush: IdleFlush,
 }
 
-/// How long one idle flush keeps `linger_ms` off: until all in flight is acknowledged, at most.
-const IDLE_FLUSH_WINDOW_MS: i32 = 5;
+/// One round of an idle flush: how long `rd_kafka_flush` keeps `linger_ms` off (it returns
+/// sooner once everything is acknowledged).
+const IDLE_FLUSH_ROUND_MS: i32 = 5;
+/// Rounds at most per nudge: a broker thread that a loaded machine wakes late still sees one.
+const IDLE_FLUSH_ROUNDS: usize = 20;
+/// More records than this in flight is busy: batching then pays, the flush stops.
+const IDLE_AT_MOST: usize = 64;
 
 /// Sends the record of an idle producer at once instead of after `linger_ms`: while
-/// `rd_kafka_flush` runs, librdkafka treats linger as zero. A busy producer (records already
-/// in flight) is not flushed and batches; an idle one answers within a round trip. The flush
-/// blocks, so it runs on a thread of its own.
-struct IdleFlush(std::sync::mpsc::SyncSender<Arc<FutureProducer>>);
+/// `rd_kafka_flush` runs, librdkafka treats linger as zero. A record produced while nothing
+/// else is in flight asks for a flush, which goes on in rounds while a few records are in
+/// flight and none of them is acknowledged yet; a busy producer is not flushed and batches. The
+/// flush blocks, so it runs on a thread of its own.
+struct IdleFlush {
+    nudges: std::sync::mpsc::SyncSender<Arc<FutureProducer>>,
+    /// Records of this producer sent and not yet acknowledged or failed.
+    in_flight: Arc<AtomicUsize>,
+}
 
 impl IdleFlush {
     fn start() -> Result<Self, KafkaError> {
         let (nudges, received) = std::sync::mpsc::sync_channel::<Arc<FutureProducer>>(1);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let pending = in_flight.clone();
         std::thread::Builder::new()
             .name("kafka-idle-flush".into())
             .spawn(move || {
                 for producer in received {
-                    use rdkafka::producer::Producer as _;
-                    // rdkafka's own `flush` calls rd_kafka_flush with no time at all, which
-                    // ends before the broker's thread has woken up to see it.
-                    // SAFETY: the client is alive (the Arc holds it) and rd_kafka_flush may
-                    // be called from any thread.
-                    unsafe {
-                        rdkafka::bindings::rd_kafka_flush(
-                            producer.client().native_ptr(),
-                            IDLE_FLUSH_WINDOW_MS,
-                        );
-                    }
+                    flush_while_idle(&producer, &pending);
                 }
             })
             .map_err(|error| {
                 KafkaError::ClientCreation(format!("starting the producer's flush thread: {error}"))
             })?;
-        Ok(IdleFlush(nudges))
+        Ok(IdleFlush { nudges, in_flight })
     }
 
-    /// Asks for a flush; one already asked for and not yet started covers this record too.
+    /// Counts a record in flight until the guard is dropped.
+    fn count(&self) -> InFlight<'_> {
+        let first = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        InFlight {
+            count: &self.in_flight,
+            first,
+        }
+    }
+
+    /// Asks for a flush of a record already handed to librdkafka (a flush already asked for
+    /// and not yet started covers it too).
     fn nudge(&self, producer: &Arc<FutureProducer>) {
-        let _ = self.0.try_send(producer.clone());
+        let _ = self.nudges.try_send(producer.clone());
+    }
+}
+
+/// A record counted in flight (also when its send is abandoned half way).
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// Nothing else was in flight.
+    first: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 struct ProducerHealth {
     last_acknowledged: Instant,
     last_replaced: Instant,
+}
+
+fn flush_while_idle(producer: &FutureProducer, in_flight: &AtomicUsize) {
+    use rdkafka::producer::Producer as _;
+    for _ in 0..IDLE_FLUSH_ROUNDS {
+        let pending = in_flight.load(Ordering::Acquire);
+        if pending == 0 || pending > IDLE_AT_MOST {
+            return;
+        }
+        // rdkafka's own `flush` calls rd_kafka_flush with no time at all, which ends before
+        // the broker's thread has woken up to see it.
+        // SAFETY: the client is alive (the caller holds it) and rd_kafka_flush may be called
+        // from any thread.
+        let outcome = unsafe {
+            rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), IDLE_FLUSH_ROUND_MS)
+        };
+        if outcome == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return; // everything acknowledged
+        }
+    }
 }
 
 impl Producer {
@@ -523,12 +568,11 @@ impl Producer {
     }
 
     async fn send(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<Acknowledged, KafkaError> {
-        use rdkafka::producer::Producer as _;
         let producer = self.current.read().expect("producer lock").clone();
-        let idle = producer.in_flight_count() == 0;
+        let in_flight = self.idle_flush.count();
         // a full queue fails at once (backpressure), never waits
         let delivery = producer.send_result(record).map_err(|(error, _)| error);
-        if idle && delivery.is_ok() {
+        if in_flight.first && delivery.is_ok() {
             self.idle_flush.nudge(&producer);
         }
         let result = match delivery {
