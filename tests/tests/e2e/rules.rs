@@ -631,11 +631,13 @@ async fn a_daily_peak_seen_on_earlier_weekdays_gives_no_alert_and_a_surge_does()
     put_customer(&gateway.url, "cust-seasonal", "GOLD", true).await;
     let key = add_installation(&gateway.url, "cust-seasonal", "inst-seasonal").await;
     let weekday = |day: i64| (day + 3).rem_euclid(7) < 5; // 1970-01-01 was a Thursday
-                                                          // the newest weekday 09:00 UTC that has passed, and the two weekdays before it
+
+    // the newest weekday whose morning (to 10:30 UTC) has passed (a beat from the future is
+    // refused), and the two weekdays before it
     let now = ucx_common::now_ms();
     let mut days: Vec<i64> = (0..8)
         .map(|back| now.div_euclid(DAY_MS) - back)
-        .filter(|&day| weekday(day) && day * DAY_MS + 9 * HOUR_MS + 1_800_000 < now)
+        .filter(|&day| weekday(day) && day * DAY_MS + 10 * HOUR_MS + 1_800_000 < now)
         .take(3)
         .collect();
     days.reverse();
