@@ -37,6 +37,8 @@ pub enum CodecError {
     },
     #[error("avro: {0}")]
     Avro(#[from] Box<apache_avro::Error>),
+    #[error("avro: {0}")]
+    Datum(#[from] serde_avro_fast::de::DeError),
 }
 
 impl From<apache_avro::Error> for CodecError {
@@ -84,16 +86,25 @@ struct KnownSchema {
     reader: GenericSingleObjectReader,
     /// This schema is its kind's current one: a datum it wrote needs no resolution.
     current: bool,
+    /// For a current schema: decodes its datum straight into the Rust type, without the
+    /// `Value` tree `reader` builds (nearly every record is written with the current schema).
+    direct: Option<serde_avro_fast::Schema>,
 }
 
 impl KnownSchema {
-    fn new(kind: Kind, schema: Schema, current: bool) -> Self {
+    fn new(kind: Kind, name: &str, source: &str, schema: Schema, current: bool) -> Self {
         let reader = GenericSingleObjectReader::new_with_header_builder(schema, NoHeader)
             .expect("an embedded schema's names resolve");
+        let direct = current.then(|| {
+            source
+                .parse()
+                .unwrap_or_else(|error| panic!("schema {name} does not parse: {error}"))
+        });
         Self {
             kind,
             reader,
             current,
+            direct,
         }
     }
 }
@@ -138,7 +149,10 @@ fn catalog() -> &'static Catalog {
         let mut add_current = |kind: Kind, name: &str, source: &str| {
             let schema = parse_embedded(name, source);
             let print = fingerprint(&schema);
-            by_fingerprint.insert(print, KnownSchema::new(kind, schema.clone(), true));
+            by_fingerprint.insert(
+                print,
+                KnownSchema::new(kind, name, source, schema.clone(), true),
+            );
             current.insert(kind, (schema, print));
         };
         for &category in Category::ALL {
@@ -185,7 +199,7 @@ fn catalog() -> &'static Catalog {
         for (kind, name, source) in older {
             let schema = parse_embedded(name, source);
             let print = fingerprint(&schema);
-            by_fingerprint.insert(print, KnownSchema::new(kind, schema, false));
+            by_fingerprint.insert(print, KnownSchema::new(kind, name, source, schema, false));
         }
         Catalog {
             by_fingerprint,
@@ -234,6 +248,11 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
             found: known.kind.describe(),
         });
     };
+    if let Some(direct) = &known.direct {
+        return Ok(crate::beats::BeatPayload::from_datum(
+            category, datum, direct,
+        )?);
+    }
     let value = read_datum(known, datum)?;
     Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
@@ -310,6 +329,9 @@ fn decode_serde<T: serde::de::DeserializeOwned>(
     known: &KnownSchema,
     datum: &[u8],
 ) -> Result<T, CodecError> {
+    if let Some(direct) = &known.direct {
+        return Ok(serde_avro_fast::from_datum_slice(datum, direct)?);
+    }
     let value = read_datum(known, datum)?;
     Ok(apache_avro::from_value(&value)?)
 }
@@ -319,8 +341,7 @@ fn decode_serde<T: serde::de::DeserializeOwned>(
 fn read_datum(writer: &KnownSchema, mut datum: &[u8]) -> Result<Value, CodecError> {
     let written = writer.reader.read_value(&mut datum)?;
     if writer.current {
-        // written with the schema it is read with (nearly every record): already in shape;
-        // resolving it would copy the whole value twice for nothing
+        // written with the schema it is read with: already in shape
         return Ok(written);
     }
     let (reader, _) = catalog().current(writer.kind);

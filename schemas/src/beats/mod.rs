@@ -181,6 +181,20 @@ macro_rules! beat_categories {
                 Ok(())
             }
 
+            /// A datum of the category's current schema, decoded straight into the beat.
+            pub(crate) fn from_datum(
+                category: Category,
+                datum: &[u8],
+                schema: &serde_avro_fast::Schema,
+            ) -> Result<Beat, serde_avro_fast::de::DeError> {
+                match category {
+                    $( Category::$variant => {
+                        let record: AvroBeat<Envelope, $data> = serde_avro_fast::from_datum_slice(datum, schema)?;
+                        Ok(Beat { envelope: record.envelope, payload: BeatPayload::$variant(record.data) })
+                    } )+
+                }
+            }
+
             pub(crate) fn from_avro(
                 category: Category,
                 value: &apache_avro::types::Value,
