@@ -21,6 +21,8 @@ pub trait TableRows: Send + Sync {
         table: &'static str,
     ) -> BoxFuture<'a, Result<(), clickhouse::error::Error>>;
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Drops the rows, keeping the buffer.
+    fn clear(&mut self);
 }
 
 impl<R: RowOwned + RowWrite + Send + Sync + 'static> TableRows for Vec<R> {
@@ -45,6 +47,10 @@ impl<R: RowOwned + RowWrite + Send + Sync + 'static> TableRows for Vec<R> {
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self)
     }
 }
 
@@ -79,6 +85,17 @@ impl ucx_tables::RowSink for Batch {
 }
 
 impl Batch {
+    /// Empties the batch for the next one, keeping its buffers: a fresh batch grew every
+    /// buffer anew each time, and mimalloc faulted the pages in again (4 % of the sinks'
+    /// profile samples in `mi_page_free_list_extend`).
+    pub fn clear(&mut self) {
+        self.tables.values_mut().for_each(|rows| rows.clear());
+        self.sources.values_mut().for_each(Sources::clear);
+        self.row_count = 0;
+        self.first_record_at = None;
+        self.last_record_at = None;
+    }
+
     /// Notes that `record` gave rows of `table`.
     pub fn add_source(&mut self, table: &'static str, record: &impl Message) {
         self.sources.entry(table).or_default().add(record);
@@ -161,6 +178,11 @@ impl Sources {
             key,
             payload,
         });
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
     }
 
     fn keep(&mut self, bytes: &[u8]) -> Range<usize> {
@@ -250,5 +272,50 @@ mod tests {
         }
         assert_eq!(batch.sources("ucx_disks").len(), 1);
         assert!(batch.sources("ucx_services").is_empty());
+    }
+
+    #[test]
+    fn a_cleared_batch_holds_only_what_came_after() {
+        use ucx_tables::RowSink;
+        #[derive(clickhouse::Row, serde::Serialize, serde::Deserialize)]
+        struct Row {
+            value: u32,
+        }
+        let record = |offset| {
+            OwnedMessage::new(
+                Some(vec![offset as u8]),
+                None,
+                "ucx.beats".into(),
+                Timestamp::NotAvailable,
+                0,
+                offset,
+                None,
+            )
+        };
+        let mut batch = Batch::default();
+        batch.note_record();
+        batch.push("ucx_acd", vec![Row { value: 1 }, Row { value: 2 }]);
+        batch.add_source("ucx_acd", &record(1));
+        batch.clear();
+        assert_eq!(batch.row_count(), 0);
+        assert_eq!(batch.tables().count(), 0);
+        assert!(batch.sources("ucx_acd").is_empty());
+        assert!(batch.first_record_at().is_none() && batch.last_record_at().is_none());
+        batch.push("ucx_acd", vec![Row { value: 3 }]);
+        batch.add_source("ucx_acd", &record(2));
+        assert_eq!(batch.row_count(), 1);
+        assert_eq!(
+            batch
+                .tables()
+                .map(|(table, rows)| (table, rows.row_count()))
+                .collect::<Vec<_>>(),
+            [("ucx_acd", 1)]
+        );
+        let sources = batch.sources("ucx_acd");
+        assert_eq!(sources.len(), 1);
+        assert_eq!(
+            (sources[0].offset(), sources[0].payload()),
+            (2, Some(&[2u8][..]))
+        );
     }
 }

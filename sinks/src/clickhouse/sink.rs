@@ -271,7 +271,7 @@ impl Stage for Sink {
                         .await?;
                 }
             }
-            self.batch = Batch::default();
+            self.batch.clear();
             self.last_written_at = Instant::now();
         }
         for purge in self.purges_waiting.drain(..) {
@@ -312,7 +312,7 @@ impl Stage for Sink {
         _context: &Context,
         _partitions: &[(String, i32)],
     ) -> Result<(), StageError> {
-        self.batch = Batch::default();
+        self.batch.clear();
         Ok(())
     }
 }
