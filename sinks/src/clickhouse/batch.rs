@@ -50,7 +50,17 @@ impl<R: RowOwned + RowWrite + Send + Sync + 'static> TableRows for Vec<R> {
     }
 
     fn clear(&mut self) {
-        Vec::clear(self)
+        let used = self.len();
+        Vec::clear(self);
+        give_back_unused(self, used);
+    }
+}
+
+/// A buffer that held far less than it can (a table quiet in this batch, or a batch after a
+/// larger one, e.g. a backlog's) gives the rest back, so kept buffers track recent batches.
+fn give_back_unused<T>(buffer: &mut Vec<T>, used: usize) {
+    if buffer.capacity() > 4 * used {
+        buffer.shrink_to(2 * used);
     }
 }
 
@@ -85,9 +95,9 @@ impl ucx_tables::RowSink for Batch {
 }
 
 impl Batch {
-    /// Empties the batch for the next one, keeping its buffers: a fresh batch grew every
-    /// buffer anew each time, and mimalloc faulted the pages in again (4 % of the sinks'
-    /// profile samples in `mi_page_free_list_extend`).
+    /// Empties the batch for the next one, keeping its buffers as large as this batch needed:
+    /// a fresh batch grew every buffer anew each time, and mimalloc faulted the pages in again
+    /// (4 % of the sinks' profile samples in `mi_page_free_list_extend`).
     pub fn clear(&mut self) {
         self.tables.values_mut().for_each(|rows| rows.clear());
         self.sources.values_mut().for_each(Sources::clear);
@@ -181,8 +191,11 @@ impl Sources {
     }
 
     fn clear(&mut self) {
+        let (bytes, records) = (self.bytes.len(), self.records.len());
         self.bytes.clear();
         self.records.clear();
+        give_back_unused(&mut self.bytes, bytes);
+        give_back_unused(&mut self.records, records);
     }
 
     fn keep(&mut self, bytes: &[u8]) -> Range<usize> {
@@ -214,6 +227,11 @@ impl Sources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clickhouse::Row, serde::Serialize, serde::Deserialize)]
+    struct Row {
+        value: u32,
+    }
 
     #[test]
     fn the_sources_of_a_table_come_back_as_they_were_taken() {
@@ -277,10 +295,6 @@ mod tests {
     #[test]
     fn a_cleared_batch_holds_only_what_came_after() {
         use ucx_tables::RowSink;
-        #[derive(clickhouse::Row, serde::Serialize, serde::Deserialize)]
-        struct Row {
-            value: u32,
-        }
         let record = |offset| {
             OwnedMessage::new(
                 Some(vec![offset as u8]),
@@ -317,5 +331,24 @@ mod tests {
             (sources[0].offset(), sources[0].payload()),
             (2, Some(&[2u8][..]))
         );
+    }
+
+    #[test]
+    fn a_kept_buffer_shrinks_once_batches_need_far_less() {
+        let mut rows: Vec<Row> = (0..10_000).map(|value| Row { value }).collect();
+        TableRows::clear(&mut rows);
+        assert!(
+            rows.capacity() >= 10_000,
+            "as large as the last batch needed"
+        );
+        rows.extend((0..100).map(|value| Row { value }));
+        TableRows::clear(&mut rows);
+        assert!(
+            rows.capacity() < 1_000,
+            "{} kept for 100 rows",
+            rows.capacity()
+        );
+        TableRows::clear(&mut rows);
+        assert_eq!(rows.capacity(), 0, "a table quiet in a batch keeps nothing");
     }
 }
