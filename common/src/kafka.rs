@@ -414,6 +414,12 @@ pub struct Producer {
     idle_flush: IdleFlush,
 }
 
+/// When the producer last got an acknowledgement and was last replaced.
+struct ProducerHealth {
+    last_acknowledged: Instant,
+    last_replaced: Instant,
+}
+
 /// One round of an idle flush: how long `rd_kafka_flush` keeps `linger_ms` off (it returns
 /// sooner once everything is acknowledged).
 const IDLE_FLUSH_ROUND_MS: i32 = 5;
@@ -478,11 +484,6 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-struct ProducerHealth {
-    last_acknowledged: Instant,
-    last_replaced: Instant,
 }
 
 fn flush_while_idle(producer: &FutureProducer, in_flight: &AtomicUsize) {

@@ -797,13 +797,30 @@ impl Drop for OwnClickHouse {
     }
 }
 
-/// A loopback port nobody listens on now.
+/// A loopback port nobody listens on now, below the kernel's ephemeral range: a port the kernel
+/// picks (`bind :0`) is ephemeral, so another test's outgoing connection (a Kafka or HTTP client)
+/// could take it before the stage under test binds it (a gateway of the fault-injection test
+/// once failed so: "Address already in use"). Ports are handed out once per test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOWEST: u32 = 10_000;
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&start| start > LOWEST + 1_000)
+        .unwrap_or(32_768);
+    let span = ephemeral_from - LOWEST;
+    // test processes that run one after another start at different places
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let port = LOWEST + (start + HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(port).expect("below the ephemeral range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {LOWEST} and {ephemeral_from}")
 }
 
 /// A broker of the test's own (the same tansu binary), for tests that stop and restart it.
