@@ -79,37 +79,43 @@ impl Kind {
 
 struct KnownSchema {
     kind: Kind,
-    /// Decodes a datum the schema wrote. apache-avro's `from_avro_datum` builds the schema's
-    /// table of names on every call (13 % of the sinks', 9 % of the processors' profile samples);
-    /// this reader built it once.
-    /// The single-object header is ours to check, so the reader expects none.
-    reader: GenericSingleObjectReader,
-    /// This schema is its kind's current one: a datum it wrote needs no resolution.
-    current: bool,
-    /// For a current schema: decodes its datum straight into the Rust type, without the
-    /// `Value` tree `reader` builds (nearly every record is written with the current schema).
-    direct: Option<serde_avro_fast::Schema>,
+    decoder: Decoder,
+}
+
+/// How a datum the schema wrote is decoded.
+enum Decoder {
+    /// The kind's current schema (nearly every record): straight into the Rust type, no
+    /// resolution and no `Value` tree.
+    Current(serde_avro_fast::Schema),
+    /// An earlier version: read by apache-avro, then resolved against the current schema. The
+    /// reader builds the schema's table of names once (apache-avro's `from_avro_datum` did so on
+    /// every call: 13 % of the sinks', 9 % of the processors' profile samples). The
+    /// single-object header is ours to check, so the reader expects none.
+    Older(GenericSingleObjectReader),
 }
 
 impl KnownSchema {
-    fn new(kind: Kind, name: &str, source: &str, schema: Schema, current: bool) -> Self {
-        let reader = GenericSingleObjectReader::new_with_header_builder(schema, NoHeader)
-            .expect("an embedded schema's names resolve");
-        let direct = current.then(|| {
-            source
-                .parse()
-                .unwrap_or_else(|error| panic!("schema {name} does not parse: {error}"))
-        });
+    fn current(kind: Kind, name: &str, source: &str) -> Self {
+        let schema = source
+            .parse()
+            .unwrap_or_else(|error| panic!("schema {name} does not parse: {error}"));
         Self {
             kind,
-            reader,
-            current,
-            direct,
+            decoder: Decoder::Current(schema),
+        }
+    }
+
+    fn older(kind: Kind, schema: Schema) -> Self {
+        let reader = GenericSingleObjectReader::new_with_header_builder(schema, NoHeader)
+            .expect("an embedded schema's names resolve");
+        Self {
+            kind,
+            decoder: Decoder::Older(reader),
         }
     }
 }
 
-/// The header of a datum [`KnownSchema::reader`] reads: none (the caller took it off).
+/// The header of a datum [`Decoder::Older`] reads: none (the caller took it off).
 struct NoHeader;
 
 impl apache_avro::headers::HeaderBuilder for NoHeader {
@@ -149,10 +155,7 @@ fn catalog() -> &'static Catalog {
         let mut add_current = |kind: Kind, name: &str, source: &str| {
             let schema = parse_embedded(name, source);
             let print = fingerprint(&schema);
-            by_fingerprint.insert(
-                print,
-                KnownSchema::new(kind, name, source, schema.clone(), true),
-            );
+            by_fingerprint.insert(print, KnownSchema::current(kind, name, source));
             current.insert(kind, (schema, print));
         };
         for &category in Category::ALL {
@@ -199,7 +202,7 @@ fn catalog() -> &'static Catalog {
         for (kind, name, source) in older {
             let schema = parse_embedded(name, source);
             let print = fingerprint(&schema);
-            by_fingerprint.insert(print, KnownSchema::new(kind, name, source, schema, false));
+            by_fingerprint.insert(print, KnownSchema::older(kind, schema));
         }
         Catalog {
             by_fingerprint,
@@ -248,13 +251,15 @@ pub fn decode_beat(bytes: &[u8]) -> Result<Beat, CodecError> {
             found: known.kind.describe(),
         });
     };
-    if let Some(direct) = &known.direct {
-        return Ok(crate::beats::BeatPayload::from_datum(
-            category, datum, direct,
-        )?);
+    match &known.decoder {
+        Decoder::Current(schema) => Ok(crate::beats::BeatPayload::from_datum(
+            category, datum, schema,
+        )?),
+        Decoder::Older(reader) => {
+            let value = resolve_older(known.kind, reader, datum)?;
+            Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
+        }
     }
-    let value = read_datum(known, datum)?;
-    Ok(crate::beats::BeatPayload::from_avro(category, &value)?)
 }
 
 pub fn encode_change(change: &Change) -> Result<Vec<u8>, CodecError> {
@@ -329,23 +334,25 @@ fn decode_serde<T: serde::de::DeserializeOwned>(
     known: &KnownSchema,
     datum: &[u8],
 ) -> Result<T, CodecError> {
-    if let Some(direct) = &known.direct {
-        return Ok(serde_avro_fast::from_datum_slice(datum, direct)?);
+    match &known.decoder {
+        Decoder::Current(schema) => Ok(serde_avro_fast::from_datum_slice(datum, schema)?),
+        Decoder::Older(reader) => {
+            let value = resolve_older(known.kind, reader, datum)?;
+            Ok(apache_avro::from_value(&value)?)
+        }
     }
-    let value = read_datum(known, datum)?;
-    Ok(apache_avro::from_value(&value)?)
 }
 
-/// Decodes a datum written with `writer` and, unless that is its kind's current schema, resolves
-/// it against the current one, honouring the reader's field aliases.
-fn read_datum(writer: &KnownSchema, mut datum: &[u8]) -> Result<Value, CodecError> {
-    let written = writer.reader.read_value(&mut datum)?;
-    if writer.current {
-        // written with the schema it is read with: already in shape
-        return Ok(written);
-    }
-    let (reader, _) = catalog().current(writer.kind);
-    Ok(apply_reader_aliases(written, reader).resolve(reader)?)
+/// Reads a datum of an earlier version of `kind`'s schema and resolves it against the current
+/// one, honouring the reader's field aliases.
+fn resolve_older(
+    kind: Kind,
+    reader: &GenericSingleObjectReader,
+    mut datum: &[u8],
+) -> Result<Value, CodecError> {
+    let written = reader.read_value(&mut datum)?;
+    let (current, _) = catalog().current(kind);
+    Ok(apply_reader_aliases(written, current).resolve(current)?)
 }
 
 /// apache-avro 0.21 resolves record fields by name only, while the Avro specification also
