@@ -166,8 +166,20 @@ fn redact_group(
     found
 }
 
+/// Whether any detector could match `text`: each needs one of `@` (addresses, `user@DOMAIN`,
+/// `-u jdoe@ACME`), `\` or `/` (paths, shares, `DOMAIN\user`) or `+` (phone numbers). Most
+/// strings of a beat (process and service names, versions, states) hold none of them and skip
+/// the seven regex searches.
+fn may_be_personal(text: &str) -> bool {
+    text.bytes()
+        .any(|byte| matches!(byte, b'@' | b'\\' | b'/' | b'+'))
+}
+
 /// Scans one string; returns what it found and the redacted text.
 fn scan_text(text: &str) -> (Vec<PiiKind>, Cow<'_, str>) {
+    if !may_be_personal(text) {
+        return (Vec::new(), Cow::Borrowed(text));
+    }
     let detectors = detectors();
     let mut kinds = Vec::new();
     // borrowed until a detector changes it: most strings carry nothing and are not copied
@@ -454,6 +466,61 @@ mod tests {
         );
         assert!(missed.is_empty(), "missed: {missed:#?}");
         assert!(flagged.is_empty(), "false positives: {flagged:#?}");
+    }
+
+    fn any_detector_matches(text: &str) -> bool {
+        let d = detectors();
+        [
+            &d.email,
+            &d.profile_path,
+            &d.home_share,
+            &d.domain_account,
+            &d.user_flag,
+            &d.upn_account,
+            &d.phone,
+        ]
+        .iter()
+        .any(|detector| detector.is_match(text))
+    }
+
+    /// [`may_be_personal`] lets through everything a detector could match: every personal text
+    /// of the corpus, and no detector matches the near misses without its `@`, `\`, `/` or `+`.
+    #[test]
+    fn only_texts_without_the_detectors_characters_skip_the_scan() {
+        for (text, _) in personal_corpus() {
+            assert!(may_be_personal(&text), "{text}");
+        }
+        let near_misses = [
+            "john.doe at acme.example",
+            "runas user=jdoe cmd.exe",
+            "psexec -u jdoe cmd.exe",
+            "ACME jdoe",
+            "jdoe ACME",
+            "39 333 123 4567",
+            "(555) 010-2030",
+            "C: Users jdoe AppData",
+            "sqlservr.exe",
+        ];
+        for text in near_misses {
+            assert!(!may_be_personal(text), "{text}");
+            assert!(!any_detector_matches(text), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text without `@`, `\`, `/` and `+`: no detector matches it, so skipping it loses nothing.
+        #[test]
+        fn no_detector_matches_a_text_the_scan_skips(text in r"[^@\\/+]{0,60}") {
+            proptest::prop_assert!(!may_be_personal(&text));
+            proptest::prop_assert!(!any_detector_matches(&text), "{}", text);
+        }
+
+        /// The same with the characters the detectors look for around them (letters, digits,
+        /// `.`, `-`, `_`, `$`, `:`, `=`, spaces, parentheses, quotes).
+        #[test]
+        fn no_detector_matches_look_alike_text_the_scan_skips(text in r#"[a-zA-Z0-9.\-_$:= ()"äöü]{0,60}"#) {
+            proptest::prop_assert!(!any_detector_matches(&text), "{}", text);
+        }
     }
 
     #[test]

@@ -114,6 +114,11 @@ async fn main() -> anyhow::Result<()> {
             std::hint::black_box(encode_beat(&beat).expect("encodes"));
         }
     });
+    let parse = per_thousand(count, || {
+        for body in &bodies {
+            std::hint::black_box(parse_beat(body, received_at, PiiPolicy::Redact).expect("valid"));
+        }
+    });
     let decode = per_thousand(count, || {
         for record in &records {
             std::hint::black_box(decode_beat(record).expect("decodes"));
@@ -182,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
         rows.0 as f64 / count as f64
     );
     println!("  CPU-ms per 1,000 beats");
-    println!("  gateway     {gateway:>7.2}  (JSON parse + validation + personal-data scan + Avro encode)");
+    println!("  gateway     {gateway:>7.2}  (JSON parse + validation + personal-data scan {parse:.2} + Avro encode)");
     println!("  sinks       {sinks:>7.2}  (Avro decode {decode:.2} + rows)");
     println!("  processors  {processors:>7.2}  (Avro decode {decode:.2} + rules on warm state)");
     println!("  together    {:>7.2}", gateway + sinks + processors);
