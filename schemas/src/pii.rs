@@ -224,6 +224,11 @@ fn scan_text(text: &str) -> (Vec<PiiKind>, Cow<'_, str>) {
     (kinds, redacted)
 }
 
+/// Whether `text` holds personal data (what [`scrub`] would find in it).
+pub(crate) fn holds_personal_data(text: &str) -> bool {
+    !scan_text(text).0.is_empty()
+}
+
 /// Finds personal data in every string of `value` (paths relative to `path`), redacting it in
 /// place. Under [`PiiPolicy::Reject`] the caller refuses the beat when anything was found.
 pub fn scrub(value: &mut serde_json::Value, path: &str, findings: &mut Vec<PiiFinding>) {

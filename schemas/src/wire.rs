@@ -7,10 +7,22 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::beats::{Beat, BeatPayload, Category, Envelope, Region};
 use crate::pii::{self, PiiFinding, PiiPolicy};
 use crate::validation::{validate_beat, Violation};
+
+mod probe;
+
+use probe::probe;
+
+/// The content hash of a redacted tree: the same function as over the text.
+fn probe_of(category: Category, node_id: &str, tree: &serde_json::Value) -> Result<u64, WireError> {
+    probe(category.id(), node_id, tree)
+        .map(|probe| probe.content_hash)
+        .map_err(|error| malformed(Some("data"), untracked(error)))
+}
 
 /// Why a posted beat was refused.
 #[derive(Debug, thiserror::Error)]
@@ -43,52 +55,17 @@ pub struct ParsedBeat {
     pub content_hash: u64,
 }
 
-/// [`ParsedBeat::content_hash`]: the category, the node and the data, fed to the hasher as the
-/// parsed tree is walked (nothing is formatted or copied: this runs for every beat).
-fn content_hash(category: &str, node_id: &str, data: &serde_json::Value) -> u64 {
-    use std::hash::{Hash, Hasher};
-    fn feed(value: &serde_json::Value, hasher: &mut impl Hasher) {
-        use serde_json::Value;
-        match value {
-            Value::Null => 0u8.hash(hasher),
-            Value::Bool(flag) => (1u8, flag).hash(hasher),
-            Value::Number(number) => {
-                2u8.hash(hasher);
-                match (number.as_i64(), number.as_f64()) {
-                    (Some(integer), _) => integer.hash(hasher),
-                    (None, Some(float)) => float.to_bits().hash(hasher),
-                    (None, None) => number.to_string().hash(hasher),
-                }
-            }
-            Value::String(text) => (3u8, text).hash(hasher),
-            Value::Array(items) => {
-                (4u8, items.len()).hash(hasher);
-                items.iter().for_each(|item| feed(item, hasher));
-            }
-            Value::Object(fields) => {
-                (5u8, fields.len()).hash(hasher);
-                for (key, item) in fields {
-                    key.hash(hasher);
-                    feed(item, hasher);
-                }
-            }
-        }
-    }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (category, node_id).hash(&mut hasher);
-    feed(data, &mut hasher);
-    hasher.finish()
-}
-
 #[derive(Deserialize)]
-struct WireBeat {
+struct WireBeat<'a> {
     beat_id: String,
     installation_id: String,
     node_id: String,
     region: Region,
     sent_at: WireTimestamp,
     category: Category,
-    data: serde_json::Value,
+    /// The text of `data`, typed once its category is known.
+    #[serde(borrow)]
+    data: &'a RawValue,
 }
 
 /// Parses and validates one JSON beat received at `received_at_ms`, redacting personal data.
@@ -133,17 +110,32 @@ fn parse_beat_tracking(
         path: None,
         message: format!("invalid JSON: {error}"),
     })?;
-    let mut data = wire.data;
-    let mut pii_findings = Vec::new();
-    pii::scrub(&mut data, "data", &mut pii_findings);
-    if pii_policy == PiiPolicy::Reject && !pii_findings.is_empty() {
-        return Err(WireError::Personal(pii_findings));
-    }
-    let content_hash = content_hash(wire.category.id(), &wire.node_id, &data);
-    let payload = BeatPayload::from_json(wire.category, data, tracked, |path| {
-        unknown_fields.push(format!("data.{path}"))
-    })
-    .map_err(|error| malformed(Some("data"), error))?;
+    let data = wire.data.get();
+    let mut text = serde_json::Deserializer::from_str(data);
+    let probe = probe(wire.category.id(), &wire.node_id, &mut text)
+        .map_err(|error| malformed(Some("data"), untracked(error)))?;
+    let mut note_unknown = |path: serde_ignored::Path| unknown_fields.push(format!("data.{path}"));
+    let (payload, content_hash, pii_findings) = if probe.personal || tracked {
+        // Redacting needs the strings in a tree; a failed parse is named from the tree too
+        // (the text's errors would give line and column within `data`).
+        let mut tree: serde_json::Value = serde_json::from_str(data)
+            .map_err(|error| malformed(Some("data"), untracked(error)))?;
+        let mut pii_findings = Vec::new();
+        pii::scrub(&mut tree, "data", &mut pii_findings);
+        if pii_policy == PiiPolicy::Reject && !pii_findings.is_empty() {
+            return Err(WireError::Personal(pii_findings));
+        }
+        let content_hash = probe_of(wire.category, &wire.node_id, &tree)?;
+        let payload = BeatPayload::from_json(wire.category, tree, tracked, &mut note_unknown)
+            .map_err(|error| malformed(Some("data"), error))?;
+        (payload, content_hash, pii_findings)
+    } else {
+        // nearly every beat: nothing to redact, typed straight from the text
+        let mut text = serde_json::Deserializer::from_str(data);
+        let payload = BeatPayload::from_json(wire.category, &mut text, false, &mut note_unknown)
+            .map_err(|error| malformed(Some("data"), error))?;
+        (payload, probe.content_hash, Vec::new())
+    };
     let beat = Beat {
         envelope: Envelope {
             beat_id: wire.beat_id,

@@ -289,3 +289,56 @@ fn a_malformed_field_is_named_by_its_path() {
     };
     assert_eq!(path.as_deref(), Some("sent_at"), "{message}");
 }
+
+/// A beat is read from its text, or from a tree when personal data must be redacted (and when a
+/// refusal is named): either way the same fields are reported unknown, and the same data gives
+/// the same content hash whatever the order of its fields.
+#[test]
+fn unknown_fields_and_the_content_hash_do_not_depend_on_how_the_data_was_read() {
+    use ucx_schemas::{parse_beat, PiiPolicy};
+    let process = |name: &str, order: bool| {
+        let fields = [
+            "\"pid\": 4120".to_string(),
+            format!("\"name\": \"{name}\""),
+            "\"memory_bytes\": 2147483648".to_string(),
+            "\"handle_count\": 1210".to_string(),
+            "\"thread_count\": 88".to_string(),
+            "\"cpu_percent\": 12.5".to_string(),
+            "\"owner_hint\": {\"x\": [1]}".to_string(),
+        ];
+        let fields: Vec<_> = if order {
+            fields.to_vec()
+        } else {
+            fields.into_iter().rev().collect()
+        };
+        format!(
+            r#"{{"beat_id":"9a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d","installation_id":"i","node_id":"n","region":"EU","sent_at":1795428000000,"received_at":5,"category":"processes.running_processes","data":{{"processes":[{{{}}}]}}}}"#,
+            fields.join(", ")
+        )
+    };
+    let parse = |body: String| parse_beat(body.as_bytes(), NOW_MS, PiiPolicy::Redact).unwrap();
+    let clean = parse(process("sqlservr.exe", true));
+    let personal = parse(process(r"C:\\Users\\jdoe\\tool.exe", true));
+    for parsed in [&clean, &personal] {
+        let mut unknown = parsed.unknown_fields.clone();
+        unknown.sort();
+        assert_eq!(
+            unknown,
+            ["data.processes.0.owner_hint", "received_at"],
+            "{parsed:?}"
+        );
+    }
+    assert!(clean.pii_findings.is_empty());
+    assert_eq!(personal.pii_findings.len(), 1, "{personal:?}");
+    assert!(!format!("{:?}", personal.beat).contains("jdoe"));
+    assert_ne!(clean.content_hash, personal.content_hash);
+    assert_eq!(
+        clean.content_hash,
+        parse(process("sqlservr.exe", false)).content_hash
+    );
+    assert_eq!(
+        personal.content_hash,
+        parse(process(r"C:\\Users\\jdoe\\tool.exe", false)).content_hash
+    );
+    assert_eq!(clean.beat, parse(process("sqlservr.exe", false)).beat);
+}

@@ -148,11 +148,12 @@ macro_rules! beat_categories {
                 match self { $( BeatPayload::$variant(_) => Category::$variant, )+ }
             }
 
-            /// Reads the `data` object of a wire beat of the given category; fields it does not
-            /// know are ignored and reported to `on_unknown_field`.
-            pub(crate) fn from_json(
+            /// Reads the `data` object of a wire beat of the given category (its text or its
+            /// parsed tree); fields it does not know are ignored and reported to
+            /// `on_unknown_field`.
+            pub(crate) fn from_json<'de, D: serde::Deserializer<'de, Error = serde_json::Error>>(
                 category: Category,
-                data: serde_json::Value,
+                data: D,
                 tracked: bool,
                 mut on_unknown_field: impl FnMut(serde_ignored::Path),
             ) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
