@@ -6,7 +6,7 @@
 //! beat ids make copies invisible downstream), 207 when some beats were refused for their
 //! content, 422 when all were (nothing stored is never a success); an empty batch is a 400.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -90,8 +90,9 @@ pub fn refuse(state: &AppState, error: IngestError) -> Response {
 /// What every beat of one request shares.
 struct Origin<'a> {
     sender: &'a Sender,
-    /// The server's address (behind trusted proxies, the address they forwarded for).
-    client_ip: IpAddr,
+    /// The server's address (behind trusted proxies, the address they forwarded for), as
+    /// every beat of the request records it.
+    source_ip: String,
 }
 
 /// Answers an authenticated request and names its outcome. `Err` is a refusal of the whole
@@ -107,7 +108,10 @@ async fn handle(
     let body = read_body(state, headers, body).await?;
     let origin = Origin {
         sender,
-        client_ip: state.trusted_proxies.client_ip(peer.ip(), headers),
+        source_ip: state
+            .trusted_proxies
+            .client_ip(peer.ip(), headers)
+            .to_string(),
     };
     if is_batch(&body) {
         let beats: Vec<&RawValue> = serde_json::from_slice(&body)
@@ -336,7 +340,7 @@ async fn store_beat(
         }
     }
     // The server's own address is the one network identity the terms allow to be recorded.
-    beat.envelope.source_ip = Some(origin.client_ip.to_string());
+    beat.envelope.source_ip = Some(origin.source_ip.clone());
     let record = encode_beat(&beat).map_err(|error| IngestError::Internal(error.to_string()))?;
     let category = beat.category().id();
     let record_headers = OwnedHeaders::new().insert(kafka_header("ucx-category", category));
