@@ -15,14 +15,7 @@ use crate::validation::{validate_beat, Violation};
 
 mod probe;
 
-use probe::probe;
-
-/// The content hash of a redacted tree: the same function as over the text.
-fn probe_of(category: Category, node_id: &str, tree: &serde_json::Value) -> Result<u64, WireError> {
-    probe(category.id(), node_id, tree)
-        .map(|probe| probe.content_hash)
-        .map_err(|error| malformed(Some("data"), untracked(error)))
-}
+use probe::{content_hash, probe};
 
 /// Why a posted beat was refused.
 #[derive(Debug, thiserror::Error)]
@@ -55,17 +48,32 @@ pub struct ParsedBeat {
     pub content_hash: u64,
 }
 
+/// A wire beat with its `data` as text (`&RawValue`: nearly every beat) or as a tree.
 #[derive(Deserialize)]
-struct WireBeat<'a> {
+struct WireBeat<D> {
     beat_id: String,
     installation_id: String,
     node_id: String,
     region: Region,
     sent_at: WireTimestamp,
     category: Category,
-    /// The text of `data`, typed once its category is known.
-    #[serde(borrow)]
-    data: &'a RawValue,
+    data: D,
+}
+
+impl<D> WireBeat<D> {
+    /// The envelope, the category and the data, apart.
+    fn split(self, received_at_ms: i64) -> (Envelope, Category, D) {
+        let envelope = Envelope {
+            beat_id: self.beat_id,
+            installation_id: self.installation_id,
+            node_id: self.node_id,
+            region: self.region,
+            sent_at: self.sent_at.0,
+            received_at: received_at_ms,
+            source_ip: None,
+        };
+        (envelope, self.category, self.data)
+    }
 }
 
 /// Parses and validates one JSON beat received at `received_at_ms`, redacting personal data.
@@ -96,11 +104,71 @@ fn parse_beat_tracking(
     pii_policy: PiiPolicy,
     tracked: bool,
 ) -> Result<ParsedBeat, WireError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
     let mut unknown_fields = Vec::new();
+    let (envelope, payload, content_hash, pii_findings) = if tracked {
+        // The second parse of a malformed beat: the whole body through a tree, so that an error
+        // inside `data` is named by its path from the body, as it always was.
+        let wire: WireBeat<serde_json::Value> = read_wire(body, true, &mut unknown_fields)?;
+        let (envelope, category, tree) = wire.split(received_at_ms);
+        let (payload, content_hash, pii_findings) = typed_from_tree(
+            category,
+            &envelope.node_id,
+            tree,
+            pii_policy,
+            true,
+            &mut unknown_fields,
+        )?;
+        (envelope, payload, content_hash, pii_findings)
+    } else {
+        let wire: WireBeat<&RawValue> = read_wire(body, false, &mut unknown_fields)?;
+        let (envelope, category, data) = wire.split(received_at_ms);
+        let data = data.get();
+        let mut text = serde_json::Deserializer::from_str(data);
+        let probe = probe(category.id(), &envelope.node_id, &mut text)
+            .map_err(|error| malformed(Some("data"), untracked(error)))?;
+        let (payload, content_hash, pii_findings) = if probe.personal {
+            // redacting needs the strings in a tree (the probe read the same text: no error)
+            let tree = serde_json::from_str(data)
+                .map_err(|error| malformed(Some("data"), untracked(error)))?;
+            typed_from_tree(
+                category,
+                &envelope.node_id,
+                tree,
+                pii_policy,
+                false,
+                &mut unknown_fields,
+            )?
+        } else {
+            // nearly every beat: nothing to redact, typed straight from the text
+            let mut text = serde_json::Deserializer::from_str(data);
+            let payload = BeatPayload::from_json(category, &mut text, false, |path| {
+                unknown_fields.push(format!("data.{path}"))
+            })
+            .map_err(|error| malformed(Some("data"), error))?;
+            (payload, probe.content_hash, Vec::new())
+        };
+        (envelope, payload, content_hash, pii_findings)
+    };
+    let beat = Beat { envelope, payload };
+    validate_beat(&beat, received_at_ms).map_err(WireError::Invalid)?;
+    Ok(ParsedBeat {
+        beat,
+        unknown_fields,
+        pii_findings,
+        content_hash,
+    })
+}
+
+/// Reads the envelope of a wire beat (`data` as `D`), noting the fields it does not know.
+fn read_wire<'a, D: Deserialize<'a>>(
+    body: &'a [u8],
+    tracked: bool,
+    unknown_fields: &mut Vec<String>,
+) -> Result<WireBeat<D>, WireError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
     let mut note_unknown = |path: serde_ignored::Path| unknown_fields.push(path.to_string());
     let wire = serde_ignored::Deserializer::new(&mut deserializer, &mut note_unknown);
-    let wire: WireBeat = if tracked {
+    let wire = if tracked {
         serde_path_to_error::deserialize(wire)
     } else {
         WireBeat::deserialize(wire).map_err(untracked)
@@ -110,51 +178,31 @@ fn parse_beat_tracking(
         path: None,
         message: format!("invalid JSON: {error}"),
     })?;
-    let data = wire.data.get();
-    let mut text = serde_json::Deserializer::from_str(data);
-    let probe = probe(wire.category.id(), &wire.node_id, &mut text)
+    Ok(wire)
+}
+
+/// A beat's data read through a tree: personal data redacted (or the beat refused under
+/// [`PiiPolicy::Reject`]), then hashed and typed.
+fn typed_from_tree(
+    category: Category,
+    node_id: &str,
+    mut tree: serde_json::Value,
+    pii_policy: PiiPolicy,
+    tracked: bool,
+    unknown_fields: &mut Vec<String>,
+) -> Result<(BeatPayload, u64, Vec<PiiFinding>), WireError> {
+    let mut pii_findings = Vec::new();
+    pii::scrub(&mut tree, "data", &mut pii_findings);
+    if pii_policy == PiiPolicy::Reject && !pii_findings.is_empty() {
+        return Err(WireError::Personal(pii_findings));
+    }
+    let content_hash = content_hash(category.id(), node_id, &tree)
         .map_err(|error| malformed(Some("data"), untracked(error)))?;
-    let mut note_unknown = |path: serde_ignored::Path| unknown_fields.push(format!("data.{path}"));
-    let (payload, content_hash, pii_findings) = if probe.personal || tracked {
-        // Redacting needs the strings in a tree; a failed parse is named from the tree too
-        // (the text's errors would give line and column within `data`).
-        let mut tree: serde_json::Value = serde_json::from_str(data)
-            .map_err(|error| malformed(Some("data"), untracked(error)))?;
-        let mut pii_findings = Vec::new();
-        pii::scrub(&mut tree, "data", &mut pii_findings);
-        if pii_policy == PiiPolicy::Reject && !pii_findings.is_empty() {
-            return Err(WireError::Personal(pii_findings));
-        }
-        let content_hash = probe_of(wire.category, &wire.node_id, &tree)?;
-        let payload = BeatPayload::from_json(wire.category, tree, tracked, &mut note_unknown)
-            .map_err(|error| malformed(Some("data"), error))?;
-        (payload, content_hash, pii_findings)
-    } else {
-        // nearly every beat: nothing to redact, typed straight from the text
-        let mut text = serde_json::Deserializer::from_str(data);
-        let payload = BeatPayload::from_json(wire.category, &mut text, false, &mut note_unknown)
-            .map_err(|error| malformed(Some("data"), error))?;
-        (payload, probe.content_hash, Vec::new())
-    };
-    let beat = Beat {
-        envelope: Envelope {
-            beat_id: wire.beat_id,
-            installation_id: wire.installation_id,
-            node_id: wire.node_id,
-            region: wire.region,
-            sent_at: wire.sent_at.0,
-            received_at: received_at_ms,
-            source_ip: None,
-        },
-        payload,
-    };
-    validate_beat(&beat, received_at_ms).map_err(WireError::Invalid)?;
-    Ok(ParsedBeat {
-        beat,
-        unknown_fields,
-        pii_findings,
-        content_hash,
+    let payload = BeatPayload::from_json(category, tree, tracked, |path| {
+        unknown_fields.push(format!("data.{path}"))
     })
+    .map_err(|error| malformed(Some("data"), error))?;
+    Ok((payload, content_hash, pii_findings))
 }
 
 /// An error of an untracked parse, in the tracked form (with an empty path).

@@ -342,3 +342,30 @@ fn unknown_fields_and_the_content_hash_do_not_depend_on_how_the_data_was_read() 
     );
     assert_eq!(clean.beat, parse(process("sqlservr.exe", false)).beat);
 }
+
+/// Text the first, loose reading of `data` lets through but no value can hold (a lone surrogate,
+/// a number beyond a double): refused, the field named by its path from the body.
+#[test]
+fn an_unreadable_value_inside_data_is_named_by_its_path() {
+    let body = String::from_utf8(example(Category::ProcessesRunningProcesses)).unwrap();
+    let cpu = body
+        .find("\"cpu_percent\":")
+        .expect("the example has a cpu_percent")
+        + "\"cpu_percent\":".len();
+    let end = cpu + body[cpu..].find([',', '}']).unwrap();
+    for (value, expected) in [
+        ("1e400", "number out of range"),
+        ("\"\\udc00\"", "surrogate"),
+    ] {
+        let unreadable = format!("{} {value}{}", &body[..cpu], &body[end..]);
+        let WireError::Malformed { path, message } = refusal(&unreadable) else {
+            panic!("{value} must be malformed");
+        };
+        assert_eq!(
+            path.as_deref(),
+            Some("data.processes[0].cpu_percent"),
+            "{value}: {message}"
+        );
+        assert!(message.contains(expected), "{value}: {message}");
+    }
+}

@@ -187,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
         rows.0 as f64 / count as f64
     );
     println!("  CPU-ms per 1,000 beats");
-    println!("  gateway     {gateway:>7.2}  (JSON parse + validation + personal-data scan {parse:.2} + Avro encode)");
+    println!("  gateway     {gateway:>7.2}  (JSON parse, validation and personal-data scan {parse:.2}, + Avro encode)");
     println!("  sinks       {sinks:>7.2}  (Avro decode {decode:.2} + rows)");
     println!("  processors  {processors:>7.2}  (Avro decode {decode:.2} + rules on warm state)");
     println!("  together    {:>7.2}", gateway + sinks + processors);

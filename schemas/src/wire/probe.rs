@@ -36,7 +36,7 @@ pub(super) fn probe<'de, D: Deserializer<'de>>(
     let mut personal = false;
     Walk {
         hash: &mut hash,
-        personal: &mut personal,
+        personal: Some(&mut personal),
     }
     .deserialize(data)?;
     Ok(Probe {
@@ -45,18 +45,35 @@ pub(super) fn probe<'de, D: Deserializer<'de>>(
     })
 }
 
+/// [`probe`]'s content hash alone (of data already redacted: nothing to look for).
+pub(super) fn content_hash<'de, D: Deserializer<'de>>(
+    category: &str,
+    node_id: &str,
+    data: D,
+) -> Result<u64, D::Error> {
+    let mut hash = hasher();
+    (category, node_id).hash(&mut hash);
+    Walk {
+        hash: &mut hash,
+        personal: None,
+    }
+    .deserialize(data)?;
+    Ok(hash.finish())
+}
+
 /// Feeds one JSON value to `hash`. Tags keep the kinds apart (`"1"` is not `1`, `[]` is not
 /// `{}`); an object's fields are hashed one by one and summed, so their order does not count.
 struct Walk<'a> {
     hash: &'a mut foldhash::quality::FoldHasher<'static>,
-    personal: &'a mut bool,
+    /// Set when a string holds personal data; `None`: not looked for.
+    personal: Option<&'a mut bool>,
 }
 
 impl Walk<'_> {
     fn nested(&mut self) -> Walk<'_> {
         Walk {
             hash: self.hash,
-            personal: self.personal,
+            personal: self.personal.as_deref_mut(),
         }
     }
 }
@@ -106,8 +123,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
     fn visit_str<E>(self, text: &str) -> Result<(), E> {
         (5u8, text).hash(self.hash);
-        if !*self.personal && pii::holds_personal_data(text) {
-            *self.personal = true;
+        if let Some(personal) = self.personal {
+            if !*personal && pii::holds_personal_data(text) {
+                *personal = true;
+            }
         }
         Ok(())
     }
@@ -122,7 +141,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut fields: A) -> Result<(), A::Error> {
         let (mut count, mut sum) = (0usize, 0u64);
         loop {
             let mut field = hasher();
@@ -131,7 +150,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
             }
             fields.next_value_seed(Walk {
                 hash: &mut field,
-                personal: self.personal,
+                personal: self.personal.as_deref_mut(),
             })?;
             sum = sum.wrapping_add(field.finish());
             count += 1;
@@ -187,6 +206,8 @@ mod tests {
             {"name": "bé", "pid": 18446744073709551615}]}"#;
         let hash = hash_of_text(data).content_hash;
         assert_eq!(hash, hash_of_tree(data).content_hash);
+        let tree: serde_json::Value = serde_json::from_str(data).expect("JSON");
+        assert_eq!(hash, content_hash("c", "n", &tree).expect("a tree"));
         assert_eq!(hash, hash_of_text(reordered).content_hash);
         assert_eq!(hash, hash_of_tree(reordered).content_hash);
     }
