@@ -31,16 +31,10 @@ pub(super) fn probe<'de, D: Deserializer<'de>>(
     node_id: &str,
     data: D,
 ) -> Result<Probe, D::Error> {
-    let mut hash = hasher();
-    (category, node_id).hash(&mut hash);
     let mut personal = false;
-    Walk {
-        hash: &mut hash,
-        personal: Some(&mut personal),
-    }
-    .deserialize(data)?;
+    let content_hash = hash_data(category, node_id, data, Some(&mut personal))?;
     Ok(Probe {
-        content_hash: hash.finish(),
+        content_hash,
         personal,
     })
 }
@@ -51,11 +45,21 @@ pub(super) fn content_hash<'de, D: Deserializer<'de>>(
     node_id: &str,
     data: D,
 ) -> Result<u64, D::Error> {
+    hash_data(category, node_id, data, None)
+}
+
+/// The content hash, looking for personal data on the way when `personal` is given.
+fn hash_data<'de, D: Deserializer<'de>>(
+    category: &str,
+    node_id: &str,
+    data: D,
+    personal: Option<&mut bool>,
+) -> Result<u64, D::Error> {
     let mut hash = hasher();
     (category, node_id).hash(&mut hash);
     Walk {
         hash: &mut hash,
-        personal: None,
+        personal,
     }
     .deserialize(data)?;
     Ok(hash.finish())
