@@ -10,9 +10,11 @@
 
 use std::collections::HashSet;
 
-// Looked up several times per beat by a key of four strings: foldhash, not SipHash (hashing
-// these keys was most of the processors' SipHash time).
-use foldhash::HashMap;
+// Looked up for every finding of every beat by a key of four strings: foldhash, not SipHash
+// (hashing these keys was most of the processors' SipHash time), and hashbrown's map, which is
+// looked up by borrowed strings (`KeyRef`): a healthy finding of an untracked subject (nearly
+// every finding) builds no key.
+use hashbrown::{Equivalent, HashMap};
 
 use serde::{Deserialize, Serialize};
 use ucx_schemas::{
@@ -25,6 +27,33 @@ use crate::rules::series::{deserialize_keyed, serialize_keyed};
 use crate::rules::Finding;
 
 pub type AlertKey = (String, String, String, String);
+
+/// The subjects a beat's findings name, by signal, of the signals whose absent subjects are
+/// gone ([`observed_subjects`]).
+pub type Observed<'a> = foldhash::HashMap<&'a str, foldhash::HashSet<&'a str>>;
+
+/// The subjects `findings` name, of the signals whose absent subjects are gone.
+pub fn observed_subjects(findings: &[Finding]) -> Observed<'_> {
+    let mut observed = Observed::default();
+    for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
+        observed
+            .entry(finding.signal)
+            .or_default()
+            .insert(finding.subject.as_str());
+    }
+    observed
+}
+
+/// An [`AlertKey`] of borrowed strings. Hashes as the key does: a tuple hashes its fields in
+/// order, as the derived `Hash` of this struct does, and a `&str` as the `String` it equals.
+#[derive(Hash)]
+struct KeyRef<'a>(&'a str, &'a str, &'a str, &'a str);
+
+impl Equivalent<AlertKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &AlertKey) -> bool {
+        self.0 == key.0 && self.1 == key.1 && self.2 == key.2 && self.3 == key.3
+    }
+}
 
 /// `suppressed_by` of a shadow rule's alerts: recorded for support, never mailed.
 pub const SHADOW: &str = "shadow";
@@ -127,10 +156,20 @@ impl AlertBook {
         let now = envelope.received_at;
         let mut changes = Vec::new();
         for finding in findings {
+            let borrowed = KeyRef(
+                &envelope.installation_id,
+                &envelope.node_id,
+                &finding.rule_id,
+                &finding.subject,
+            );
+            // healthy and not tracked: no streak to reset, nothing open to resolve
+            if finding.severity.is_none() && !self.tracked.contains_key(&borrowed) {
+                continue;
+            }
             let key: AlertKey = (
                 envelope.installation_id.clone(),
                 envelope.node_id.clone(),
-                finding.rule_id.clone(),
+                finding.rule_id.to_string(),
                 finding.subject.clone(),
             );
             let covering = audience.covering(&envelope.installation_id, &finding.rule_id, now);
@@ -476,18 +515,11 @@ impl AlertBook {
     }
 
     /// Alerts whose subject `beat` no longer carries: for every signal the beat was judged on
-    /// (`findings`), the subjects of this node tracked for it and absent now are gone (a process
+    /// (`observed`, of its findings), the subjects of this node tracked for it and absent now are gone (a process
     /// that exited, a service or disk removed). Open ones resolve (`subject_gone`); streaks are
     /// forgotten.
-    pub fn close_gone(&mut self, beat: &Beat, findings: &[Finding]) -> Vec<Alert> {
+    pub fn close_gone(&mut self, beat: &Beat, observed: &Observed<'_>) -> Vec<Alert> {
         let envelope = &beat.envelope;
-        let mut observed: HashMap<&str, foldhash::HashSet<&str>> = HashMap::default();
-        for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
-            observed
-                .entry(finding.signal)
-                .or_default()
-                .insert(finding.subject.as_str());
-        }
         let gone: Vec<AlertKey> = self
             .tracked
             .iter()
@@ -634,7 +666,7 @@ fn to_alert(
         installation_id: envelope.installation_id.clone(),
         node_id: envelope.node_id.clone(),
         region: envelope.region,
-        rule_id: finding.rule_id,
+        rule_id: finding.rule_id.to_string(),
         rule_version: finding.rule_version,
         subject: finding.subject,
         severity,
@@ -669,12 +701,33 @@ fn rank(severity: Severity) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
     use ucx_schemas::beats::{Disk, HardwareInfoDisks};
     use ucx_schemas::{BeatPayload, Envelope, Region};
 
     use crate::rules::library::{RuleLibrary, BUILT_IN};
     use ucx_schemas::{Acknowledgement, Silence, SilenceKind};
+
+    #[test]
+    fn a_borrowed_key_finds_what_its_owned_key_stored() {
+        let owned: AlertKey = (
+            "inst".into(),
+            "node".into(),
+            "disk_free_low".into(),
+            "disk C:".into(),
+        );
+        let mut map: HashMap<AlertKey, u8> = HashMap::default();
+        map.insert(owned.clone(), 1);
+        let borrowed = KeyRef("inst", "node", "disk_free_low", "disk C:");
+        let hasher = map.hasher();
+        assert_eq!(hasher.hash_one(&borrowed), hasher.hash_one(&owned));
+        assert_eq!(map.get(&borrowed), Some(&1));
+        assert!(!map.contains_key(&KeyRef("inst", "node", "disk_free_low", "disk D:")));
+        // the fields are not run together
+        assert!(!map.contains_key(&KeyRef("inst", "node", "disk_free_lowdisk C:", "")));
+    }
 
     #[test]
     fn the_book_survives_json() {
@@ -1073,7 +1126,7 @@ mod tests {
     fn closings(library: &RuleLibrary, book: &mut AlertBook, beat: &Beat) -> Vec<Alert> {
         let findings =
             library.evaluate(beat, &Facts::default(), None, &mut Default::default(), None);
-        let mut changes = book.close_gone(beat, &findings);
+        let mut changes = book.close_gone(beat, &observed_subjects(&findings));
         changes.extend(book.apply(beat, findings, &Audience::default()));
         changes
     }

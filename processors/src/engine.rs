@@ -94,17 +94,12 @@ impl Engine {
             Some(&mut self.peers),
         );
         self.counts.series_not_remembered += std::mem::take(&mut state.history.not_remembered);
-        let mut reported: foldhash::HashMap<&str, foldhash::HashSet<&str>> = Default::default();
-        for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
-            reported
-                .entry(finding.signal)
-                .or_default()
-                .insert(finding.subject.as_str());
-        }
+        let reported = crate::alert_book::observed_subjects(&findings);
         state
             .history
             .forget_unreported(&beat.envelope.node_id, &reported);
-        let mut alerts = state.alerts.close_gone(beat, &findings);
+        let mut alerts = state.alerts.close_gone(beat, &reported);
+        drop(reported); // it borrows the findings, which `apply` takes
         if library.is_staged() {
             // a rollout that no longer includes this installation retires what it opened here
             let known: HashSet<&str> = library

@@ -237,6 +237,10 @@ pub struct Rule {
     /// `summary`, `explanation` and `limit`, shared with the rule's findings (set by `parse`).
     #[serde(skip)]
     pub text: Arc<RuleText>,
+    /// `id`, shared with the rule's findings (set by `parse`): one finding per rule and subject
+    /// of every beat, no copy of the id each.
+    #[serde(skip)]
+    pub shared_id: Arc<str>,
 }
 
 /// What a rule says about its findings.
@@ -293,6 +297,7 @@ impl RuleLibrary {
     fn checked(self) -> Result<Self, LibraryError> {
         let mut library = self;
         for rule in &mut library.rules {
+            rule.shared_id = Arc::from(rule.id.as_str());
             rule.text = Arc::new(RuleText {
                 summary: rule.summary.clone(),
                 explanation: rule.explanation.clone(),
@@ -512,24 +517,42 @@ impl RuleLibrary {
         let in_force = |index: usize| picks.as_ref().is_none_or(|picks| picks[index]);
         let spacing_ms = i64::from(self.trend_spacing_minutes) * 60_000;
         let mut findings = Vec::new();
+        // the rules of one signal in force, and of them those judging one subject: picked once
+        // per signal and per subject into vectors used again (a process beat has hundreds of
+        // subjects)
+        let mut of_signal: Vec<&Rule> = Vec::new();
+        let mut rules: Vec<&Rule> = Vec::new();
         for signal in signals {
+            let observations = signal.observe(beat, facts);
+            if observations.is_empty() {
+                continue;
+            }
+            of_signal.clear();
+            of_signal.extend(
+                self.rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, rule)| rule.signal == signal && in_force(*index))
+                    .map(|(_, rule)| rule),
+            );
+            let some_by_subject = of_signal.iter().any(|rule| !rule.subjects.is_empty());
             // The history of a node's subjects of one signal is bounded: the subjects
             // remembered stay, new ones join while there is room (a beat listing thousands of
             // process names cannot grow the state without bound; those beyond are judged on
-            // their thresholds only, and counted).
-            let mut remembered_count = history.count(node, signal.key());
-            for observation in signal.observe(beat, facts) {
-                let rules: Vec<&Rule> = self
-                    .rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(index, rule)| {
-                        rule.signal == signal
-                            && rule.judges(&observation.subject)
-                            && in_force(*index)
-                    })
-                    .map(|(_, rule)| rule)
-                    .collect();
+            // their thresholds only, and counted). Looked up once for the signal.
+            let mut remembered_series = of_signal
+                .iter()
+                .any(|rule| rule.needs_history())
+                .then(|| history.signal(node, signal.key(), MAX_SERIES_PER_SIGNAL));
+            for mut observation in observations {
+                let subject = observation.subject.as_str();
+                rules.clear();
+                rules.extend(
+                    of_signal
+                        .iter()
+                        .filter(|rule| !some_by_subject || rule.judges(subject))
+                        .copied(),
+                );
                 let mut context = Context::default();
                 let wants_history = rules.iter().any(|rule| rule.needs_history());
                 let seasonal = rules.iter().any(|rule| rule.seasonal.is_some());
@@ -537,9 +560,7 @@ impl RuleLibrary {
                 // every server with a group is a peer, whether or not a peer rule is in force
                 // for it (a tier or a staged rollout): the sample stays the whole group
                 let compared = self.rules.iter().any(|rule| {
-                    rule.when == When::AbovePeers
-                        && rule.signal == signal
-                        && rule.judges(&observation.subject)
+                    rule.when == When::AbovePeers && rule.signal == signal && rule.judges(subject)
                 });
                 let group = if compared && peers.is_some() {
                     group.get_or_insert_with(|| facts.peer_group()).as_deref()
@@ -548,22 +569,14 @@ impl RuleLibrary {
                 };
                 if let (Some(group), Some(peers)) = (group, peers.as_deref_mut()) {
                     let (server, at) = (&beat.envelope.installation_id, beat.envelope.sent_at);
-                    let (key, subject) = (signal.key(), &observation.subject);
-                    context.peers = peers.figures(group, key, subject, server, at);
-                    peers.record(group, key, subject, server, at, observation.value);
+                    context.peers = peers.figures(group, signal.key(), subject, server, at);
+                    peers.record(group, signal.key(), subject, server, at, observation.value);
                 }
-                let known =
-                    wants_history && history.contains(node, signal.key(), &observation.subject);
-                let remembered =
-                    known || (wants_history && remembered_count < MAX_SERIES_PER_SIGNAL);
-                if wants_history && !remembered {
-                    history.not_remembered += 1;
-                }
-                if remembered && !known {
-                    remembered_count += 1;
-                }
-                if remembered {
-                    let series = history.series(node, signal.key(), &observation.subject);
+                let mut series = match remembered_series.as_mut() {
+                    Some(remembered) if wants_history => remembered.series(subject),
+                    _ => None,
+                };
+                if let Some(series) = series.as_deref_mut() {
                     let at = beat.envelope.sent_at;
                     context.baseline = Some(series.baseline());
                     if seasonal {
@@ -574,10 +587,11 @@ impl RuleLibrary {
                         context.previous = series.replace_last(observation.value);
                     }
                     series.record(at, observation.value, spacing_ms);
-                    context.series = Some(&*series);
                 }
+                context.series = series.as_deref();
                 let mut abnormal = false;
-                for rule in rules {
+                let last = rules.len().saturating_sub(1);
+                for (index, rule) in rules.drain(..).enumerate() {
                     let mut verdict = rule.judge_with(observation.value, tier, &context);
                     if let (Some(floor), Some(free)) =
                         (rule.healthy_above_gib, observation.free_gib)
@@ -592,13 +606,18 @@ impl RuleLibrary {
                         && rule.when == When::AboveBaseline
                         && (verdict.severity.is_some() || verdict.excused);
                     findings.push(Finding {
-                        rule_id: rule.id.clone(),
+                        rule_id: rule.shared_id.clone(),
                         rule_version: rule.version,
                         signal: signal.key(),
                         gone_when_absent: signal.gone_when_absent(),
                         text: rule.text.clone(),
                         verdict,
-                        subject: observation.subject.clone(),
+                        // the last rule's finding takes the subject, the others copy it
+                        subject: if index == last {
+                            std::mem::take(&mut observation.subject)
+                        } else {
+                            observation.subject.clone()
+                        },
                         severity: verdict.severity,
                         observed_value: verdict.value,
                         threshold: verdict.threshold,
@@ -608,11 +627,12 @@ impl RuleLibrary {
                     });
                 }
                 // An abnormal value does not become the new normal: a lasting jump stays abnormal.
-                if remembered && !abnormal {
-                    history
-                        .series(node, signal.key(), &observation.subject)
-                        .learn(observation.value);
+                if let (Some(series), false) = (series, abnormal) {
+                    series.learn(observation.value);
                 }
+            }
+            if remembered_series.take().is_some() {
+                history.forget_if_empty(node, signal.key());
             }
         }
         findings

@@ -30,7 +30,7 @@ impl Finding {
 /// A rule's verdict on one subject of one beat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    pub rule_id: String,
+    pub rule_id: std::sync::Arc<str>,
     pub rule_version: i32,
     /// The signal the rule judges (`Signal::key`).
     pub signal: &'static str,

@@ -288,6 +288,38 @@ impl History {
         subjects.get_mut(subject).expect("present")
     }
 
+    /// The series of `node`'s subjects of `signal`, looked up once for all subjects of a beat;
+    /// at most `limit` of them are remembered.
+    pub fn signal(&mut self, node: &str, signal: &str, limit: usize) -> SignalSeries<'_> {
+        let signals = match self.series.get_mut(node) {
+            Some(_) => self.series.get_mut(node).expect("present"),
+            None => self.series.entry(node.to_string()).or_default(),
+        };
+        let subjects = match signals.get_mut(signal) {
+            Some(_) => signals.get_mut(signal).expect("present"),
+            None => signals.entry(signal.to_string()).or_default(),
+        };
+        SignalSeries {
+            subjects,
+            limit,
+            not_remembered: &mut self.not_remembered,
+        }
+    }
+
+    /// Drops the maps of `node`'s `signal` (and of `node`) when they hold no series: a
+    /// signal looked up but not remembered leaves nothing in the state.
+    pub fn forget_if_empty(&mut self, node: &str, signal: &str) {
+        let Some(signals) = self.series.get_mut(node) else {
+            return;
+        };
+        if signals.get(signal).is_some_and(Map::is_empty) {
+            signals.remove(signal);
+        }
+        if signals.is_empty() {
+            self.series.remove(node);
+        }
+    }
+
     fn subjects(&self, node: &str, signal: &str) -> Option<&Map<String, Series>> {
         self.series.get(node)?.get(signal)
     }
@@ -327,6 +359,28 @@ impl History {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// One node's series of one signal ([`History::signal`]).
+pub struct SignalSeries<'h> {
+    subjects: &'h mut Map<String, Series>,
+    limit: usize,
+    not_remembered: &'h mut u64,
+}
+
+impl SignalSeries<'_> {
+    /// The series of `subject`: remembered, or new while the signal has room; `None` (and
+    /// counted) beyond it.
+    pub fn series(&mut self, subject: &str) -> Option<&mut Series> {
+        if !self.subjects.contains_key(subject) {
+            if self.subjects.len() >= self.limit {
+                *self.not_remembered += 1;
+                return None;
+            }
+            self.subjects.insert(subject.to_string(), Series::default());
+        }
+        self.subjects.get_mut(subject)
     }
 }
 
@@ -371,23 +425,23 @@ impl<'de> Deserialize<'de> for History {
 
 /// Tuple-keyed maps as lists of entries: JSON object keys must be strings.
 mod keyed {
-    use std::collections::HashMap;
-    use std::hash::{BuildHasher, Hash};
-
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<K: Serialize, V: Serialize, H, S: Serializer>(
-        map: &HashMap<K, V, H>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(map.iter())
+    pub fn serialize<'m, M, K, V, S>(map: &'m M, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        &'m M: IntoIterator<Item = (&'m K, &'m V)>,
+        K: Serialize + 'm,
+        V: Serialize + 'm,
+        S: Serializer,
+    {
+        serializer.collect_seq(map)
     }
 
-    pub fn deserialize<'de, K, V, H, D>(deserializer: D) -> Result<HashMap<K, V, H>, D::Error>
+    pub fn deserialize<'de, M, K, V, D>(deserializer: D) -> Result<M, D::Error>
     where
-        K: Deserialize<'de> + Eq + Hash,
+        M: FromIterator<(K, V)>,
+        K: Deserialize<'de>,
         V: Deserialize<'de>,
-        H: BuildHasher + Default,
         D: Deserializer<'de>,
     {
         Ok(Vec::<(K, V)>::deserialize(deserializer)?
