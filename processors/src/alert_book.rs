@@ -35,11 +35,14 @@ pub type Observed<'a> = foldhash::HashMap<&'a str, foldhash::HashSet<&'a str>>;
 /// The subjects `findings` name, of the signals whose absent subjects are gone.
 pub fn observed_subjects(findings: &[Finding]) -> Observed<'_> {
     let mut observed = Observed::default();
+    // the findings of one subject's rules follow each other: its first is enough
+    let mut previous: Option<(&str, &str)> = None;
     for finding in findings.iter().filter(|finding| finding.gone_when_absent) {
-        observed
-            .entry(finding.signal)
-            .or_default()
-            .insert(finding.subject.as_str());
+        let this = (finding.signal, finding.subject.as_str());
+        if previous != Some(this) {
+            observed.entry(this.0).or_default().insert(this.1);
+            previous = Some(this);
+        }
     }
     observed
 }
