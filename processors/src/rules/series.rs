@@ -204,21 +204,19 @@ impl Series {
     /// line through the last hours, but barely tilts one through a long flat history.
     pub fn trend_of_newest(&self, count: usize) -> Option<Trend> {
         let skip = self.points.len().saturating_sub(count);
-        let points: Vec<(i64, f64)> = self.points.iter().skip(skip).copied().collect();
-        let n = points.len();
+        // two passes over the newest points in place (no copies: judged on every beat)
+        let points = || self.points.range(skip..);
+        let n = points().len();
         if n < 2 {
             return None;
         }
-        let origin = points[0].0;
-        let xs: Vec<f64> = points
-            .iter()
-            .map(|(at, _)| (at - origin) as f64 / DAY_MS)
-            .collect();
-        let ys: Vec<f64> = points.iter().map(|(_, value)| *value).collect();
-        let mean_x = xs.iter().sum::<f64>() / n as f64;
-        let mean_y = ys.iter().sum::<f64>() / n as f64;
+        let origin = self.points[skip].0;
+        let x_of = |at: i64| (at - origin) as f64 / DAY_MS;
+        let mean_x = points().map(|(at, _)| x_of(*at)).sum::<f64>() / n as f64;
+        let mean_y = points().map(|(_, value)| *value).sum::<f64>() / n as f64;
         let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-        for (x, y) in xs.iter().zip(&ys) {
+        for (at, y) in points() {
+            let x = x_of(*at);
             sxx += (x - mean_x) * (x - mean_x);
             sxy += (x - mean_x) * (y - mean_y);
             syy += (y - mean_y) * (y - mean_y);
@@ -237,8 +235,8 @@ impl Series {
             points: n,
             slope_per_day: slope,
             fit,
-            current: mean_y + slope * (xs[n - 1] - mean_x),
-            first: ys[0],
+            current: mean_y + slope * (x_of(self.points[self.points.len() - 1].0) - mean_x),
+            first: self.points[skip].1,
         })
     }
 }
