@@ -272,14 +272,7 @@ pub struct History {
 
 impl History {
     pub fn series(&mut self, node: &str, signal: &str, subject: &str) -> &mut Series {
-        let signals = match self.series.get_mut(node) {
-            Some(_) => self.series.get_mut(node).expect("present"),
-            None => self.series.entry(node.to_string()).or_default(),
-        };
-        let subjects = match signals.get_mut(signal) {
-            Some(_) => signals.get_mut(signal).expect("present"),
-            None => signals.entry(signal.to_string()).or_default(),
-        };
+        let subjects = subjects_of(&mut self.series, node, signal);
         if !subjects.contains_key(subject) {
             subjects.insert(subject.to_string(), Series::default());
         }
@@ -289,16 +282,8 @@ impl History {
     /// The series of `node`'s subjects of `signal`, looked up once for all subjects of a beat;
     /// at most `limit` of them are remembered.
     pub fn signal(&mut self, node: &str, signal: &str, limit: usize) -> SignalSeries<'_> {
-        let signals = match self.series.get_mut(node) {
-            Some(_) => self.series.get_mut(node).expect("present"),
-            None => self.series.entry(node.to_string()).or_default(),
-        };
-        let subjects = match signals.get_mut(signal) {
-            Some(_) => signals.get_mut(signal).expect("present"),
-            None => signals.entry(signal.to_string()).or_default(),
-        };
         SignalSeries {
-            subjects,
+            subjects: subjects_of(&mut self.series, node, signal),
             limit,
             not_remembered: &mut self.not_remembered,
         }
@@ -318,27 +303,12 @@ impl History {
         }
     }
 
-    fn subjects(&self, node: &str, signal: &str) -> Option<&Map<String, Series>> {
-        self.series.get(node)?.get(signal)
-    }
-
     pub fn len(&self) -> usize {
         self.series
             .values()
             .flat_map(|signals| signals.values())
             .map(Map::len)
             .sum()
-    }
-
-    /// Whether a series of this subject is remembered.
-    pub fn contains(&self, node: &str, signal: &str, subject: &str) -> bool {
-        self.subjects(node, signal)
-            .is_some_and(|subjects| subjects.contains_key(subject))
-    }
-
-    /// How many subjects of `node` are remembered for `signal`.
-    pub fn count(&self, node: &str, signal: &str) -> usize {
-        self.subjects(node, signal).map_or(0, Map::len)
     }
 
     /// Forgets the series of `node`'s subjects that a beat judged on a signal of `reported`
@@ -357,6 +327,22 @@ impl History {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The series map of `node`'s `signal`, made when missing (keys copied only then).
+fn subjects_of<'h>(
+    series: &'h mut Map<String, Map<String, Map<String, Series>>>,
+    node: &str,
+    signal: &str,
+) -> &'h mut Map<String, Series> {
+    let signals = match series.get_mut(node) {
+        Some(_) => series.get_mut(node).expect("present"),
+        None => series.entry(node.to_string()).or_default(),
+    };
+    match signals.get_mut(signal) {
+        Some(_) => signals.get_mut(signal).expect("present"),
+        None => signals.entry(signal.to_string()).or_default(),
     }
 }
 
@@ -457,6 +443,35 @@ mod tests {
     const HOUR: i64 = 3_600_000;
     /// Thursday 2026-11-19 00:00 UTC.
     const THURSDAY: i64 = 1_795_046_400_000;
+
+    #[test]
+    fn a_signal_remembers_at_most_its_limit_of_subjects_and_counts_the_others() {
+        let mut history = History::default();
+        let mut signal = history.signal("node", "process_handle_count", 2);
+        signal.series("process a").unwrap().learn(1.0);
+        assert!(signal.series("process b").is_some());
+        assert!(signal.series("process c").is_none(), "beyond the limit");
+        assert!(signal.series("process a").is_some(), "remembered ones stay");
+        assert!(signal.series("process d").is_none());
+        assert_eq!(history.not_remembered, 2);
+        assert_eq!(history.len(), 2);
+    }
+
+    #[test]
+    fn a_signal_looked_up_without_a_series_leaves_nothing_behind() {
+        let mut history = History::default();
+        history.series("node", "disk_free_percent", "disk C:");
+        let _ = history.signal("node", "process_handle_count", 300);
+        let _ = history.signal("other node", "process_handle_count", 300);
+        history.forget_if_empty("node", "process_handle_count");
+        history.forget_if_empty("other node", "process_handle_count");
+        let mut expected = History::default();
+        expected.series("node", "disk_free_percent", "disk C:");
+        assert_eq!(history, expected);
+        // a signal with series is kept
+        history.forget_if_empty("node", "disk_free_percent");
+        assert_eq!(history, expected);
+    }
 
     /// A day of 5-minute values: `peak` from 08:30 to 10:00, 3 otherwise.
     fn a_day_with_a_morning_peak(series: &mut Series, midnight: i64, peak: f64) {
