@@ -220,12 +220,20 @@ impl FleetGuard {
     /// What becomes of a notification about `alert` now: a fleet-wide silence or a held
     /// incident of its rule, or the settle time of a newly opened alert.
     pub fn verdict(&self, alert: &Alert, now_ms: i64) -> Verdict {
+        let settled_at = alert.raised_at + self.thresholds.settle_ms;
+        let settling = alert.state == AlertState::Open && now_ms < settled_at;
         match self.incident_verdict(&alert.rule_id, &alert.installation_id, now_ms) {
             Verdict::Send => {}
+            // Held by an incident: due again once settled (at once when it is), and judged
+            // again every round while due, so support's release sends it then. Parked until
+            // the incident's `hold_until` it waited out the whole hold, released or not.
+            Verdict::Hold { reason, .. } => {
+                let until_ms = if settling { settled_at } else { now_ms };
+                return Verdict::Hold { until_ms, reason };
+            }
             decided => return decided,
         }
-        let settled_at = alert.raised_at + self.thresholds.settle_ms;
-        if alert.state == AlertState::Open && now_ms < settled_at {
+        if settling {
             return Verdict::Hold {
                 until_ms: settled_at,
                 reason: "settling: waiting whether the rule opens across the fleet".into(),

@@ -128,12 +128,27 @@ async fn a_rule_tripping_across_the_fleet_is_one_incident_and_no_mail_until_rele
         "mailed after {waited:?}, before the settle time of {SETTLE:?}"
     );
 
-    // the same rule on three more servers at once: 4 of 10 within the window
+    // the same rule on two more servers: 3 of 10 within the window raise the incident …
     let storm = Instant::now();
-    for index in 0..3 {
+    for index in 0..2 {
         post_disks(&pipeline, &keys, index, true).await;
     }
     let admin = admin_client(&pipeline.gateway.url);
+    wait_until(
+        "the fleet incident of three",
+        Duration::from_secs(60),
+        || {
+            let admin = admin.clone();
+            async move {
+                let incidents = admin.fleet_incidents().await.unwrap();
+                incidents.len() == 1 && incidents[0].incident.installations.len() == 3
+            }
+        },
+    )
+    .await;
+    // … and a third server's mail is held by the incident itself (not by its settle time): it
+    // too goes out once support releases the incident, not when the incident's hold runs out
+    post_disks(&pipeline, &keys, 2, true).await;
     let mut incident = None;
     wait_until("one fleet incident", Duration::from_secs(60), || {
         let admin = admin.clone();
