@@ -643,7 +643,7 @@ impl RuleLibrary {
                     series.learn(observation.value);
                 }
             }
-            if remembered_series.take().is_some() {
+            if remembered_series.is_some() {
                 history.forget_if_empty(node, signal.key());
             }
         }

@@ -271,6 +271,9 @@ pub struct History {
 }
 
 impl History {
+    /// A subject's series, made when missing, without the signal's limit: the tests' set-up
+    /// (the rules go through [`History::signal`]).
+    #[cfg(test)]
     pub fn series(&mut self, node: &str, signal: &str, subject: &str) -> &mut Series {
         let subjects = subjects_of(&mut self.series, node, signal);
         if !subjects.contains_key(subject) {
