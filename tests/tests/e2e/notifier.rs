@@ -450,12 +450,22 @@ async fn one_refused_address_among_three_contacts_does_not_stop_the_other_two() 
             ("c@three.example".to_string(), "SENT".to_string()),
         ]
     );
-    let status = query(
-        &setup.clickhouse,
-        "SELECT status, reason FROM notifications FINAL WHERE customer_id = 'cust-three'",
+    // the notification's row is written after its deliveries' rows
+    let notification = || async {
+        query(
+            &setup.clickhouse,
+            "SELECT status, reason FROM notifications FINAL WHERE customer_id = 'cust-three'",
+        )
+        .await
+        .unwrap()
+    };
+    wait_until(
+        "the notification recorded",
+        Duration::from_secs(30),
+        || async { !notification().await.trim().is_empty() },
     )
-    .await
-    .unwrap();
+    .await;
+    let status = notification().await;
     assert!(
         status.starts_with("PARTIAL\tbounce@three.example: ") && status.contains("550"),
         "{status}"
