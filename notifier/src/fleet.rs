@@ -252,7 +252,7 @@ impl FleetGuard {
             .filter(|incident| incident.covers(rule_id, version) && incident.in_force(now_ms));
         let mut held_until = None;
         for incident in covering {
-            let reference = format!("fleet:{}", incident.incident_id);
+            let reference = FleetIncident::key_of(&incident.incident_id);
             match incident.state {
                 FleetIncidentState::Silenced => return Verdict::Silenced { reason: reference },
                 FleetIncidentState::Held => {
@@ -295,37 +295,50 @@ impl FleetGuard {
         let watched: HashSet<String> = self.registry.watched_installations().into_iter().collect();
         for storm in storms(&openings, &watched, &self.versions, self.thresholds) {
             let id = FleetIncident::id_of(&storm.rule_id, storm.ucx_version.as_deref());
+            let read_at = self.registry.version(&FleetIncident::key_of(&id));
             let existing = self.registry.fleet_incident(&id);
             if let Some(incident) = incident_for(&storm, existing.as_ref(), self.thresholds, now_ms)
             {
                 tracing::warn!(incident = %incident.incident_id, installations = incident.installations.len(), fleet_size = incident.fleet_size, hold_until = incident.hold_until, "fleet incident: customer mail of the rule is held until support releases or silences it");
-                self.publish(incident).await?;
+                self.publish(incident, read_at).await?;
             }
         }
-        for incident in self.registry.fleet_incidents() {
+        let ids: Vec<String> = self
+            .registry
+            .fleet_incidents()
+            .into_iter()
+            .map(|incident| incident.incident_id)
+            .collect();
+        for id in ids {
+            // Read again, each just before its own write: support may have decided on it while
+            // an earlier incident of this loop was being written.
+            let read_at = self.registry.version(&FleetIncident::key_of(&id));
+            let Some(incident) = self.registry.fleet_incident(&id) else {
+                continue;
+            };
             if incident.state == FleetIncidentState::Held && incident.hold_until <= now_ms {
                 tracing::info!(incident = %incident.incident_id, "fleet incident hold ran out without a decision; held mail goes out");
-                self.publish(FleetIncident {
+                let released = FleetIncident {
                     state: FleetIncidentState::Released,
                     decided_by: "notifier: the hold ran out".into(),
                     updated_at: now_ms,
                     ..incident
-                })
-                .await?;
+                };
+                self.publish(released, read_at).await?;
             }
         }
         self.mirror().await
     }
 
-    /// Writes an incident record to the registry and waits until this view has read it back.
-    /// Should another writer (support, another notifier) have written the same incident
-    /// meanwhile, theirs is written again on top: a decision is never undone by the guard.
-    async fn publish(&self, incident: FleetIncident) -> anyhow::Result<()> {
+    /// Writes an incident record, made from what the registry held at version `read_at` of its
+    /// key (read before the incident itself), and waits until this view has read it back.
+    /// Should another writer (support, another notifier) have written the same incident since
+    /// `read_at`, theirs is written again on top: a decision is never undone by the guard.
+    async fn publish(&self, incident: FleetIncident, read_at: i64) -> anyhow::Result<()> {
         let record = RegistryRecord::FleetIncident(incident);
         let key = record.key();
-        let before = self.registry.version(&key);
         let written = self.write(&record).await?;
-        if let Some((_, Some(theirs))) = self.registry.written_between(&key, before, written) {
+        if let Some((_, Some(theirs))) = self.registry.written_between(&key, read_at, written) {
             self.write(&theirs).await?;
         }
         Ok(())

@@ -202,6 +202,11 @@ impl FleetIncident {
         format!("{rule_id}@{}", ucx_version.unwrap_or(ALL_VERSIONS))
     }
 
+    /// The registry key of the incident `incident_id`.
+    pub fn key_of(incident_id: &str) -> String {
+        format!("fleet:{incident_id}")
+    }
+
     /// Whether it covers an alert of `rule_id` on an installation running `ucx_version`.
     pub fn covers(&self, rule_id: &str, ucx_version: Option<&str>) -> bool {
         self.rule_id == rule_id
@@ -242,7 +247,7 @@ impl RegistryRecord {
             RegistryRecord::Purge(purge) => format!("purge:{}", purge.customer_id),
             RegistryRecord::Silence(silence) => format!("silence:{}", silence.silence_id),
             RegistryRecord::Acknowledgement(ack) => format!("ack:{}", ack.alert_id),
-            RegistryRecord::FleetIncident(incident) => format!("fleet:{}", incident.incident_id),
+            RegistryRecord::FleetIncident(incident) => FleetIncident::key_of(&incident.incident_id),
         }
     }
 }

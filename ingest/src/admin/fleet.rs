@@ -24,7 +24,7 @@ fn view(incident: FleetIncident) -> FleetIncidentView {
 impl Rewritten for FleetIncident {
     const KIND: &'static str = "fleet incident";
     fn key(id: &str) -> String {
-        format!("fleet:{id}")
+        FleetIncident::key_of(id)
     }
     fn current(state: &AppState, id: &str) -> Option<Self> {
         state.registry.fleet_incident(id)
