@@ -22,6 +22,9 @@ pub struct Fleet {
     pub keys: Vec<Arc<str>>,
     /// Simulated time of the next tick of each installation.
     next_tick: Vec<i64>,
+    /// Ticks (a simulated minute of one installation) made so far, and their beats.
+    ticks: u64,
+    ticked_beats: u64,
 }
 
 impl Fleet {
@@ -33,7 +36,16 @@ impl Fleet {
             installations,
             keys,
             next_tick,
+            ticks: 0,
+            ticked_beats: 0,
         }
+    }
+
+    /// Beats an installation of this fleet posts a minute on average, at the simulator's
+    /// cadence (measurements every minute, UCX Suite counters every 5th, inventory every 15th;
+    /// one to three nodes), as counted over every tick made so far.
+    pub fn beats_per_installation_minute(&self) -> f64 {
+        self.ticked_beats as f64 / self.ticks.max(1) as f64
     }
 
     /// `count` beats as requests of up to `batch` beats of one installation each (`batch` 1:
@@ -48,7 +60,10 @@ impl Fleet {
             turn += 1;
             let at = self.next_tick[index].min(ucx_common::now_ms());
             self.next_tick[index] += 60_000;
-            for beat in self.installations[index].tick(at) {
+            let beats = self.installations[index].tick(at);
+            self.ticks += 1;
+            self.ticked_beats += beats.len() as u64;
+            for beat in beats {
                 if made == count {
                     break;
                 }

@@ -22,7 +22,8 @@ use ucx_simulator::fleet::Installation;
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
 const PARTITIONS: i32 = 6;
-/// A fleet member posting every category each minute: 25 beats per node, two nodes on average.
+/// A fleet member posting every category each minute: 25 beats per node, two nodes on average
+/// (an upper bound; the fleet's own cadence, about a third of it, is reported beside it).
 const BEATS_PER_INSTALLATION_MINUTE: f64 = 50.0;
 
 #[derive(Parser)]
@@ -454,6 +455,19 @@ async fn main() -> anyhow::Result<()> {
         "fleet",
         "paced_installations",
         paced.beats_per_second() * 60.0 / BEATS_PER_INSTALLATION_MINUTE,
+    );
+    // The same run counted at the cadence of the beats it posted (the simulator's).
+    let cadence = fleet.beats_per_installation_minute();
+    report.figure("fleet", "fleet_cadence_beats_per_minute", cadence);
+    report.figure(
+        "fleet",
+        "installations_at_stored_rate_fleet_cadence",
+        (stored_rate * 60.0 / cadence).floor(),
+    );
+    report.figure(
+        "fleet",
+        "paced_installations_fleet_cadence",
+        paced.beats_per_second() * 60.0 / cadence,
     );
     report.figure(
         "fleet",

@@ -25,6 +25,7 @@ mod progress;
 mod stuck_lag;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -318,24 +319,74 @@ struct Runner<'c, S> {
     received: Vec<(String, prometheus::IntCounter)>,
 }
 
-/// Which call of the stage is going on, and since when.
-#[derive(Clone, Default)]
-struct Busy(Arc<std::sync::Mutex<Option<(Instant, &'static str)>>>);
+/// Which call of the stage is going on, and since when. Written before and after every record,
+/// so without a lock: the readiness probe and the lag watch only read it.
+#[derive(Clone)]
+struct Busy(Arc<BusyState>);
+
+struct BusyState {
+    /// What `since` counts from.
+    origin: Instant,
+    /// Nanoseconds from `origin` to the start of the current call, plus one; 0 when idle.
+    since: AtomicU64,
+    /// The current call, a [`Call`] as its discriminant.
+    call: AtomicU8,
+}
+
+#[derive(Clone, Copy)]
+enum Call {
+    Record,
+    Tick,
+    Assignment,
+    Checkpoint,
+}
+
+impl Call {
+    const ALL: [Call; 4] = [Call::Record, Call::Tick, Call::Assignment, Call::Checkpoint];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Call::Record => "record",
+            Call::Tick => "tick",
+            Call::Assignment => "assignment",
+            Call::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+impl Default for Busy {
+    fn default() -> Self {
+        Busy(Arc::new(BusyState {
+            origin: Instant::now(),
+            since: AtomicU64::new(0),
+            call: AtomicU8::new(0),
+        }))
+    }
+}
 
 impl Busy {
-    fn start(&self, what: &'static str) {
-        *self.0.lock().expect("busy lock") = Some((Instant::now(), what));
+    fn start(&self, call: Call) {
+        let since = self.0.origin.elapsed().as_nanos() as u64 + 1;
+        self.0.call.store(call as u8, Ordering::Relaxed);
+        self.0.since.store(since, Ordering::Release);
     }
 
     fn end(&self) {
-        *self.0.lock().expect("busy lock") = None;
+        self.0.since.store(0, Ordering::Release);
     }
 
     fn current(&self) -> Option<(Duration, &'static str)> {
-        self.0
-            .lock()
-            .expect("busy lock")
-            .map(|(since, what)| (since.elapsed(), what))
+        let since = self.0.since.load(Ordering::Acquire);
+        if since == 0 {
+            return None;
+        }
+        // Read after `since`: at worst the next call's name, a moment early.
+        let call = Call::ALL[usize::from(self.0.call.load(Ordering::Relaxed))];
+        let now = self.0.origin.elapsed().as_nanos() as u64 + 1;
+        Some((
+            Duration::from_nanos(now.saturating_sub(since)),
+            call.as_str(),
+        ))
     }
 }
 
@@ -398,21 +449,23 @@ impl<S: Stage> Runner<'_, S> {
                         idle: true,
                         caught_up,
                     };
-                    self.busy.start("tick");
+                    self.busy.start(Call::Tick);
                     let ticked = self.stage.tick(self.context, tick).await;
                     self.busy.end();
                     ticked
                 }
             };
+            // One clock read for both checks below (a record at a time, it counts).
+            let now = Instant::now();
             // Under a steady stream the tick's timer never wins the race: tick between records.
             let step = match step {
-                Ok(flow) if Instant::now() >= next_tick => {
-                    next_tick = Instant::now() + self.tick_interval;
+                Ok(flow) if now >= next_tick => {
+                    next_tick = now + self.tick_interval;
                     let tick = Tick {
                         idle: false,
                         caught_up: false,
                     };
-                    self.busy.start("tick");
+                    self.busy.start(Call::Tick);
                     let ticked = self.stage.tick(self.context, tick).await;
                     self.busy.end();
                     ticked.map(|after| max_flow(flow, after))
@@ -421,10 +474,7 @@ impl<S: Stage> Runner<'_, S> {
             };
             let checkpoint_now = match step {
                 Ok(Flow::Checkpoint) => true,
-                Ok(Flow::Continue) => self
-                    .stage
-                    .checkpoint_due()
-                    .is_some_and(|due| Instant::now() >= due),
+                Ok(Flow::Continue) => self.stage.checkpoint_due().is_some_and(|due| now >= due),
                 Err(error) => break Err(error),
             };
             if checkpoint_now {
@@ -458,7 +508,7 @@ impl<S: Stage> Runner<'_, S> {
     async fn handle(&mut self, record: &BorrowedMessage<'_>) -> Result<Flow, StageError> {
         let (topic, partition, offset) = (record.topic(), record.partition(), record.offset());
         self.received_counter(topic).inc();
-        self.busy.start("record");
+        self.busy.start(Call::Record);
         let flow = self.stage.handle(self.context, record).await;
         self.busy.end();
         let flow = flow?;
@@ -512,7 +562,7 @@ impl<S: Stage> Runner<'_, S> {
                 Vec::new()
             }
         };
-        self.busy.start("assignment");
+        self.busy.start(Call::Assignment);
         let assigned = self.stage.assigned(self.context, &partitions).await;
         self.busy.end();
         assigned
@@ -524,7 +574,7 @@ impl<S: Stage> Runner<'_, S> {
         &mut self,
         consumer: &StreamConsumer<LagContext>,
     ) -> Result<(), StageError> {
-        self.busy.start("checkpoint");
+        self.busy.start(Call::Checkpoint);
         let checkpointed = self.stage.checkpoint(self.context).await;
         self.busy.end();
         checkpointed?;
@@ -564,5 +614,25 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_names_the_call_going_on_and_how_long_until_it_ends() {
+        let busy = Busy::default();
+        assert_eq!(busy.current(), None);
+        busy.start(Call::Checkpoint);
+        std::thread::sleep(Duration::from_millis(20));
+        let (going, what) = busy.current().expect("a call is going on");
+        assert_eq!(what, "checkpoint");
+        assert!(going >= Duration::from_millis(20), "{going:?}");
+        busy.end();
+        assert_eq!(busy.current(), None);
+        busy.start(Call::Record);
+        assert_eq!(busy.current().map(|(_, what)| what), Some("record"));
     }
 }
