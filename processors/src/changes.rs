@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use ucx_schemas::{Beat, BeatPayload, Change, ChangeKind};
@@ -18,12 +19,13 @@ use crate::rules::series::{deserialize_keyed, serialize_keyed};
 pub struct Inventory {
     suite_version: HashMap<String, String>,
     cluster_nodes: Option<BTreeSet<String>>,
-    /// (node, part) → a description of the part (`2 × Intel Xeon, 8 cores`, `16 GiB`, …).
+    /// (node, part) → a description of the part (`2 × Intel Xeon, 8 cores`, `16 GiB`, …);
+    /// memory and disks every minute, so looked up by borrowed strings ([`NodePart`]).
     #[serde(
         serialize_with = "serialize_keyed",
         deserialize_with = "deserialize_keyed"
     )]
-    hardware: HashMap<(String, String), String>,
+    hardware: hashbrown::HashMap<(String, String), String>,
     hotfixes: HashMap<String, BTreeSet<String>>,
     /// node → application name → version
     applications: HashMap<String, BTreeMap<String, String>>,
@@ -47,6 +49,18 @@ pub struct NodeFacts<'a> {
     pub sql_server_edition: Option<&'a str>,
     pub cucm_version: Option<&'a str>,
     pub hotfixes: Option<&'a BTreeSet<String>>,
+}
+
+/// A key of [`Inventory::hardware`] of borrowed strings. Hashes as the key does: a tuple hashes
+/// its fields in order, as the derived `Hash` of this struct does, and a `&str` as the `String`
+/// it equals.
+#[derive(Hash)]
+struct NodePart<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<(String, String)> for NodePart<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
 }
 
 /// Changes remembered for the alerts that follow them.
@@ -106,7 +120,7 @@ impl Inventory {
 
     /// The changes `beat` shows against what this installation's earlier beats showed.
     pub fn observe(&mut self, beat: &Beat, customer_id: &str) -> Vec<Change> {
-        let node = beat.envelope.node_id.clone();
+        let node = &beat.envelope.node_id;
         let differences = match &beat.payload {
             BeatPayload::UcxSuiteSuiteInfo(info) => self.suite(node.clone(), &info.version),
             BeatPayload::UcxSuiteCluster(cluster) => self.cluster(&cluster.nodes),
@@ -119,11 +133,11 @@ impl Inventory {
                     data.processors.len(),
                     names.into_iter().collect::<Vec<_>>().join(" + ")
                 );
-                self.hardware(node.clone(), "processors", description)
+                self.hardware(node, "processors", description)
             }
             BeatPayload::HardwareInfoMemory(memory) if memory.total_bytes > 0 => {
                 let description = format!("{:.1} GiB", memory.total_bytes as f64 / GIB);
-                self.hardware(node.clone(), "memory", description)
+                self.hardware(node, "memory", description)
             }
             BeatPayload::HardwareInfoDisks(data) => {
                 let disks: BTreeMap<&str, i64> = data
@@ -131,12 +145,16 @@ impl Inventory {
                     .iter()
                     .map(|disk| (disk.name.as_str(), disk.size_bytes))
                     .collect();
-                let description = disks
-                    .iter()
-                    .map(|(name, size)| format!("{name} {:.0} GiB", *size as f64 / GIB))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                self.hardware(node.clone(), "disks", description)
+                let mut description = String::new();
+                for (name, size) in disks {
+                    let separator = if description.is_empty() { "" } else { ", " };
+                    let _ = write!(
+                        description,
+                        "{separator}{name} {:.0} GiB",
+                        size as f64 / GIB
+                    );
+                }
+                self.hardware(node, "disks", description)
             }
             BeatPayload::SoftwareInfoWindowsUpdates(data) => {
                 let now: BTreeSet<String> =
@@ -246,12 +264,12 @@ impl Inventory {
         added.chain(removed).collect()
     }
 
-    fn hardware(&mut self, node: String, part: &str, description: String) -> Vec<Difference> {
-        match self
-            .hardware
-            .insert((node, part.to_string()), description.clone())
-        {
-            Some(before) if before != description => {
+    /// Notes what `part` of `node` is now; a change when it was something else before.
+    fn hardware(&mut self, node: &str, part: &str, description: String) -> Vec<Difference> {
+        match self.hardware.get_mut(&NodePart(node, part)) {
+            Some(before) if *before == description => Vec::new(),
+            Some(before) => {
+                let before = std::mem::replace(before, description.clone());
                 vec![(
                     ChangeKind::HardwareChanged,
                     part.to_string(),
@@ -259,7 +277,11 @@ impl Inventory {
                     description,
                 )]
             }
-            _ => Vec::new(),
+            None => {
+                self.hardware
+                    .insert((node.to_string(), part.to_string()), description);
+                Vec::new()
+            }
         }
     }
 
@@ -350,7 +372,8 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 mod tests {
     use super::*;
     use ucx_schemas::beats::{
-        Hotfix, SoftwareInfoWindowsUpdates, UcxSuiteCluster, UcxSuiteSuiteInfo,
+        Disk, HardwareInfoDisks, Hotfix, SoftwareInfoWindowsUpdates, UcxSuiteCluster,
+        UcxSuiteSuiteInfo,
     };
     use ucx_schemas::{Envelope, Region};
 
@@ -443,6 +466,55 @@ mod tests {
             replayed.observe(&suite("5", "2024.Winter.1"), "c")[0].change_id,
             "the same beat, the same change id"
         );
+    }
+
+    #[test]
+    fn a_part_of_other_hardware_is_a_change_and_the_same_one_is_not() {
+        let disks = |id: &str, sizes: &[(&str, i64)]| {
+            let disks = sizes
+                .iter()
+                .map(|(name, gib)| Disk {
+                    name: name.to_string(),
+                    model: "SSD".into(),
+                    size_bytes: gib << 30,
+                    free_bytes: 1 << 30,
+                })
+                .collect();
+            beat(
+                id,
+                BeatPayload::HardwareInfoDisks(HardwareInfoDisks { disks }),
+            )
+        };
+        let mut inventory = Inventory::default();
+        assert!(inventory
+            .observe(&disks("1", &[("D:", 500), ("C:", 100)]), "c")
+            .is_empty());
+        // listed in another order, free space aside: the same disks
+        assert!(inventory
+            .observe(&disks("2", &[("C:", 100), ("D:", 500)]), "c")
+            .is_empty());
+        let changed = inventory.observe(&disks("3", &[("C:", 250), ("D:", 500)]), "c");
+        assert_eq!(
+            kinds(&changed),
+            [(
+                ChangeKind::HardwareChanged,
+                "disks",
+                "C: 100 GiB, D: 500 GiB",
+                "C: 250 GiB, D: 500 GiB"
+            )]
+        );
+        assert!(inventory
+            .observe(&disks("4", &[("C:", 250), ("D:", 500)]), "c")
+            .is_empty());
+        // the part is remembered per node, and across the state's document
+        let restored: Inventory =
+            serde_json::from_slice(&serde_json::to_vec(&inventory).unwrap()).unwrap();
+        assert_eq!(restored, inventory);
+        let mut other_node = disks("5", &[("C:", 100)]);
+        other_node.envelope.node_id = "node-2".into();
+        let mut restored = restored;
+        assert!(restored.observe(&other_node, "c").is_empty());
+        assert_eq!(restored.observe(&disks("6", &[("C:", 100)]), "c").len(), 1);
     }
 
     #[test]
