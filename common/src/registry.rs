@@ -157,15 +157,15 @@ impl RegistryView {
     pub fn receive(&self, key: &str, payload: Option<&[u8]>, offset: i64) {
         match payload.map(decode_registry).transpose() {
             Ok(record) => {
-                {
-                    let mut recent = self.recent.lock().unwrap();
-                    let records = recent.entry(key.to_string()).or_default();
-                    records.push_back((offset, record.clone()));
-                    if records.len() > RECENT_PER_KEY {
-                        records.pop_front();
-                    }
+                // Applied before its version is noted: a writer reads the version, then the view,
+                // so a version it saw is always in what it read.
+                self.apply(key, record.clone());
+                let mut recent = self.recent.lock().unwrap();
+                let records = recent.entry(key.to_string()).or_default();
+                records.push_back((offset, record));
+                if records.len() > RECENT_PER_KEY {
+                    records.pop_front();
                 }
-                self.apply(key, record)
             }
             Err(error) => {
                 tracing::error!(%error, key, offset, "unreadable registry record skipped");

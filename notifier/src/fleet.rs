@@ -24,6 +24,9 @@ use ucx_tables::event_tables::{FleetIncidentRow, FLEET_INCIDENTS};
 use crate::config::NotifierSettings;
 use crate::ledger::seconds;
 
+/// How often the guard writes another writer's incident again on top of its own before it
+/// leaves the incident to the next round.
+const MAX_REWRITES: usize = 5;
 /// Beats older than this do not say which version an installation runs.
 const CENSUS_DAYS: i64 = 7;
 /// How long a registry write waits to be read back.
@@ -333,15 +336,25 @@ impl FleetGuard {
     /// Writes an incident record, made from what the registry held at version `read_at` of its
     /// key (read before the incident itself), and waits until this view has read it back.
     /// Should another writer (support, another notifier) have written the same incident since
-    /// `read_at`, theirs is written again on top: a decision is never undone by the guard.
+    /// `read_at`, theirs is written again on top: a decision is not undone by the guard. Unless
+    /// a record newer than the guard's already covers it, and again for any landing meanwhile.
     async fn publish(&self, incident: FleetIncident, read_at: i64) -> anyhow::Result<()> {
         let record = RegistryRecord::FleetIncident(incident);
         let key = record.key();
-        let written = self.write(&record).await?;
-        if let Some((_, Some(theirs))) = self.registry.written_between(&key, read_at, written) {
-            self.write(&theirs).await?;
+        let (mut after, mut written) = (read_at, self.write(&record).await?);
+        for _ in 0..MAX_REWRITES {
+            let Some((_, Some(theirs))) = self.registry.written_between(&key, after, written)
+            else {
+                return Ok(());
+            };
+            if self.registry.version(&key) > written {
+                return Ok(()); // someone wrote after the guard: theirs stands
+            }
+            (after, written) = (written, self.write(&theirs).await?);
         }
-        Ok(())
+        anyhow::bail!(
+            "fleet incident {key} is being changed by others at the same time; the guard tries again next round"
+        )
     }
 
     async fn write(&self, record: &RegistryRecord) -> anyhow::Result<i64> {
