@@ -298,8 +298,7 @@ impl FleetGuard {
         let watched: HashSet<String> = self.registry.watched_installations().into_iter().collect();
         for storm in storms(&openings, &watched, &self.versions, self.thresholds) {
             let id = FleetIncident::id_of(&storm.rule_id, storm.ucx_version.as_deref());
-            let read_at = self.registry.version(&FleetIncident::key_of(&id));
-            let existing = self.registry.fleet_incident(&id);
+            let (read_at, existing) = self.incident_as_of(&id);
             if let Some(incident) = incident_for(&storm, existing.as_ref(), self.thresholds, now_ms)
             {
                 tracing::warn!(incident = %incident.incident_id, installations = incident.installations.len(), fleet_size = incident.fleet_size, hold_until = incident.hold_until, "fleet incident: customer mail of the rule is held until support releases or silences it");
@@ -315,8 +314,7 @@ impl FleetGuard {
         for id in ids {
             // Read again, each just before its own write: support may have decided on it while
             // an earlier incident of this loop was being written.
-            let read_at = self.registry.version(&FleetIncident::key_of(&id));
-            let Some(incident) = self.registry.fleet_incident(&id) else {
+            let (read_at, Some(incident)) = self.incident_as_of(&id) else {
                 continue;
             };
             if incident.state == FleetIncidentState::Held && incident.hold_until <= now_ms {
@@ -333,11 +331,20 @@ impl FleetGuard {
         self.mirror().await
     }
 
-    /// Writes an incident record, made from what the registry held at version `read_at` of its
-    /// key (read before the incident itself), and waits until this view has read it back.
-    /// Should another writer (support, another notifier) have written the same incident since
-    /// `read_at`, theirs is written again on top: a decision is not undone by the guard. Unless
-    /// a record newer than the guard's already covers it, and again for any landing meanwhile.
+    /// The incident `id` and the registry version of its key it is as of. The version is read
+    /// first: the view applies a record before noting its version, so the incident read is at
+    /// least as new as the version ([`FleetGuard::publish`] compares against it).
+    fn incident_as_of(&self, id: &str) -> (i64, Option<FleetIncident>) {
+        let version = self.registry.version(&FleetIncident::key_of(id));
+        (version, self.registry.fleet_incident(id))
+    }
+
+    /// Writes an incident record, made from the registry as of version `read_at` of its key
+    /// ([`FleetGuard::incident_as_of`]), and waits until this view has read it back. Should
+    /// another writer (support, another notifier) have written the same incident since
+    /// `read_at`, theirs is written again on top, so a decision is not undone by the guard;
+    /// not when a record newer than the guard's already stands, and again for any that lands
+    /// while the guard rewrites.
     async fn publish(&self, incident: FleetIncident, read_at: i64) -> anyhow::Result<()> {
         let record = RegistryRecord::FleetIncident(incident);
         let key = record.key();

@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(decode(&document).unwrap(), state);
     }
 
-    /// A state with some of everything: facts, an open alert, series with points, liveness.
+    /// A state of 40 series with 30 points each, as a warm installation's history has.
     fn warm_state() -> InstallationState {
         let mut state = InstallationState {
             applied: Some(Applied {
