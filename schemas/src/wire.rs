@@ -14,8 +14,10 @@ use crate::pii::{self, PiiFinding, PiiPolicy};
 use crate::validation::{validate_beat, Violation};
 
 mod probe;
+mod shape;
 
 use probe::{content_hash, probe};
+use shape::Shape;
 
 /// Why a posted beat was refused.
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +126,13 @@ fn parse_beat_tracking(
         let (envelope, category, data) = wire.split(received_at_ms);
         let data = data.get();
         let mut text = serde_json::Deserializer::from_str(data);
-        let probe = probe(category.id(), &envelope.node_id, &mut text)
-            .map_err(|error| malformed(Some("data"), untracked(error)))?;
+        let probe = probe(
+            category.id(),
+            &envelope.node_id,
+            Shape::of(category),
+            &mut text,
+        )
+        .map_err(|error| malformed(Some("data"), untracked(error)))?;
         let (payload, content_hash, pii_findings) = if probe.personal {
             // redacting needs the strings in a tree (the probe read the same text: no error)
             let tree = serde_json::from_str(data)
@@ -138,8 +145,14 @@ fn parse_beat_tracking(
                 false,
                 &mut unknown_fields,
             )?
+        } else if !probe.unknown_fields {
+            // nearly every beat: nothing to redact, every field known: typed straight from the text
+            let mut text = serde_json::Deserializer::from_str(data);
+            let payload = BeatPayload::from_known_json(category, &mut text)
+                .map_err(|error| malformed(Some("data"), error))?;
+            (payload, probe.content_hash, Vec::new())
         } else {
-            // nearly every beat: nothing to redact, typed straight from the text
+            // nothing to redact: typed from the text, noting the fields the schema does not name
             let mut text = serde_json::Deserializer::from_str(data);
             let payload = BeatPayload::from_json(category, &mut text, false, |path| {
                 unknown_fields.push(format!("data.{path}"))

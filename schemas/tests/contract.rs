@@ -345,6 +345,54 @@ fn unknown_fields_and_the_content_hash_do_not_depend_on_how_the_data_was_read() 
 
 /// Text the first, loose reading of `data` lets through but no value can hold (a lone surrogate,
 /// a number beyond a double): refused, the field named by its path from the body.
+/// The paths (serde_ignored's: `data.processes.0`) of every object inside `value`.
+fn objects(value: &serde_json::Value, at: &str, found: &mut Vec<(String, String)>) {
+    let pointer = |at: &str| format!("/{}", at.replace('.', "/"));
+    match value {
+        serde_json::Value::Object(fields) => {
+            found.push((at.to_string(), pointer(at)));
+            for (name, field) in fields {
+                objects(field, &format!("{at}.{name}"), found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                objects(item, &format!("{at}.{index}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Nearly every beat is typed without noting unknown fields, once the probe found each of its
+/// fields in the schema: a field the contract does not name is still reported, wherever it is.
+#[test]
+fn an_unknown_field_in_any_object_of_any_example_is_reported() {
+    use ucx_schemas::{parse_beat, PiiPolicy};
+    for &category in Category::ALL {
+        let original = example(category);
+        let expected = parse_beat_json(&original, NOW_MS).unwrap().payload;
+        let example: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        let parsed = parse_beat(&original, NOW_MS, PiiPolicy::Redact).unwrap();
+        assert!(parsed.unknown_fields.is_empty(), "{parsed:?}");
+        let mut places = Vec::new();
+        objects(&example["data"], "data", &mut places);
+        for (path, pointer) in places {
+            let mut changed = example.clone();
+            changed.pointer_mut(&pointer).unwrap()["owner_hint"] = serde_json::json!(7);
+            let parsed = parse_beat(changed.to_string().as_bytes(), NOW_MS, PiiPolicy::Redact)
+                .unwrap_or_else(|error| panic!("{} at {path}: {error}", category.id()));
+            assert_eq!(
+                parsed.unknown_fields,
+                [format!("{path}.owner_hint")],
+                "{}",
+                category.id()
+            );
+            assert_eq!(parsed.beat.payload, expected);
+        }
+    }
+}
+
 #[test]
 fn an_unreadable_value_inside_data_is_named_by_its_path() {
     let body = String::from_utf8(example(Category::ProcessesRunningProcesses)).unwrap();

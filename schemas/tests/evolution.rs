@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use apache_avro::rabin::Rabin;
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
-use ucx_schemas::{decode_beat, BeatPayload, Category};
+use ucx_schemas::{decode_beat, BeatPayload, Category, PiiPolicy};
 
 fn history() -> Vec<(Category, Schema)> {
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("avro/history");
@@ -110,8 +110,14 @@ fn the_wire_format_accepts_both_names_of_the_start_mode() {
     )
     .unwrap()
     .replace("startup_mode", "startup_name");
-    let beat = ucx_schemas::parse_beat_json(example.as_bytes(), 1_795_428_300_000).unwrap();
-    let BeatPayload::SoftwareInfoWindowsServices(data) = beat.payload else {
+    let parsed =
+        ucx_schemas::parse_beat(example.as_bytes(), 1_795_428_300_000, PiiPolicy::Redact).unwrap();
+    assert!(
+        parsed.unknown_fields.is_empty(),
+        "{:?}",
+        parsed.unknown_fields
+    );
+    let BeatPayload::SoftwareInfoWindowsServices(data) = parsed.beat.payload else {
         panic!()
     };
     assert_eq!(data.services[0].startup_mode, "Auto");
