@@ -59,6 +59,14 @@ fn best_of(rounds: usize, beats: usize, mut work: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// The resident memory of this process, bytes.
+fn resident_bytes() -> u64 {
+    procfs::process::Process::myself()
+        .and_then(|process| process.statm())
+        .map(|statm| statm.resident * procfs::page_size())
+        .unwrap_or(0)
+}
+
 /// CPU-ms per 1,000 beats of `work` over `beats` beats (wall time where the CPU clock's 10 ms
 /// ticks are too coarse for the run).
 fn per_thousand(beats: usize, mut work: impl FnMut()) -> f64 {
@@ -146,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
     let ids: Vec<String> = (0..args.installations)
         .map(|index| format!("inst-{:04}", index + 1))
         .collect();
+    let resident_before = resident_bytes();
     let mut judge = Judge::new(
         RuleLibrary::parse(BUILT_IN)?,
         ucx_simulator::offline::registry(args.installations),
@@ -157,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
     for beat in &beats {
         judge.beat(beat);
     }
+    let state_resident = resident_bytes().saturating_sub(resident_before) as f64;
     // the same beats again, later (a second stretch of the same servers' lives)
     let later = args.ticks as i64 * 60_000;
     let again: Vec<Vec<u8>> = beats
@@ -205,6 +215,12 @@ async fn main() -> anyhow::Result<()> {
     println!("  together    {:>7.2}", gateway + sinks + processors);
     println!(
         "  a processors' checkpoint: {state_encode_us:.0} µs per installation's state ({document_bytes:.0} B on average; written once a checkpoint interval for each installation that had a beat, not counted above)"
+    );
+    println!(
+        "  a processor's memory: {:.0} KB resident per installation's state after the first pass ({:.0} MB for these {}; the resident size's growth, allocator slack included)",
+        state_resident / args.installations as f64 / 1024.0,
+        state_resident / 1048576.0,
+        args.installations
     );
     if let Some(path) = &args.figures {
         let text = std::fs::read_to_string(path)
