@@ -48,6 +48,10 @@ struct Args {
     /// Installations of the load's fleet (each with a key of its own).
     #[arg(long, default_value_t = 40)]
     installations: usize,
+    /// Installations registered besides the load's fleet (a key each, no beats), before the
+    /// processors and sinks start: every stage's registry then holds a large fleet's.
+    #[arg(long, default_value_t = 0)]
+    register: usize,
     #[arg(long, default_value_t = 20_000)]
     single_beats: usize,
     #[arg(long, default_value_t = 200_000)]
@@ -201,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
         .log_filter("warn");
         stage.start();
         async move {
-            stage.wait_ready(Duration::from_secs(60)).await;
+            stage.wait_ready(Duration::from_secs(300)).await;
             stage
         }
     };
@@ -223,6 +227,14 @@ async fn main() -> anyhow::Result<()> {
     let probe_index = probe_index + (4 - probe_index % 3) % 3;
     let probe_id = format!("inst-probe-{probe_index}");
     let probe_key = admin.key_for(probe_index, &probe_id).await?;
+    if args.register > 0 {
+        register_idle(&admin, args.register, args.concurrency, &mut report).await?;
+        report.figure(
+            "registry",
+            "gateway_rss_mib_after_registering",
+            stages::rss_mib(pid(&gateway)),
+        );
+    }
     let mut fleet = load::Fleet::new(std::mem::take(&mut fleet_installations), keys);
     let beats_url = format!("{}/v1/beats", gateway.url());
 
@@ -266,8 +278,20 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Consumers working through that backlog: their own throughput.
     let backlog = (single.beats + batched.beats) as i64;
+    let starting = Instant::now();
     let sinks = start(StageConfig::Sinks(sinks_config)).await;
+    report.figure(
+        "registry",
+        "sinks_ready_seconds",
+        starting.elapsed().as_secs_f64(),
+    );
+    let starting = Instant::now();
     let processors = start(StageConfig::Processors(processors_config)).await;
+    report.figure(
+        "registry",
+        "processors_ready_seconds",
+        starting.elapsed().as_secs_f64(),
+    );
     // Timed from the sinks' first commit (joining the group takes seconds on tansu) to their
     // last: the beats they worked through in between, per second. (The processors commit their
     // first offsets only after restoring state, by when most of the backlog is done: their
@@ -566,4 +590,35 @@ async fn disk_usage(client: &clickhouse::Client, database: &str) -> anyhow::Resu
         .bind(database)
         .fetch_one::<(u64, u64)>()
         .await?)
+}
+
+/// Registers `count` installations that never post (`inst-idle-NNNNNN`, spread over the
+/// simulator's customers), `concurrency` at a time, and notes how fast.
+async fn register_idle(
+    admin: &ucx_simulator::provision::Admin<'_>,
+    count: usize,
+    concurrency: usize,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    eprintln!("bench: registering {count} idle installations");
+    let started = Instant::now();
+    let registered: usize = futures::stream::iter(0..count)
+        .map(|index| async move {
+            admin
+                .key_for(index, &format!("inst-idle-{index:06}"))
+                .await
+                .map(|_| 1)
+        })
+        .buffer_unordered(concurrency)
+        .try_fold(0, |sum, one| async move { Ok(sum + one) })
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    report.figure("registry", "idle_installations", registered as f64);
+    report.figure(
+        "registry",
+        "registrations_per_second",
+        registered as f64 / seconds,
+    );
+    Ok(())
 }

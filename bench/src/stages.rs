@@ -19,6 +19,15 @@ pub fn cpu_seconds(pid: i32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The resident size of a process now, MiB.
+pub fn rss_mib(pid: i32) -> f64 {
+    procfs::process::Process::new(pid)
+        .and_then(|process| process.status())
+        .ok()
+        .and_then(|status| status.vmrss)
+        .map_or(0.0, |kib| kib as f64 / 1024.0)
+}
+
 /// Peak resident memory of a process, MiB.
 pub fn peak_rss_mib(pid: i32) -> f64 {
     procfs::process::Process::new(pid)

@@ -114,9 +114,18 @@ impl rdkafka::ClientContext for ReaderContext {
 
 impl rdkafka::consumer::ConsumerContext for ReaderContext {}
 
+/// How long a [`reader`] lets the broker hold a fetch while nothing new waits (librdkafka's
+/// `fetch.wait.max.ms`, 500 ms by default): the stages' consumers wait 50–100 ms.
+pub const READER_FETCH_WAIT: Duration = Duration::from_millis(50);
+
 /// A consumer outside any group that reads assigned partitions and never commits: every
 /// start reads from the beginning (the registry topic), with an event at the end of the data.
 /// `name` is only the client's group id: readers never join the group nor commit.
+///
+/// The broker holds a fetch at the end of the data for at most [`READER_FETCH_WAIT`]: a
+/// registry view sees a new record that much late at worst, and every admin write waits for its
+/// own gateway's view to read it back (with librdkafka's 500 ms and a broker that holds fetches
+/// to the end, as the local tansu does, key issuance took a quarter of a second each).
 pub fn reader(
     settings: &KafkaSettings,
     name: &str,
@@ -127,7 +136,11 @@ pub fn reader(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "true");
+        .set("enable.partition.eof", "true")
+        .set(
+            "fetch.wait.max.ms",
+            READER_FETCH_WAIT.as_millis().to_string(),
+        );
     with_client_options(config, settings).create_with_context(ReaderContext)
 }
 
