@@ -281,14 +281,14 @@ async fn main() -> anyhow::Result<()> {
     let starting = Instant::now();
     let sinks = start(StageConfig::Sinks(sinks_config)).await;
     report.figure(
-        "registry",
+        "startup",
         "sinks_ready_seconds",
         starting.elapsed().as_secs_f64(),
     );
     let starting = Instant::now();
     let processors = start(StageConfig::Processors(processors_config)).await;
     report.figure(
-        "registry",
+        "startup",
         "processors_ready_seconds",
         starting.elapsed().as_secs_f64(),
     );
@@ -602,6 +602,7 @@ async fn register_idle(
 ) -> anyhow::Result<()> {
     use futures::{StreamExt, TryStreamExt};
     eprintln!("bench: registering {count} idle installations");
+    admin.ensure_customers(count).await?;
     let started = Instant::now();
     let registered: usize = futures::stream::iter(0..count)
         .map(|index| async move {

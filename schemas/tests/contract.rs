@@ -343,8 +343,6 @@ fn unknown_fields_and_the_content_hash_do_not_depend_on_how_the_data_was_read() 
     assert_eq!(clean.beat, parse(process("sqlservr.exe", false)).beat);
 }
 
-/// Text the first, loose reading of `data` lets through but no value can hold (a lone surrogate,
-/// a number beyond a double): refused, the field named by its path from the body.
 /// The paths (serde_ignored's: `data.processes.0`) of every object inside `value`.
 fn objects(value: &serde_json::Value, at: &str, found: &mut Vec<(String, String)>) {
     let pointer = |at: &str| format!("/{}", at.replace('.', "/"));
@@ -393,6 +391,8 @@ fn an_unknown_field_in_any_object_of_any_example_is_reported() {
     }
 }
 
+/// Text the first, loose reading of `data` lets through but no value can hold (a lone surrogate,
+/// a number beyond a double): refused, the field named by its path from the body.
 #[test]
 fn an_unreadable_value_inside_data_is_named_by_its_path() {
     let body = String::from_utf8(example(Category::ProcessesRunningProcesses)).unwrap();

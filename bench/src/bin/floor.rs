@@ -122,6 +122,23 @@ async fn main() -> anyhow::Result<()> {
             encode_beat(&beat).expect("encodes")
         })
         .collect();
+    let ids: Vec<String> = (0..args.installations)
+        .map(|index| format!("inst-{:04}", index + 1))
+        .collect();
+    // the judge before the passes below: its growth is its own, not memory they freed
+    let mut judge = Judge::new(
+        RuleLibrary::parse(BUILT_IN)?,
+        ucx_simulator::offline::registry(args.installations),
+        &ids,
+        0,
+    )
+    .await;
+    let resident_before = resident_bytes();
+    // warm: every installation's state, baselines and forecasts built by a first pass
+    for beat in &beats {
+        judge.beat(beat);
+    }
+    let state_resident = resident_bytes().saturating_sub(resident_before) as f64;
     let count = beats.len();
     let json_bytes = bodies.iter().map(Vec::len).sum::<usize>() / count;
     let avro_bytes = records.iter().map(Vec::len).sum::<usize>() / count;
@@ -146,27 +163,12 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut rows = CountingSink::default();
     let sinks = best_of(args.rounds, count, || {
+        rows.0 = 0; // the rows of one pass
         for record in &records {
             let beat = decode_beat(record).expect("decodes");
             ucx_tables::add_beat(&beat, "cust", &mut rows).expect("rows");
         }
     });
-    let ids: Vec<String> = (0..args.installations)
-        .map(|index| format!("inst-{:04}", index + 1))
-        .collect();
-    let resident_before = resident_bytes();
-    let mut judge = Judge::new(
-        RuleLibrary::parse(BUILT_IN)?,
-        ucx_simulator::offline::registry(args.installations),
-        &ids,
-        0,
-    )
-    .await;
-    // warm: every installation's state, baselines and forecasts built by a first pass
-    for beat in &beats {
-        judge.beat(beat);
-    }
-    let state_resident = resident_bytes().saturating_sub(resident_before) as f64;
     // the same beats again, later (a second stretch of the same servers' lives)
     let later = args.ticks as i64 * 60_000;
     let again: Vec<Vec<u8>> = beats

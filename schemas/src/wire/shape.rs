@@ -138,6 +138,88 @@ mod tests {
         }
     }
 
+    /// Each object of `value` that the shape calls a record, with each of its keys that has
+    /// aliases: (JSON pointer of the object, key, alias).
+    fn aliased(
+        value: &serde_json::Value,
+        shape: &Shape,
+        at: String,
+        found: &mut Vec<(String, String, String)>,
+    ) {
+        match (value, shape) {
+            (serde_json::Value::Object(object), Shape::Record(fields)) => {
+                for (key, field) in object {
+                    let Some(known) = fields
+                        .iter()
+                        .find(|known| known.names.iter().any(|name| **name == *key))
+                    else {
+                        continue;
+                    };
+                    for alias in known.names.iter().filter(|name| ***name != *key) {
+                        found.push((at.clone(), key.clone(), alias.to_string()));
+                    }
+                    aliased(field, &known.shape, format!("{at}/{key}"), found);
+                }
+            }
+            (serde_json::Value::Array(items), Shape::List(item)) => {
+                for (index, value) in items.iter().enumerate() {
+                    aliased(value, item, format!("{at}/{index}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The unknown fields serde_ignored reports in `data` (the careful way of typing a beat).
+    fn noted_by_serde(category: Category, data: &serde_json::Value) -> Vec<String> {
+        let text = data.to_string();
+        let mut unknown = Vec::new();
+        crate::beats::BeatPayload::from_json(
+            category,
+            &mut serde_json::Deserializer::from_str(&text),
+            false,
+            |path| unknown.push(path.to_string()),
+        )
+        .expect("the example is typed");
+        unknown
+    }
+
+    /// The shape says which fields are known and the Rust types decide: every name of the
+    /// examples and every alias the schemas give is known to the types too, so a beat the probe
+    /// finds nothing unknown in holds nothing serde would have reported.
+    #[test]
+    fn serde_knows_every_name_and_alias_the_schemas_give() {
+        let mut aliases = 0;
+        for category in Category::ALL {
+            let example: serde_json::Value =
+                serde_json::from_str(category.example_source()).expect("an example");
+            let data = &example["data"];
+            assert_eq!(
+                noted_by_serde(*category, data),
+                Vec::<String>::new(),
+                "{category:?}"
+            );
+            let mut found = Vec::new();
+            aliased(data, Shape::of(*category), String::new(), &mut found);
+            for (pointer, key, alias) in found {
+                let mut changed = data.clone();
+                let object = changed
+                    .pointer_mut(&pointer)
+                    .and_then(serde_json::Value::as_object_mut)
+                    .expect("an object");
+                let value = object.remove(&key).expect("the key");
+                object.insert(alias.clone(), value);
+                assert_eq!(
+                    noted_by_serde(*category, &changed),
+                    Vec::<String>::new(),
+                    "{category:?}: {alias} for {key} at {pointer}"
+                );
+                aliases += 1;
+            }
+        }
+        assert!(aliases > 0, "the examples hold an aliased field");
+    }
+
     #[test]
     fn a_field_is_found_by_name_or_alias_in_any_order() {
         let Shape::Record(fields) = Shape::of(Category::SoftwareInfoWindowsServices) else {
