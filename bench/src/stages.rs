@@ -21,19 +21,20 @@ pub fn cpu_seconds(pid: i32) -> f64 {
 
 /// The resident size of a process now, MiB.
 pub fn rss_mib(pid: i32) -> f64 {
-    procfs::process::Process::new(pid)
-        .and_then(|process| process.status())
-        .ok()
-        .and_then(|status| status.vmrss)
-        .map_or(0.0, |kib| kib as f64 / 1024.0)
+    status_mib(pid, |status| status.vmrss)
 }
 
 /// Peak resident memory of a process, MiB.
 pub fn peak_rss_mib(pid: i32) -> f64 {
+    status_mib(pid, |status| status.vmhwm)
+}
+
+/// A size in KiB from a process's `/proc/<pid>/status`, in MiB (0 when unreadable).
+fn status_mib(pid: i32, size: impl FnOnce(procfs::process::Status) -> Option<u64>) -> f64 {
     procfs::process::Process::new(pid)
         .and_then(|process| process.status())
         .ok()
-        .and_then(|status| status.vmhwm)
+        .and_then(size)
         .map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
